@@ -1,0 +1,235 @@
+"""SWR error codes, the exceptions that carry them, and the one place that renders the error body.
+
+Every error answer of the service, whether raised by a view, by DRF, by
+Django's URL resolver or by an unhandled exception, leaves through
+:func:`error_response` with the body of spec section 1.
+"""
+
+import logging
+
+from django.core import exceptions as django_exceptions
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.fields import get_error_detail
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+logger = logging.getLogger("swr.api")
+
+INVALID_PARAMETER = "SVCSTG.SWR.4000014"
+INVALID_NAMESPACE_NAME = "SVCSTG.SWR.4001028"
+INVALID_REPOSITORY_NAME = "SVCSTG.SWR.4001029"
+INVALID_IS_PUBLIC = "SVCSTG.SWR.4001009"
+INVALID_PERMISSION = "SVCSTG.SWR.4001066"
+NAMESPACE_QUOTA_EXCEEDED = "SVCSTG.SWR.4000097"
+REPOSITORY_QUOTA_EXCEEDED = "SVCSTG.SWR.4000098"
+AUTHENTICATION_FAILED = "SVCSTG.SWR.4010000"
+OTHER_TENANT = "SVCSTG.SWR.4039001"
+PERMISSION_TOO_LOW = "SVCSTG.SWR.4039002"
+NAMESPACE_NOT_FOUND = "SVCSTG.SWR.4040058"
+REPOSITORY_NOT_FOUND = "SVCSTG.SWR.4040010"
+PERMISSION_NOT_FOUND = "SVCSTG.SWR.4040078"
+URL_NOT_FOUND = "SVCSTG.SWR.4040083"
+METHOD_NOT_ALLOWED = "SVCSTG.SWR.4050000"
+NAMESPACE_NOT_EMPTY = "SVCSTG.SWR.4060074"
+NAMESPACE_EXISTS = "SVCSTG.SWR.4090060"
+REPOSITORY_EXISTS = "SVCSTG.SWR.4090006"
+PERMISSION_EXISTS = "SVCSTG.SWR.4090076"
+BODY_TOO_LARGE = "SVCSTG.SWR.4131001"
+UNSUPPORTED_MEDIA_TYPE = "SVCSTG.SWR.4150000"
+INTERNAL_ERROR = "SVCSTG.SWR.5000046"
+
+# Field errors whose validation code has an SWR code of its own. Their
+# messages name what they are about, so they are shown without a field prefix.
+CODE_BY_VALIDATION_CODE = {
+    "invalid_namespace_name": INVALID_NAMESPACE_NAME,
+    "invalid_repository_name": INVALID_REPOSITORY_NAME,
+    "invalid_is_public": INVALID_IS_PUBLIC,
+    "invalid_permission": INVALID_PERMISSION,
+}
+
+
+class SwrError(exceptions.APIException):
+    """An error answer with an SWR error code; subclasses fix status, code and default message."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    error_code = INVALID_PARAMETER
+    default_detail = "Invalid parameter."
+
+    def __init__(self, message: str | None = None, *, details: list[dict] | None = None):
+        super().__init__(message or self.default_detail)
+        self.message = str(self.detail)
+        self.details = details or []
+
+
+class AuthenticationFailed(SwrError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    error_code = AUTHENTICATION_FAILED
+    default_detail = "Authentication failed: send a valid token in the X-Auth-Token header."
+
+
+class OtherTenant(SwrError):
+    status_code = status.HTTP_403_FORBIDDEN
+    error_code = OTHER_TENANT
+    default_detail = "The resource belongs to another tenant."
+
+
+class PermissionTooLow(SwrError):
+    status_code = status.HTTP_403_FORBIDDEN
+    error_code = PERMISSION_TOO_LOW
+    default_detail = "Your permission level is too low for this operation."
+
+
+class NamespaceNotFound(SwrError):
+    status_code = status.HTTP_404_NOT_FOUND
+    error_code = NAMESPACE_NOT_FOUND
+    default_detail = "Organization not found."
+
+
+class UrlNotFound(SwrError):
+    status_code = status.HTTP_404_NOT_FOUND
+    error_code = URL_NOT_FOUND
+    default_detail = "URL not found."
+
+
+class NamespaceExists(SwrError):
+    status_code = status.HTTP_409_CONFLICT
+    error_code = NAMESPACE_EXISTS
+    default_detail = "The organization already exists."
+
+
+class RepositoryExists(SwrError):
+    status_code = status.HTTP_409_CONFLICT
+    error_code = REPOSITORY_EXISTS
+    default_detail = "The image repository already exists in this organization."
+
+
+class BodyTooLarge(SwrError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    error_code = BODY_TOO_LARGE
+    default_detail = "Request body too large: the limit is 1 MiB."
+
+
+class InternalError(SwrError):
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    error_code = INTERNAL_ERROR
+    default_detail = "Internal error. The details are in the server log."
+
+
+def error_body(code: str, message: str, details: list[dict] | None = None) -> dict:
+    """The SWR error body, in the current and the older field names."""
+    return {
+        "error_code": code,
+        "error_msg": message,
+        "errorCode": code,
+        "errorMessage": message,
+        "details": details or [],
+    }
+
+
+def error_response(exc: SwrError) -> JsonResponse:
+    """A plain Django response with the error body, for errors raised outside DRF's views."""
+    return JsonResponse(error_body(exc.error_code, exc.message, exc.details), status=exc.status_code)
+
+
+def _field_details(detail, field: str | None = None) -> list[dict]:
+    """Flatten a DRF ValidationError detail into [{"field", "error_msg", "code"}, ...]."""
+    if isinstance(detail, dict):
+        items = []
+        for key, value in detail.items():
+            name = None if key == api_settings.NON_FIELD_ERRORS_KEY else key
+            items += _field_details(value, f"{field}.{name}" if field and name else (name or field))
+        return items
+    if isinstance(detail, list):
+        return [item for value in detail for item in _field_details(value, field)]
+    return [{"field": field, "error_msg": str(detail), "code": getattr(detail, "code", None)}]
+
+
+def from_validation_error(exc: exceptions.ValidationError) -> SwrError:
+    """Pick the SWR code and the headline message of a validation error from its first problem."""
+    items = _field_details(exc.detail) or [{"field": None, "error_msg": "Invalid parameter.", "code": None}]
+    first = items[0]
+    code = CODE_BY_VALIDATION_CODE.get(first["code"])
+    message = first["error_msg"]
+    if code is None and first["field"]:
+        message = f"Invalid {first['field']}: {message}"
+    error = SwrError(message, details=[{"field": i["field"], "error_msg": i["error_msg"]} for i in items])
+    error.error_code = code or INVALID_PARAMETER
+    return error
+
+
+def to_swr_error(exc: Exception) -> SwrError | None:
+    """Translate any exception the service can meet into an SwrError; None when it is a bug."""
+    if isinstance(exc, SwrError):
+        return exc
+    if isinstance(exc, django_exceptions.ValidationError):
+        exc = exceptions.ValidationError(get_error_detail(exc))
+    if isinstance(exc, exceptions.ValidationError):
+        return from_validation_error(exc)
+    if isinstance(exc, django_exceptions.RequestDataTooBig):
+        return BodyTooLarge()
+    if isinstance(exc, django_exceptions.SuspiciousOperation):
+        return SwrError(f"Invalid request: {exc}")
+    if isinstance(exc, Http404):
+        return UrlNotFound()
+    if isinstance(exc, exceptions.ParseError):
+        return SwrError(f"Malformed request body: {exc.detail}")
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return AuthenticationFailed(
+            None if isinstance(exc, exceptions.NotAuthenticated) else f"Authentication failed: {exc.detail}"
+        )
+    if isinstance(exc, exceptions.PermissionDenied | django_exceptions.PermissionDenied):
+        return PermissionTooLow()
+    if isinstance(exc, exceptions.NotFound):
+        return UrlNotFound()
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        error = SwrError(str(exc.detail))
+        error.status_code, error.error_code = status.HTTP_405_METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED
+        return error
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        error = SwrError(
+            f"{exc.detail} Send application/json, application/x-www-form-urlencoded or multipart/form-data."
+        )
+        error.status_code, error.error_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE
+        return error
+    if isinstance(exc, exceptions.APIException):
+        error = SwrError(str(exc.detail))
+        error.status_code = exc.status_code
+        error.error_code = INVALID_PARAMETER if exc.status_code < 500 else INTERNAL_ERROR
+        return error
+    return None
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's EXCEPTION_HANDLER: every exception of an API view becomes the SWR error body."""
+    error = to_swr_error(exc)
+    if error is None:
+        logger.exception("Unhandled error in %s", type(context.get("view")).__name__, exc_info=exc)
+        error = InternalError()
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    return Response(
+        error_body(error.error_code, error.message, error.details), status=error.status_code, headers=headers
+    )
+
+
+# Django's error views (registry.urls handler400/403/404/500).
+
+
+def bad_request(request, exception=None):
+    return error_response(to_swr_error(exception) or SwrError("Bad request."))
+
+
+def permission_denied(request, exception=None):
+    return error_response(PermissionTooLow())
+
+
+def page_not_found(request, exception=None):
+    return error_response(UrlNotFound(f"URL not found: {request.method} {request.path}"))
+
+
+def server_error(request):
+    return error_response(InternalError())

@@ -1,0 +1,28 @@
+"""Fixed vocabularies: repository categories and permission levels."""
+
+from django.db import models
+
+
+class Category(models.TextChoices):
+    """Category of an image repository, as SWR names them."""
+
+    APP_SERVER = "app_server", "Application server"
+    LINUX = "linux", "Linux"
+    FRAMEWORK_APP = "framework_app", "Framework application"
+    DATABASE = "database", "Database"
+    LANG = "lang", "Programming language"
+    OTHER = "other", "Other"
+    WINDOWS = "windows", "Windows"
+    ARM = "arm", "Arm"
+
+
+# Spellings accepted on input and stored as the canonical value.
+CATEGORY_ALIASES = {"arms": Category.ARM}
+
+
+class PermissionLevel(models.IntegerChoices):
+    """What a grant allows: each level includes the ones below it."""
+
+    READ = 1, "Read"
+    EDIT = 3, "Edit"
+    MANAGE = 7, "Manage"

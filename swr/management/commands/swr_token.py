@@ -1,0 +1,59 @@
+"""Print a fresh API token for a user, creating the tenant and the user when missing."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from swr import services
+from swr.api.errors import NamespaceExists
+from swr.models import Namespace, Tenant, User
+
+
+class Command(BaseCommand):
+    help = (
+        "Issue an API token (X-Auth-Token) for USER of TENANT, creating both when missing. "
+        "The token is printed alone on the last line."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True, help="Tenant (domain) name.")
+        parser.add_argument("--user", required=True, help="User name.")
+        parser.add_argument("--tenant-admin", action="store_true", help="Make the user an administrator of the tenant.")
+        parser.add_argument(
+            "--namespace",
+            help="Also make sure this organization exists, created by the user when it is missing.",
+        )
+
+    @transaction.atomic
+    def handle(self, *args, tenant, user, tenant_admin, namespace, **options):
+        tenant_obj, created = Tenant.objects.get_or_create(name=tenant)
+        if created:
+            self.stdout.write(f"Created tenant {tenant_obj.name} (project id {tenant_obj.project_id}).")
+        user_obj = User.objects.filter(username=user).first()
+        if user_obj is None:
+            user_obj = User.objects.create_user(username=user, tenant=tenant_obj, is_tenant_admin=tenant_admin)
+            self.stdout.write(f"Created user {user_obj.username} in tenant {tenant_obj.name}.")
+        elif user_obj.tenant_id != tenant_obj.pk:
+            raise CommandError(f"User {user!r} exists but belongs to tenant {user_obj.tenant or 'none'}.")
+        elif tenant_admin and not user_obj.is_tenant_admin:
+            user_obj.is_tenant_admin = True
+            user_obj.save(update_fields=["is_tenant_admin"])
+        if namespace:
+            self._ensure_namespace(namespace, tenant_obj, user_obj)
+        token, raw = services.token_issue(user=user_obj)
+        self.stdout.write(f"Token for {user_obj.username}, valid until {token.expires_at:%Y-%m-%d %H:%M} UTC:")
+        self.stdout.write(raw)
+
+    def _ensure_namespace(self, name, tenant, user):
+        existing = Namespace.objects.filter(name=name).first()
+        if existing is not None and existing.tenant_id != tenant.pk:
+            raise CommandError(f"Organization {name!r} exists and belongs to another tenant.")
+        if existing is None:
+            try:
+                services.namespace_create(name=name, tenant=tenant, creator=user)
+            except NamespaceExists:
+                pass
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from None
+            else:
+                self.stdout.write(f"Created organization {name}.")

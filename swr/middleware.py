@@ -1,0 +1,41 @@
+"""Middleware that applies to every request: request ids and the body size limit."""
+
+import re
+import uuid
+
+from django.conf import settings
+
+from swr.api.errors import BodyTooLarge, SwrError, error_response
+
+_CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the client's X-Request-Id when it is short and printable)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        client_id = request.headers.get("X-Request-Id", "")
+        request.request_id = client_id if _CLIENT_REQUEST_ID.fullmatch(client_id) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-Id"] = request.request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 before reading a body that is larger than SWR_MAX_BODY_BYTES."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            return error_response(SwrError(f"Invalid Content-Length header: {raw!r}"))
+        if length > settings.SWR_MAX_BODY_BYTES:
+            return error_response(BodyTooLarge())
+        return self.get_response(request)

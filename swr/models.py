@@ -1,0 +1,247 @@
+"""Tenants, their users, namespaces, image repositories, grants and API tokens."""
+
+import hashlib
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Length
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from swr import names
+from swr.choices import Category, PermissionLevel
+
+
+def _hex_id() -> str:
+    return uuid.uuid4().hex
+
+
+class NameField(models.CharField):
+    """A CharField validated only by its naming rule, so every surface shows the rule's messages."""
+
+    rule: names.NameRule
+
+    def __init__(self, *args, **kwargs):
+        kwargs["max_length"] = self.rule.max_length
+        super().__init__(*args, **kwargs)
+        # CharField adds Django's generic max-length validator; the rule already
+        # checks the length with a message of its own.
+        self.__dict__.pop("validators", None)
+
+    @cached_property
+    def validators(self):
+        return [self.rule, *self._validators]
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("max_length", None)
+        return name, path, args, kwargs
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"max_length": None, "strip": False, **kwargs})
+
+
+def name_rule_check(rule: names.NameRule, field: str = "name") -> models.CheckConstraint:
+    """The database's copy of a naming rule: its pattern and its length limit."""
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__regex": rule.pattern})
+        & models.lookups.LessThanOrEqual(Length(field), rule.max_length),
+        name=f"%(app_label)s_%(class)s_{field}_valid",
+        violation_error_message=f"The {rule.kind} breaks the naming rule.",
+    )
+
+
+class NamespaceNameField(NameField):
+    rule = names.NAMESPACE
+
+
+class RepositoryNameField(NameField):
+    rule = names.REPOSITORY
+
+
+class Tenant(models.Model):
+    """An account (SWR's "domain") that owns namespaces and has users."""
+
+    name = models.CharField(max_length=64, help_text="Domain name of the tenant.")
+    domain_id = models.CharField(max_length=32, default=_hex_id, editable=False)
+    project_id = models.CharField(max_length=32, default=_hex_id, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                name="%(app_label)s_%(class)s_unique_name",
+                violation_error_message="A tenant with this name already exists.",
+            ),
+            models.UniqueConstraint(fields=["domain_id"], name="%(app_label)s_%(class)s_unique_domain_id"),
+            models.UniqueConstraint(fields=["project_id"], name="%(app_label)s_%(class)s_unique_project_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A person or a program that calls the API, member of one tenant.
+
+    Platform staff who only use the admin site may have no tenant.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
+    is_tenant_admin = models.BooleanField(
+        default=False, help_text="Has manage permission on every namespace of the tenant."
+    )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(is_tenant_admin=False) | models.Q(tenant__isnull=False),
+                name="%(app_label)s_%(class)s_tenant_admin_has_tenant",
+                violation_error_message="A tenant administrator must belong to a tenant.",
+            ),
+        ]
+
+
+class Namespace(models.Model):
+    """An organization: a globally unique top-level name that holds image repositories."""
+
+    name = NamespaceNameField(help_text="Organization name, unique across all tenants.")
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="namespaces")
+    creator = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                name="%(app_label)s_%(class)s_unique_name",
+                violation_error_message="An organization with this name already exists.",
+            ),
+            name_rule_check(names.NAMESPACE),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Repository(models.Model):
+    """An image repository inside a namespace."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="repositories")
+    name = RepositoryNameField(help_text="Repository name, unique within its namespace; may contain '/'.")
+    category = models.CharField(
+        max_length=16,
+        choices=Category.choices,
+        default=Category.OTHER,
+        error_messages={
+            "invalid_choice": "Invalid category %(value)r: use one of " + ", ".join(Category.values) + ".",
+        },
+    )
+    description = models.CharField(max_length=1000, blank=True, default="")
+    is_public = models.BooleanField(help_text="Public repositories can be read by every tenant.")
+    creator = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["namespace__name", "name"]
+        verbose_name_plural = "repositories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "name"],
+                name="%(app_label)s_%(class)s_unique_namespace_name",
+                violation_error_message="An image repository with this name already exists in this organization.",
+            ),
+            name_rule_check(names.REPOSITORY),
+            models.CheckConstraint(
+                condition=models.Q(category__in=Category.values),
+                name="%(app_label)s_%(class)s_category_valid",
+                violation_error_message="Unknown repository category.",
+            ),
+            models.CheckConstraint(
+                condition=models.lookups.LessThanOrEqual(Length("description"), 1000),
+                name="%(app_label)s_%(class)s_description_length",
+                violation_error_message="The description is longer than 1000 characters.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace.name}/{self.name}" if self.namespace_id else self.name
+
+
+class NamespacePermission(models.Model):
+    """A user's permission level on one namespace."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="permissions")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="namespace_permissions")
+    level = models.PositiveSmallIntegerField(choices=PermissionLevel.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["namespace", "user"],
+                name="%(app_label)s_%(class)s_unique_namespace_user",
+                violation_error_message="This user already has a permission on this organization.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__in=PermissionLevel.values),
+                name="%(app_label)s_%(class)s_level_valid",
+                violation_error_message="The permission level must be 1, 3 or 7.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.namespace}: {self.get_level_display()}"
+
+    def clean(self):
+        if self.namespace_id and self.user_id and self.user.tenant_id != self.namespace.tenant_id:
+            raise ValidationError({"user": "Permissions can only name users of the namespace's tenant."})
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class ApiToken(models.Model):
+    """A bearer token for X-Auth-Token. Only the SHA-256 of the secret is stored."""
+
+    PREFIX = "swr_"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    key_hash = models.CharField(max_length=64, editable=False)
+    hint = models.CharField(
+        max_length=16, editable=False, help_text="The first characters of the token, to tell tokens apart."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API token"
+        constraints = [
+            models.UniqueConstraint(fields=["key_hash"], name="%(app_label)s_%(class)s_unique_key_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hint}… ({self.user})"
+
+    @staticmethod
+    def hash_key(raw: str) -> str:
+        """Tokens are long random secrets, so one SHA-256 is a safe and fast way to store them."""
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
