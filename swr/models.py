@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Length
 from django.utils import timezone
-from django.utils.functional import cached_property
 
 from swr import names
 from swr.choices import Category, PermissionLevel
@@ -19,20 +18,21 @@ def _hex_id() -> str:
 
 
 class NameField(models.CharField):
-    """A CharField validated only by its naming rule, so every surface shows the rule's messages."""
+    """A CharField judged by its naming rule alone, so every surface shows the rule's messages."""
 
     rule: names.NameRule
 
     def __init__(self, *args, **kwargs):
         kwargs["max_length"] = self.rule.max_length
         super().__init__(*args, **kwargs)
-        # CharField adds Django's generic max-length validator; the rule already
-        # checks the length with a message of its own.
-        self.__dict__.pop("validators", None)
+        # CharField adds Django's generic max-length validator; the rule checks
+        # the length with a message of its own.
+        self.validators.clear()
 
-    @cached_property
-    def validators(self):
-        return [self.rule, *self._validators]
+    def validate(self, value, model_instance):
+        # Before Django's own checks, so that an empty name gets the rule's message too.
+        self.rule.validate(value)
+        super().validate(value, model_instance)
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()

@@ -8,7 +8,7 @@ lengths) belong to the model, which the serializer asks through
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import QueryDict
 from rest_framework import serializers
-from rest_framework.fields import get_error_detail
+from rest_framework.fields import ProhibitNullCharactersValidator, get_error_detail
 
 from swr.choices import CATEGORY_ALIASES, Category
 from swr.models import Namespace, Repository
@@ -47,6 +47,14 @@ class CategoryField(serializers.CharField):
         return CATEGORY_ALIASES.get(value, value)
 
 
+class NameField(serializers.CharField):
+    """A name, passed to the model untouched: the naming rule judges blanks, white space and every character."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
 class ModelValidatedSerializer(serializers.Serializer):
     """Validate the fields through the model's ``full_clean()``, reporting errors under the API's field names.
 
@@ -70,9 +78,8 @@ class ModelValidatedSerializer(serializers.Serializer):
 class NamespaceCreateSerializer(ModelValidatedSerializer):
     model = Namespace
 
-    namespace = serializers.CharField(
+    namespace = NameField(
         source="name",
-        trim_whitespace=False,
         help_text="Organization name: 1-64 characters, lower-case letters, digits, '.', '_' and '-'.",
     )
 
@@ -80,9 +87,8 @@ class NamespaceCreateSerializer(ModelValidatedSerializer):
 class RepositoryCreateSerializer(ModelValidatedSerializer):
     model = Repository
 
-    repository = serializers.CharField(
+    repository = NameField(
         source="name",
-        trim_whitespace=False,
         help_text="Image repository name: 1-128 characters, lower-case letters, digits, '.', '/', '_' and '-'.",
     )
     is_public = SwrBooleanField(help_text="Whether every tenant may pull the repository.")

@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine:
+#   make run   - set up .venv, migrate, create a demo tenant and token, serve http://127.0.0.1:8000 (SQLite)
+#   make test  - set up .venv with the test tools and run the test suite
+# Set DATABASE_URL to use PostgreSQL instead of the SQLite file under var/.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.test-installed: requirements/base.txt requirements/test.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/test.txt
+	touch $@ $(VENV)/.base-installed
+
+migrate: $(VENV)/.base-installed
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@TOKEN=$$($(BIN)/python manage.py swr_token --tenant demo --user demo --namespace group | tail -n 1) && \
+	echo "" && \
+	echo "Demo tenant 'demo', user 'demo', organization 'group'. Token (valid 24 hours):" && \
+	echo "  export TOKEN=$$TOKEN" && \
+	echo "Create an image repository:" && \
+	echo "  curl -X POST http://$(HOST):$(PORT)/v2/manage/namespaces/group/repos \\" && \
+	echo "    -H \"X-Auth-Token: \$$TOKEN\" -H \"Content-Type: application/json\" \\" && \
+	echo "    -d '{\"repository\":\"busybox\",\"category\":\"linux\",\"description\":\"this is a busybox repository\",\"is_public\":true}'" && \
+	echo "Admin site: http://$(HOST):$(PORT)/admin/ (make an account with: $(BIN)/python manage.py createsuperuser)" && \
+	echo ""
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.test-installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var

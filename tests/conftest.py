@@ -1,0 +1,71 @@
+import pytest
+from rest_framework.test import APIClient
+
+from swr import services
+from swr.choices import PermissionLevel
+from swr.models import NamespacePermission, Tenant, User
+
+
+@pytest.fixture
+def make_tenant(db):
+    def make(name="acme"):
+        return Tenant.objects.create(name=name)
+
+    return make
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username, tenant, *, is_tenant_admin=False):
+        return User.objects.create_user(username=username, tenant=tenant, is_tenant_admin=is_tenant_admin)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant):
+    return make_tenant("acme")
+
+
+@pytest.fixture
+def other_tenant(make_tenant):
+    return make_tenant("globex")
+
+
+@pytest.fixture
+def owner(make_user, tenant):
+    return make_user("alice", tenant)
+
+
+@pytest.fixture
+def namespace(owner, tenant):
+    """Organization 'group' of tenant acme, created by alice (who therefore has manage on it)."""
+    return services.namespace_create(name="group", tenant=tenant, creator=owner)
+
+
+@pytest.fixture
+def grant():
+    def make(user, namespace, level: PermissionLevel):
+        return NamespacePermission.objects.create(user=user, namespace=namespace, level=level)
+
+    return make
+
+
+@pytest.fixture
+def client_for(db):
+    """An APIClient that authenticates as ``user`` with a fresh X-Auth-Token."""
+
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            _, raw = services.token_issue(user=user)
+            client.credentials(HTTP_X_AUTH_TOKEN=raw)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(client_for, owner):
+    """Client of alice, manager of organization 'group'."""
+    return client_for(owner)

@@ -1,0 +1,17 @@
+"""Assertions shared by the API tests, written from spec section 1."""
+
+ERROR_KEYS = {"error_code", "error_msg", "errorCode", "errorMessage", "details"}
+
+
+def assert_swr_error(response, status: int, code: str) -> dict:
+    """The answer has ``status`` and exactly the SWR error body with ``code``; returns the body."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == ERROR_KEYS, body
+    assert body["error_code"] == code, body
+    assert body["errorCode"] == code
+    assert body["error_msg"] == body["errorMessage"]
+    assert isinstance(body["error_msg"], str) and body["error_msg"]
+    assert isinstance(body["details"], list)
+    return body

@@ -1,0 +1,163 @@
+"""The naming rules of spec section 2, case by case, and the messages that explain a refusal."""
+
+import itertools
+import re
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from swr import names
+
+# (name, expected problem fragment or None when valid)
+REPOSITORY_CASES = [
+    ("a", None),
+    ("0", None),
+    ("busybox", None),
+    ("9lives", None),
+    ("nginx/web", None),
+    ("a/b/c/d", None),
+    ("a.b", None),
+    ("a-b", None),
+    ("a_b", None),
+    ("a__b", None),
+    ("a.b-c_d__e/f", None),
+    ("x" * 128, None),
+    ("a/" * 63 + "ab", None),  # 128 characters
+    ("", "must not be empty"),
+    ("x" * 129, "is 129 characters long; at most 128"),
+    ("a___b", "separators '___' at position 2"),
+    ("a..b", "separators '..' at position 2"),
+    ("a--b", "separators '--'"),
+    ("a//b", "separators '//'"),
+    ("a./b", "separators './'"),
+    ("a-.b", "separators '-.'"),
+    ("a_-b", "separators '_-'"),
+    ("a/_b", "separators '/_'"),
+    ("a__-b", "separators '__-'"),
+    ("-a", "must start with a lower-case letter or digit, not '-'"),
+    (".a", "must start with a lower-case letter or digit, not '.'"),
+    ("_a", "must start with a lower-case letter or digit, not '_'"),
+    ("/a", "must start with a lower-case letter or digit, not '/'"),
+    ("__a", "must start with"),
+    ("a-", "must end with a lower-case letter or digit, not '-'"),
+    ("a.", "must end with a lower-case letter or digit, not '.'"),
+    ("a_", "must end with"),
+    ("a/", "must end with"),
+    ("a__", "must end with"),
+    ("Busybox", "upper-case letter 'B' at position 1"),
+    ("busyBox", "upper-case letter 'B' at position 5"),
+    ("café", "character 'é' at position 4 is not allowed"),
+    ("ａb", "character 'ａ' at position 1"),  # full-width a
+    ("a b", "white space (' ') at position 2"),
+    (" a", "white space"),
+    ("a ", "white space"),
+    ("a\tb", "white space ('\\t')"),
+    ("a\n", "white space ('\\n')"),
+    ("a:b", "character ':' at position 2 is not allowed"),
+    ("a@b", "character '@'"),
+    ("a$b", "character '$'"),
+    ("a\\b", "character '\\\\'"),
+    ("a\x00b", "character '\\x00'"),
+]
+
+NAMESPACE_CASES = [
+    ("a", None),
+    ("group", None),
+    ("a1", None),
+    ("a.b", None),
+    ("a-b", None),
+    ("a_b", None),
+    ("a__b", None),
+    ("a.b-c_d__e", None),
+    ("a" * 64, None),
+    ("a" + "-b" * 31 + "c", None),  # 64 characters
+    ("", "must not be empty"),
+    ("a" * 65, "is 65 characters long; at most 64"),
+    ("1abc", "must start with a lower-case letter, not '1'"),
+    ("-abc", "must start with a lower-case letter, not '-'"),
+    ("_abc", "must start with a lower-case letter"),
+    (".abc", "must start with a lower-case letter"),
+    ("abc-", "must end with a lower-case letter or digit, not '-'"),
+    ("abc_", "must end with"),
+    ("abc.", "must end with"),
+    ("a___b", "separators '___'"),
+    ("a..b", "separators '..'"),
+    ("a-_b", "separators '-_'"),
+    ("a._b", "separators '._'"),
+    ("a/b", "character '/' at position 2 is not allowed"),
+    ("Group", "upper-case letter 'G' at position 1"),
+    ("grüne", "character 'ü' at position 3"),
+    ("my group", "white space (' ') at position 3"),
+    ("group\n", "white space ('\\n')"),
+    ("a$b", "character '$'"),
+]
+
+
+def short_id(name: str) -> str:
+    return repr(name) if len(name) < 20 else f"{name[:8]!r}...({len(name)})"
+
+
+def _ids(cases):
+    return [short_id(name) for name, _ in cases]
+
+
+@pytest.mark.parametrize(("value", "fragment"), REPOSITORY_CASES, ids=_ids(REPOSITORY_CASES))
+def test_repository_rule(value, fragment):
+    problem = names.REPOSITORY.problem(value)
+    if fragment is None:
+        assert problem is None
+        names.validate_repository_name(value)
+    else:
+        assert problem is not None and fragment in problem, problem
+        with pytest.raises(ValidationError) as info:
+            names.validate_repository_name(value)
+        assert info.value.messages == [f"Invalid image name: {problem}"]
+        assert info.value.code == "invalid_repository_name"
+
+
+@pytest.mark.parametrize(("value", "fragment"), NAMESPACE_CASES, ids=_ids(NAMESPACE_CASES))
+def test_namespace_rule(value, fragment):
+    problem = names.NAMESPACE.problem(value)
+    if fragment is None:
+        assert problem is None
+        names.validate_namespace_name(value)
+    else:
+        assert problem is not None and fragment in problem, problem
+        with pytest.raises(ValidationError) as info:
+            names.validate_namespace_name(value)
+        assert info.value.messages == [f"Invalid organization name: {problem}"]
+        assert info.value.code == "invalid_namespace_name"
+
+
+# The spec states each rule twice: in words and as a regular expression with a
+# length limit. The two statements must accept exactly the same names.
+SPEC_REGEX = {
+    "namespace": (r"^[a-z][a-z0-9]*(?:(?:[.-]|__?)[a-z0-9]+)*$", 64, names.NAMESPACE),
+    "repository": (r"^[a-z0-9]+(?:(?:[./-]|__?)[a-z0-9]+)*$", 128, names.REPOSITORY),
+}
+
+
+@pytest.mark.parametrize("kind", SPEC_REGEX)
+def test_rule_agrees_with_the_spec_regex_on_every_short_name(kind):
+    """Every string of up to 4 characters over an alphabet that covers each class of the rule."""
+    regex, limit, rule = SPEC_REGEX[kind]
+    alphabet = "a0._-/A "
+    checked = 0
+    for length in range(0, 5):
+        for chars in itertools.product(alphabet, repeat=length):
+            value = "".join(chars)
+            expected = re.fullmatch(regex.strip("^$"), value) is not None and len(value) <= limit
+            assert rule.is_valid(value) == expected, value
+            checked += 1
+    assert checked == sum(len(alphabet) ** n for n in range(5))
+
+
+def test_patterns_do_not_accept_a_trailing_newline():
+    """Python's $ matches before a final newline; the stored patterns must not."""
+    assert re.search(names.REPOSITORY_PATTERN, "abc\n") is None
+    assert re.search(names.NAMESPACE_PATTERN, "abc\n") is None
+    assert re.search(names.REPOSITORY_PATTERN, "abc") is not None
+
+
+def test_non_string_is_refused():
+    assert names.REPOSITORY.problem(123) == "must be a string, got int"
