@@ -12,6 +12,7 @@ def assert_swr_error(response, status: int, code: str) -> dict:
     assert body["error_code"] == code, body
     assert body["errorCode"] == code
     assert body["error_msg"] == body["errorMessage"]
-    assert isinstance(body["error_msg"], str) and body["error_msg"]
+    assert isinstance(body["error_msg"], str)
+    assert body["error_msg"]
     assert isinstance(body["details"], list)
     return body

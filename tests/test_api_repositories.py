@@ -174,7 +174,8 @@ class TestValidation:
 
     def test_bad_category_message_lists_the_choices(self, api, namespace):
         body = assert_swr_error(post_json(api, {**BODY, "category": "games"}), 400, "SVCSTG.SWR.4000014")
-        assert "app_server" in body["error_msg"] and "windows" in body["error_msg"]
+        assert "app_server" in body["error_msg"]
+        assert "windows" in body["error_msg"]
 
     def test_description_too_long(self, api, namespace):
         body = assert_swr_error(post_json(api, {**BODY, "description": "d" * 1001}), 400, "SVCSTG.SWR.4000014")
@@ -372,7 +373,8 @@ class TestProtocolErrors:
 class TestRequestId:
     def test_every_answer_has_a_request_id(self, api, namespace):
         ids = {post_json(api, BODY)["X-Request-Id"], post_json(api, BODY)["X-Request-Id"]}
-        assert len(ids) == 2 and all(ids)
+        assert len(ids) == 2
+        assert all(ids)
 
     def test_client_request_id_is_echoed(self, api, namespace):
         response = api.post(URL, data=json.dumps(BODY), content_type="application/json", HTTP_X_REQUEST_ID="ci-run-42")

@@ -50,7 +50,9 @@ class TestModelValidation:
         with pytest.raises(ValidationError) as info:
             repository.full_clean()
         (message,) = info.value.message_dict["category"]
-        assert "'games'" in message and "app_server" in message and "arm" in message
+        assert "'games'" in message
+        assert "app_server" in message
+        assert "arm" in message
 
     def test_duplicate_repository_is_reported_by_full_clean(self, namespace):
         Repository.objects.create(namespace=namespace, name="web", is_public=False)

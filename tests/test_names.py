@@ -108,7 +108,8 @@ def test_repository_rule(value, fragment):
         assert problem is None
         names.validate_repository_name(value)
     else:
-        assert problem is not None and fragment in problem, problem
+        assert problem is not None
+        assert fragment in problem, problem
         with pytest.raises(ValidationError) as info:
             names.validate_repository_name(value)
         assert info.value.messages == [f"Invalid image name: {problem}"]
@@ -122,7 +123,8 @@ def test_namespace_rule(value, fragment):
         assert problem is None
         names.validate_namespace_name(value)
     else:
-        assert problem is not None and fragment in problem, problem
+        assert problem is not None
+        assert fragment in problem, problem
         with pytest.raises(ValidationError) as info:
             names.validate_namespace_name(value)
         assert info.value.messages == [f"Invalid organization name: {problem}"]

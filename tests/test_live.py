@@ -1,0 +1,176 @@
+"""End to end over real HTTP: gunicorn in its own processes, on the test database.
+
+These tests show what unit tests cannot: that two requests racing for one
+name, in different processes, end in one 201 and 409s, never a 500.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from swr import services
+from swr.models import Repository
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker):
+    """A gunicorn with several worker processes serving the test database."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+        "DATABASE_URL": _database_url(),
+        "DJANGO_CONN_MAX_AGE": "0",
+    }
+    command = [
+        sys.executable, "-m", "gunicorn", "registry.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "4", "--worker-class", "gthread",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited: {process.stdout.read().decode()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("gunicorn did not start within 30 s")
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def call(url, method="POST", body=None, token=None, content_type="application/json", raw=None):
+    """One HTTP request; returns (status, headers, body as text)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    if token:
+        request.add_header("X-Auth-Token", token)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+@pytest.fixture
+def token(owner):
+    return services.token_issue(user=owner)[1]
+
+
+def test_readme_flow(server, token):
+    status, headers, body = call(f"{server}/v2/manage/namespaces", body={"namespace": "group"}, token=token)
+    assert (status, body) == (201, "{}")
+    assert headers["X-Request-Id"]
+    status, _, body = call(
+        f"{server}/v2/manage/namespaces/group/repos",
+        body={"repository": "busybox", "category": "linux", "description": "a busybox repository", "is_public": True},
+        token=token,
+    )
+    assert (status, body) == (201, "{}")
+    status, _, body = call(
+        f"{server}/v2/manage/namespaces/group/repos",
+        raw=b"repository=nginx%2Fweb&is_public=false&category=arms",
+        content_type="application/x-www-form-urlencoded",
+        token=token,
+    )
+    assert (status, body) == (201, "{}")
+    assert sorted(Repository.objects.values_list("name", "category")) == [("busybox", "linux"), ("nginx/web", "arm")]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "raw", "status", "code"),
+    [
+        ("/nowhere", "GET", None, 404, "SVCSTG.SWR.4040083"),
+        ("/v2/manage/namespaces", "DELETE", None, 405, "SVCSTG.SWR.4050000"),
+        ("/v2/manage/namespaces", "POST", b"{oops", 400, "SVCSTG.SWR.4000014"),
+        ("/v2/manage/namespaces", "POST", b"x" * (1024 * 1024 + 1), 413, "SVCSTG.SWR.4131001"),
+    ],
+)
+def test_errors_over_http_are_json(server, token, path, method, raw, status, code):
+    got, headers, body = call(f"{server}{path}", method=method, raw=raw, token=token)
+    assert got == status
+    assert headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["error_code"] == code
+
+
+def test_request_without_token_over_http(server):
+    status, _, body = call(f"{server}/v2/manage/namespaces", body={"namespace": "group"})
+    assert status == 401
+    assert json.loads(body)["error_code"] == "SVCSTG.SWR.4010000"
+
+
+def _race(count, make_request):
+    barrier = threading.Barrier(count)
+
+    def one(i):
+        barrier.wait()
+        return make_request(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_racing_creates_of_one_repository(server, token, namespace):
+    """Spec section 3: exactly one of the racing requests wins, the others get 409, never 500."""
+    url = f"{server}/v2/manage/namespaces/group/repos"
+    results = _race(16, lambda i: call(url, body={"repository": "contested", "is_public": i % 2 == 0}, token=token))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [201] + [409] * 15, [r[2] for r in results]
+    for status, _, body in results:
+        if status == 409:
+            assert json.loads(body)["error_code"] == "SVCSTG.SWR.4090006"
+    assert Repository.objects.filter(name="contested").count() == 1
+
+
+def test_racing_creates_of_one_namespace(server, token):
+    url = f"{server}/v2/manage/namespaces"
+    results = _race(12, lambda i: call(url, body={"namespace": "contested"}, token=token))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [201] + [409] * 11, [r[2] for r in results]
+
+
+def test_parallel_creates_of_distinct_repositories(server, token, namespace):
+    url = f"{server}/v2/manage/namespaces/group/repos"
+    results = _race(16, lambda i: call(url, body={"repository": f"app-{i}", "is_public": True}, token=token))
+    assert [status for status, _, _ in results] == [201] * 16
+    assert Repository.objects.filter(namespace=namespace).count() == 16
