@@ -1,0 +1,28 @@
+#!/bin/sh
+# Entrypoint of the registry image.
+#   no arguments: apply migrations (unless SWR_MIGRATE_ON_START is false), then
+#                 serve with gunicorn on port 8000 (GUNICORN_WORKERS, default 3)
+#   arguments:    apply migrations likewise, then run the arguments instead of
+#                 gunicorn, e.g. python manage.py swr_token --tenant demo --user demo
+set -eu
+
+migrate_on_start=$(printf '%s' "${SWR_MIGRATE_ON_START:-true}" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')
+case "$migrate_on_start" in
+    1 | true | yes | on | "")
+        python manage.py migrate --noinput
+        ;;
+    0 | false | no | off) ;;
+    *)
+        echo "SWR_MIGRATE_ON_START must be a boolean (true/false), got '${SWR_MIGRATE_ON_START}'" >&2
+        exit 2
+        ;;
+esac
+
+if [ "$#" -gt 0 ]; then
+    exec "$@"
+fi
+
+exec gunicorn registry.wsgi:application \
+    --bind 0.0.0.0:8000 \
+    --workers "${GUNICORN_WORKERS:-3}" \
+    --access-logfile -
