@@ -78,11 +78,16 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class RepositoryInline(admin.TabularInline):
+    """The repositories of an organization; new ones are added on the repository page."""
+
     model = Repository
     fields = ["name", "category", "is_public", "description", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["name", "created_at"]
     extra = 0
     show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class NamespacePermissionInline(admin.TabularInline):
@@ -102,6 +107,10 @@ class NamespaceAdmin(ServiceCreateMixin, admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     inlines = [RepositoryInline, NamespacePermissionInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Pull addresses contain the name: it is fixed once the organization exists.
+        return [*self.readonly_fields, "name", "tenant"] if obj else self.readonly_fields
+
     def service_create(self, obj):
         return services.namespace_create(name=obj.name, tenant=obj.tenant, creator=obj.creator)
 
@@ -114,6 +123,10 @@ class RepositoryAdmin(ServiceCreateMixin, admin.ModelAdmin):
     search_fields = ["name"]
     raw_id_fields = ["creator"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # As in the API, a repository's name and organization are fixed once it exists.
+        return [*self.readonly_fields, "name", "namespace"] if obj else self.readonly_fields
 
     def service_create(self, obj):
         return services.repository_create(

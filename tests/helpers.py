@@ -1,5 +1,7 @@
 """Assertions shared by the API tests, written from spec section 1."""
 
+import json
+
 ERROR_KEYS = {"error_code", "error_msg", "errorCode", "errorMessage", "details"}
 
 
@@ -7,7 +9,7 @@ def assert_swr_error(response, status: int, code: str) -> dict:
     """The answer has ``status`` and exactly the SWR error body with ``code``; returns the body."""
     assert response.status_code == status, (response.status_code, response.content[:500])
     assert response["Content-Type"].startswith("application/json")
-    body = response.json()
+    body = json.loads(response.content)
     assert set(body) == ERROR_KEYS, body
     assert body["error_code"] == code, body
     assert body["errorCode"] == code

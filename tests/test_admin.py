@@ -153,3 +153,20 @@ def test_namespace_page_shows_its_repositories_inline(admin_client, namespace):
     Repository.objects.create(namespace=namespace, name="busybox", is_public=True)
     page = admin_client.get(f"/admin/swr/namespace/{namespace.pk}/change/").content.decode()
     assert "busybox" in page
+
+
+def test_names_cannot_be_changed_once_created(admin_client, namespace):
+    """Spec section 5: the name is not changeable (pull addresses are built from it)."""
+    repository = Repository.objects.create(namespace=namespace, name="web", is_public=True)
+    form = admin_client.get(f"/admin/swr/repository/{repository.pk}/change/").context["adminform"].form
+    assert "name" not in form.fields
+    assert "namespace" not in form.fields
+    response = admin_client.post(
+        f"/admin/swr/repository/{repository.pk}/change/",
+        {"name": "renamed", "category": "lang", "description": "changed", "is_public": ""},
+    )
+    assert response.status_code == 302
+    repository.refresh_from_db()
+    assert (repository.name, repository.category, repository.is_public) == ("web", "lang", False)
+    form = admin_client.get(f"/admin/swr/namespace/{namespace.pk}/change/").context["adminform"].form
+    assert "name" not in form.fields

@@ -56,10 +56,21 @@ class SwrError(exceptions.APIException):
     error_code = INVALID_PARAMETER
     default_detail = "Invalid parameter."
 
-    def __init__(self, message: str | None = None, *, details: list[dict] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[dict] | None = None,
+        status_code: int | None = None,
+        error_code: str | None = None,
+    ):
         super().__init__(message or self.default_detail)
         self.message = str(self.detail)
         self.details = details or []
+        if status_code is not None:
+            self.status_code = status_code
+        if error_code is not None:
+            self.error_code = error_code
 
 
 class AuthenticationFailed(SwrError):
@@ -153,9 +164,8 @@ def from_validation_error(exc: exceptions.ValidationError) -> SwrError:
     message = first["error_msg"]
     if code is None and first["field"]:
         message = f"Invalid {first['field']}: {message}"
-    error = SwrError(message, details=[{"field": i["field"], "error_msg": i["error_msg"]} for i in items])
-    error.error_code = code or INVALID_PARAMETER
-    return error
+    details = [{"field": item["field"], "error_msg": item["error_msg"]} for item in items]
+    return SwrError(message, details=details, error_code=code or INVALID_PARAMETER)
 
 
 def to_swr_error(exc: Exception) -> SwrError | None:
@@ -178,25 +188,26 @@ def to_swr_error(exc: Exception) -> SwrError | None:
         return AuthenticationFailed(
             None if isinstance(exc, exceptions.NotAuthenticated) else f"Authentication failed: {exc.detail}"
         )
-    if isinstance(exc, exceptions.PermissionDenied | django_exceptions.PermissionDenied):
+    if isinstance(exc, exceptions.PermissionDenied):
+        return PermissionTooLow(str(exc.detail))
+    if isinstance(exc, django_exceptions.PermissionDenied):
         return PermissionTooLow()
     if isinstance(exc, exceptions.NotFound):
         return UrlNotFound()
     if isinstance(exc, exceptions.MethodNotAllowed):
-        error = SwrError(str(exc.detail))
-        error.status_code, error.error_code = status.HTTP_405_METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED
-        return error
+        return SwrError(str(exc.detail), status_code=status.HTTP_405_METHOD_NOT_ALLOWED, error_code=METHOD_NOT_ALLOWED)
     if isinstance(exc, exceptions.UnsupportedMediaType):
-        error = SwrError(
-            f"{exc.detail} Send application/json, application/x-www-form-urlencoded or multipart/form-data."
+        return SwrError(
+            f"{exc.detail} Send application/json, application/x-www-form-urlencoded or multipart/form-data.",
+            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            error_code=UNSUPPORTED_MEDIA_TYPE,
         )
-        error.status_code, error.error_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE
-        return error
     if isinstance(exc, exceptions.APIException):
-        error = SwrError(str(exc.detail))
-        error.status_code = exc.status_code
-        error.error_code = INVALID_PARAMETER if exc.status_code < 500 else INTERNAL_ERROR
-        return error
+        return SwrError(
+            str(exc.detail),
+            status_code=exc.status_code,
+            error_code=INVALID_PARAMETER if exc.status_code < 500 else INTERNAL_ERROR,
+        )
     return None
 
 

@@ -3,7 +3,7 @@
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
-from swr import policy, services
+from swr import names, policy, services
 from swr.api.errors import NamespaceNotFound, PermissionTooLow
 from swr.api.serializers import NamespaceCreateSerializer, RepositoryCreateSerializer
 from swr.models import Namespace
@@ -32,8 +32,10 @@ class RepositoryViewSet(viewsets.GenericViewSet):
 
     def get_namespace(self, action: str) -> Namespace:
         name = self.kwargs["namespace"]
-        queryset = policy.with_user_level(Namespace.objects.all(), self.request.user)
-        namespace = queryset.filter(name=name).first()
+        # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
+        namespace = None
+        if names.NAMESPACE.is_valid(name):
+            namespace = policy.with_user_level(Namespace.objects.filter(name=name), self.request.user).first()
         if namespace is None:
             raise NamespaceNotFound(f"Organization {name!r} not found.")
         policy.require(self.request.user, action, namespace)

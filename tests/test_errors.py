@@ -1,0 +1,73 @@
+"""Spec section 1: every error answer, from DRF or from Django itself, is the SWR error body."""
+
+import json
+
+import pytest
+from django.test import RequestFactory
+from rest_framework.test import APIClient
+
+from registry import urls
+from swr.api import errors
+
+from .helpers import assert_swr_error
+
+pytestmark = pytest.mark.django_db
+
+
+def _handler(name):
+    module, _, function = getattr(urls, name).rpartition(".")
+    return getattr(__import__(module, fromlist=[function]), function)
+
+
+def test_django_500_handler():
+    response = _handler("handler500")(RequestFactory().get("/"))
+    assert_swr_error(response, 500, "SVCSTG.SWR.5000046")
+
+
+def test_django_403_handler():
+    response = _handler("handler403")(RequestFactory().get("/"), Exception("no"))
+    assert_swr_error(response, 403, "SVCSTG.SWR.4039002")
+
+
+def test_disallowed_host_answers_400_json():
+    """Django rejects an unknown Host header itself (handler400)."""
+    response = APIClient().get("/v2/manage/namespaces", HTTP_HOST="evil.example")
+    assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
+
+
+def test_invalid_content_length():
+    response = APIClient().generic("POST", "/v2/manage/namespaces", "{}", CONTENT_LENGTH="ten")
+    body = assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
+    assert "Content-Length" in body["error_msg"]
+
+
+@pytest.mark.parametrize("segment", ["%00", "a%00b", "%FF", "x" * 300, "Group", "%20", "..", "group%2F"])
+def test_odd_namespace_in_the_path_is_not_found(api, namespace, segment):
+    response = api.post(
+        f"/v2/manage/namespaces/{segment}/repos",
+        data=json.dumps({"repository": "a", "is_public": True}),
+        content_type="application/json",
+    )
+    assert response.status_code == 404
+    assert response.json()["error_code"] in ("SVCSTG.SWR.4040058", "SVCSTG.SWR.4040083")
+
+
+ODD_VALUES = [None, True, False, 0, -1, 1.5, 10**30, "", " ", "\x00", "é" * 5, "a" * 5000, [], [1], {}, {"a": "b"}]
+
+
+@pytest.mark.parametrize("field", ["repository", "is_public", "category", "description"])
+def test_no_value_of_any_type_gives_a_500(api, namespace, field):
+    """Nothing a client puts in a field may end in a 500."""
+    for value in ODD_VALUES:
+        body = {"repository": "base", "is_public": True, field: value}
+        response = api.post("/v2/manage/namespaces/group/repos", data=json.dumps(body), content_type="application/json")
+        assert response.status_code in (201, 400, 409), (value, response.content)
+        if response.status_code != 201:
+            assert response.json()["error_code"].startswith("SVCSTG.SWR.4")
+
+
+def test_error_classes_carry_status_and_code():
+    error = errors.RepositoryExists()
+    assert (error.status_code, error.error_code) == (409, "SVCSTG.SWR.4090006")
+    body = errors.error_body(error.error_code, error.message)
+    assert body["error_msg"] == body["errorMessage"] == error.message
