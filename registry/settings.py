@@ -55,6 +55,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 # Host name of the registry, used to build pull addresses (<host>/<namespace>/<repository>).
 SWR_REGISTRY_HOST = os.environ.get("SWR_REGISTRY_HOST", "localhost:8000")
+# The same registry as reached from inside the platform's network (SWR's internal_path).
+SWR_REGISTRY_INTERNAL_HOST = os.environ.get("SWR_REGISTRY_INTERNAL_HOST", SWR_REGISTRY_HOST)
 # How long an API token issued by swr_token or the admin stays valid.
 SWR_TOKEN_LIFETIME = timedelta(hours=int(os.environ.get("SWR_TOKEN_LIFETIME_HOURS", "24")))
 # Largest request body accepted; larger ones are answered 413.
@@ -70,6 +72,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "swr",
 ]
 
@@ -169,7 +173,25 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "swr.api.negotiation.JSONOnlyNegotiation",
     "EXCEPTION_HANDLER": "swr.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SWR-compatible registry management API",
+    "DESCRIPTION": (
+        "Management API of image repositories, compatible with Huawei Cloud SWR v2. "
+        "Every error answers the SWR error body (error_code, error_msg, errorCode, errorMessage, details)."
+    ),
+    "VERSION": "2",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
 }
 
 LOGGING = {

@@ -1,4 +1,4 @@
-"""Root URLs: the SWR management API under /v2/manage/ and the admin site.
+"""Root URLs: API versions, the SWR management API under /v2/manage/, the OpenAPI document and the admin.
 
 Django's own error pages are replaced by the SWR error body, so that an
 unknown URL or an unhandled error answers JSON like every API error.
@@ -6,10 +6,17 @@ unknown URL or an unhandled error answers JSON like every API error.
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from swr.api.views import VersionsView
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path("", VersionsView.as_view(), name="versions"),
+    path("v2", VersionsView.as_view(), name="versions-v2"),
     path("v2/manage/", include("swr.api.urls")),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("admin/", admin.site.urls),
 ]
 
 handler400 = "swr.api.errors.bad_request"

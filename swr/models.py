@@ -147,12 +147,26 @@ class Repository(models.Model):
     description = models.CharField(max_length=1000, blank=True, default="")
     is_public = models.BooleanField(help_text="Public repositories can be read by every tenant.")
     creator = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Kept up to date by the distribution side (push, pull) once it exists; 0 until then.
+    num_images = models.PositiveIntegerField(default=0, editable=False, help_text="Number of tags.")
+    num_download = models.PositiveBigIntegerField(default=0, editable=False, help_text="Number of pulls.")
+    size = models.PositiveBigIntegerField(default=0, editable=False, help_text="Storage used, in bytes.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["namespace__name", "name"]
         verbose_name_plural = "repositories"
+        # One index per ordering column of the listing, with the id as tie-break,
+        # so that a page is read in index order. Filters on name and namespace
+        # use trigram indexes on PostgreSQL (migration 0003).
+        indexes = [
+            models.Index(fields=["name", "id"], name="swr_repo_name_id"),
+            models.Index(fields=["updated_at", "id"], name="swr_repo_updated_id"),
+            models.Index(fields=["num_images", "id"], name="swr_repo_num_images_id"),
+            models.Index(fields=["is_public", "id"], name="swr_repo_is_public_id"),
+            models.Index(fields=["category", "id"], name="swr_repo_category_id"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["namespace", "name"],

@@ -12,9 +12,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
-from swr.api.errors import NamespaceExists, RepositoryExists
+from swr.api.errors import NamespaceExists, NamespaceNotEmpty, RepositoryExists
 from swr.choices import Category, PermissionLevel
 from swr.models import ApiToken, Namespace, NamespacePermission, Repository, Tenant, User
 
@@ -67,6 +68,37 @@ def repository_create(
             ) from None
         raise
     return repository
+
+
+def namespace_delete(*, namespace: Namespace) -> None:
+    """Delete an empty namespace and its grants; refuse while it holds repositories."""
+    try:
+        with transaction.atomic():
+            namespace.delete()
+    except (ProtectedError, IntegrityError):
+        # ProtectedError: repositories exist; IntegrityError: one was created while deleting.
+        raise NamespaceNotEmpty(
+            f"Organization {namespace.name!r} still holds image repositories; delete them first."
+        ) from None
+
+
+def repository_update(
+    *, repository: Repository, is_public: bool, category: str | None = None, description: str | None = None
+) -> Repository:
+    """Change what may change of a repository: visibility, category, description (never the name)."""
+    repository.is_public = is_public
+    if category is not None:
+        repository.category = category
+    if description is not None:
+        repository.description = description
+    repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
+    repository.save(update_fields=["is_public", "category", "description", "updated_at"])
+    return repository
+
+
+def repository_delete(*, repository: Repository) -> None:
+    """Delete a repository (its images go with it once the distribution side exists)."""
+    repository.delete()
 
 
 def token_issue(*, user: User, lifetime: timedelta | None = None) -> tuple[ApiToken, str]:

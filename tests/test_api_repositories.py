@@ -40,7 +40,7 @@ class TestSuccess:
         assert repository.creator == owner
 
     def test_url_is_the_named_route(self, namespace):
-        assert reverse("repository-list", kwargs={"namespace": "group"}) == URL
+        assert reverse("repository-create", kwargs={"namespace": "group"}) == URL
 
     def test_defaults(self, api, namespace):
         response = post_json(api, {"repository": "plain", "is_public": False})
@@ -73,8 +73,9 @@ class TestSuccess:
     def test_description_of_1000_characters(self, api, namespace):
         assert post_json(api, {**BODY, "description": "d" * 1000}).status_code == 201
 
-    def test_trailing_slash_is_accepted(self, api, namespace):
-        assert post_json(api, BODY, url=URL + "/").status_code == 201
+    def test_trailing_slash_is_not_part_of_the_api(self, api, namespace):
+        body = assert_swr_error(post_json(api, BODY, url=URL + "/"), 404, "SVCSTG.SWR.4040083")
+        assert "no trailing slash" in body["error_msg"]
 
     def test_same_name_in_another_namespace(self, api, namespace, owner, tenant):
         services.namespace_create(name="team2", tenant=tenant, creator=owner)

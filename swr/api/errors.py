@@ -9,6 +9,7 @@ import logging
 
 from django.core import exceptions as django_exceptions
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
@@ -95,6 +96,18 @@ class NamespaceNotFound(SwrError):
     status_code = status.HTTP_404_NOT_FOUND
     error_code = NAMESPACE_NOT_FOUND
     default_detail = "Organization not found."
+
+
+class RepositoryNotFound(SwrError):
+    status_code = status.HTTP_404_NOT_FOUND
+    error_code = REPOSITORY_NOT_FOUND
+    default_detail = "Image repository not found."
+
+
+class NamespaceNotEmpty(SwrError):
+    status_code = status.HTTP_406_NOT_ACCEPTABLE
+    error_code = NAMESPACE_NOT_EMPTY
+    default_detail = "The organization still holds image repositories; delete them first."
 
 
 class UrlNotFound(SwrError):
@@ -239,7 +252,18 @@ def permission_denied(request, exception=None):
 
 
 def page_not_found(request, exception=None):
-    return error_response(UrlNotFound(f"URL not found: {request.method} {request.path}"))
+    message = f"URL not found: {request.method} {request.path}"
+    if request.path.endswith("/") and request.path != "/" and _resolves(request.path_info.rstrip("/")):
+        message += " (API paths have no trailing slash)"
+    return error_response(UrlNotFound(message))
+
+
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
 
 
 def server_error(request):

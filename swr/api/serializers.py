@@ -5,15 +5,20 @@ lengths) belong to the model, which the serializer asks through
 ``full_clean()`` so that the API and the admin give the same messages.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import QueryDict
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import ProhibitNullCharactersValidator, get_error_detail
 
+from swr import policy
 from swr.choices import CATEGORY_ALIASES, Category
 from swr.models import Namespace, Repository
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
 class SwrBooleanField(serializers.Field):
     """A strict boolean: JSON true/false; in form bodies the strings true/false in any case."""
 
@@ -105,3 +110,146 @@ class RepositoryCreateSerializer(ModelValidatedSerializer):
         trim_whitespace=False,
         help_text="Free text, at most 1000 characters.",
     )
+
+
+class RepositoryUpdateSerializer(ModelValidatedSerializer):
+    model = Repository
+
+    is_public = SwrBooleanField(help_text="Whether every tenant may pull the repository.")
+    category = CategoryField(
+        required=False,
+        trim_whitespace=False,
+        help_text="One of " + ", ".join(Category.values) + " ('arms' is read as 'arm'). Unchanged when absent.",
+    )
+    description = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Free text, at most 1000 characters. Unchanged when absent.",
+    )
+
+
+# Answers.
+
+
+def pull_path(host: str, repository: Repository) -> str:
+    return f"{host}/{repository.namespace.name}/{repository.name}"
+
+
+class RepositoryAddressMixin(serializers.Serializer):
+    path = serializers.SerializerMethodField(help_text="Pull address: <registry host>/<namespace>/<repository>.")
+    internal_path = serializers.SerializerMethodField(help_text="Pull address inside the platform's network.")
+
+    def get_path(self, repository) -> str:
+        return pull_path(settings.SWR_REGISTRY_HOST, repository)
+
+    def get_internal_path(self, repository) -> str:
+        return pull_path(settings.SWR_REGISTRY_INTERNAL_HOST, repository)
+
+
+class RepositoryListItemSerializer(RepositoryAddressMixin, serializers.ModelSerializer):
+    """One row of ``GET /v2/manage/repos``."""
+
+    logo = serializers.SerializerMethodField(help_text="Logo URL; empty.")
+    url = serializers.SerializerMethodField(help_text="Image URL; empty.")
+    domain_name = serializers.CharField(source="namespace.tenant.name", help_text="Tenant (domain) name.")
+    namespace = serializers.CharField(source="namespace.name", help_text="Organization name.")
+    tags = serializers.SerializerMethodField(help_text="Tags; empty until images are pushed.")
+    status = serializers.SerializerMethodField(help_text="Whether the repository is in service.")
+    total_range = serializers.SerializerMethodField(help_text="Number of repositories matching the query.")
+
+    class Meta:
+        model = Repository
+        fields = [
+            "name", "category", "description", "size", "is_public", "num_images", "num_download",
+            "created_at", "updated_at", "logo", "url", "path", "internal_path", "domain_name", "namespace",
+            "tags", "status", "total_range",
+        ]  # fmt: skip
+
+    def get_logo(self, repository) -> str:
+        return ""
+
+    def get_url(self, repository) -> str:
+        return ""
+
+    def get_tags(self, repository) -> list[str]:
+        return []
+
+    def get_status(self, repository) -> bool:
+        return True
+
+    def get_total_range(self, repository) -> int:
+        return self.context["total"]
+
+
+class RepositoryDetailSerializer(RepositoryAddressMixin, serializers.ModelSerializer):
+    """``GET /v2/manage/namespaces/{namespace}/repos/{repository}``."""
+
+    ns_id = serializers.IntegerField(source="namespace_id", help_text="Organization id.")
+    creator_id = serializers.SerializerMethodField(help_text="Id of the user who created it.")
+    creator_name = serializers.SerializerMethodField(help_text="Name of the user who created it.")
+    url = serializers.SerializerMethodField(help_text="Image URL; empty.")
+    created = serializers.DateTimeField(source="created_at", help_text="Creation time, UTC.")
+    updated = serializers.DateTimeField(source="updated_at", help_text="Last change, UTC.")
+    domain_id = serializers.CharField(source="namespace.tenant.domain_id", help_text="Tenant (domain) id.")
+    priority = serializers.SerializerMethodField(help_text="Display priority; 0.")
+
+    class Meta:
+        model = Repository
+        fields = [
+            "id", "ns_id", "name", "category", "description", "creator_id", "creator_name", "size", "is_public",
+            "num_images", "num_download", "url", "path", "internal_path", "created", "updated", "domain_id",
+            "priority",
+        ]  # fmt: skip
+
+    def get_creator_id(self, repository) -> str:
+        return str(repository.creator_id or "")
+
+    def get_creator_name(self, repository) -> str:
+        return repository.creator.username if repository.creator else ""
+
+    def get_url(self, repository) -> str:
+        return ""
+
+    def get_priority(self, repository) -> int:
+        return 0
+
+
+class NamespaceSerializer(serializers.ModelSerializer):
+    """An organization as the caller sees it."""
+
+    creator_name = serializers.SerializerMethodField(help_text="Name of the user who created it.")
+    auth = serializers.SerializerMethodField(help_text="Your permission level: 7 manage, 3 edit, 1 read.")
+
+    class Meta:
+        model = Namespace
+        fields = ["id", "name", "creator_name", "auth"]
+
+    def get_creator_name(self, namespace) -> str:
+        return namespace.creator.username if namespace.creator else ""
+
+    def get_auth(self, namespace) -> int:
+        return policy.namespace_level(self.context["request"].user, namespace)
+
+
+class NamespaceListSerializer(serializers.Serializer):
+    namespaces = NamespaceSerializer(many=True)
+
+
+class EmptySerializer(serializers.Serializer):
+    """The body ``{}`` of a successful create or update."""
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_null=True, help_text="The field or parameter at fault, if any.")
+    error_msg = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The SWR error body of every 4xx and 5xx answer."""
+
+    error_code = serializers.CharField(help_text="SWR error code, e.g. SVCSTG.SWR.4001029.")
+    error_msg = serializers.CharField(help_text="What went wrong, for a person to act on.")
+    errorCode = serializers.CharField(help_text="Same as error_code (older SWR format).")  # noqa: N815
+    errorMessage = serializers.CharField(help_text="Same as error_msg (older SWR format).")  # noqa: N815
+    details = ErrorDetailSerializer(many=True)

@@ -1,17 +1,29 @@
-"""Routes of the SWR management API, mounted at /v2/manage/. A trailing slash is optional."""
+"""Routes of the SWR management API, mounted at /v2/manage/.
 
-from django.urls import re_path
+Path parameters never contain '/': a repository name writes its own '/' as '$'.
+"""
+
+from django.urls import path
 
 from swr.api import views
 
-# A path segment: anything but '/'. A repository name writes its own '/' as '$'.
-SEGMENT = r"[^/]+"
-
 urlpatterns = [
-    re_path(r"^namespaces/?$", views.NamespaceViewSet.as_view({"post": "create"}), name="namespace-list"),
-    re_path(
-        rf"^namespaces/(?P<namespace>{SEGMENT})/repos/?$",
-        views.RepositoryViewSet.as_view({"post": "create"}),
-        name="repository-list",
+    path("namespaces", views.NamespaceViewSet.as_view({"get": "list", "post": "create"}), name="namespace-list"),
+    path(
+        "namespaces/<str:namespace>",
+        views.NamespaceViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
+        name="namespace-detail",
     ),
+    path(
+        "namespaces/<str:namespace>/repos",
+        views.RepositoryViewSet.as_view({"post": "create"}),
+        name="repository-create",
+    ),
+    path(
+        "namespaces/<str:namespace>/repos/<str:repository>",
+        views.RepositoryViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        name="repository-detail",
+    ),
+    path("repos", views.RepositoryListViewSet.as_view({"get": "list"}), name="repository-list"),
+    path("overview", views.OverviewView.as_view(), name="overview"),
 ]

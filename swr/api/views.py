@@ -1,21 +1,74 @@
 """Thin views of the management API: authenticate, check the policy, validate, call a service."""
 
-from rest_framework import status, viewsets
+from django.db.models import Count, Sum
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from swr import names, policy, services
-from swr.api.errors import NamespaceNotFound, PermissionTooLow
-from swr.api.serializers import NamespaceCreateSerializer, RepositoryCreateSerializer
-from swr.models import Namespace
+from swr.api.errors import NamespaceNotFound, PermissionTooLow, RepositoryNotFound
+from swr.api.filters import NamespaceFilterSet, RepositoryFilterSet, SwrFilterBackend
+from swr.api.pagination import LimitOffsetPagination
+from swr.api.schema import FILTER_PARAMETER, REPOSITORY_PATH_PARAMETER, errors
+from swr.api.serializers import (
+    EmptySerializer,
+    NamespaceCreateSerializer,
+    NamespaceListSerializer,
+    NamespaceSerializer,
+    RepositoryCreateSerializer,
+    RepositoryDetailSerializer,
+    RepositoryListItemSerializer,
+    RepositoryUpdateSerializer,
+)
+from swr.models import Namespace, Repository
+
+# When version 2 of the API last changed, as SWR reports it.
+API_UPDATED = "2026-11-27T00:00:00Z"
+
+CREATED = OpenApiResponse(EmptySerializer, description="Done: the body is {}.")
+DELETED = OpenApiResponse(description="Deleted; no body.")
 
 
-class NamespaceViewSet(viewsets.GenericViewSet):
+class NamespaceLookupMixin:
+    """Find the namespace named in the URL and check the caller's permission on it."""
+
+    def get_namespace(self, action: str | None) -> Namespace:
+        """The namespace of the URL; with ``action``, only if the caller may do it there."""
+        name = self.kwargs["namespace"]
+        # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
+        namespace = None
+        if names.NAMESPACE.is_valid(name):
+            queryset = Namespace.objects.filter(name=name).select_related("creator")
+            namespace = policy.with_user_level(queryset, self.request.user).first()
+        if namespace is None:
+            raise NamespaceNotFound(f"Organization {name!r} not found.")
+        if action is not None:
+            policy.require(self.request.user, action, namespace)
+        return namespace
+
+
+class NamespaceViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
     """Organizations (namespaces)."""
 
-    serializer_class = NamespaceCreateSerializer
+    serializer_class = NamespaceSerializer
+    filter_backends = [SwrFilterBackend]
+    filterset_class = NamespaceFilterSet
+    lookup_url_kwarg = "namespace"
 
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI generator has no user
+            return Namespace.objects.none()
+        return policy.visible_namespaces(self.request.user).select_related("creator").order_by("name")
+
+    @extend_schema(
+        summary="Create an organization",
+        request=NamespaceCreateSerializer,
+        responses={201: CREATED, **errors(400, 403, 409, 413, 415)},
+    )
     def create(self, request):
-        serializer = self.get_serializer(data=request.data)
+        serializer = NamespaceCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if request.user.tenant is None:
             raise PermissionTooLow("Only users of a tenant can create organizations.")
@@ -24,26 +77,195 @@ class NamespaceViewSet(viewsets.GenericViewSet):
         )
         return Response({}, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        summary="List the organizations you hold a permission on",
+        parameters=[FILTER_PARAMETER],
+        responses={200: NamespaceListSerializer, **errors(400)},
+    )
+    def list(self, request):
+        namespaces = self.filter_queryset(self.get_queryset())
+        return Response({"namespaces": self.get_serializer(namespaces, many=True).data})
 
-class RepositoryViewSet(viewsets.GenericViewSet):
+    @extend_schema(summary="Show an organization", responses={200: NamespaceSerializer, **errors(403, 404)})
+    def retrieve(self, request, namespace):
+        return Response(self.get_serializer(self.get_namespace("namespace.read")).data)
+
+    @extend_schema(summary="Delete an empty organization", responses={204: DELETED, **errors(403, 404, 406)})
+    def destroy(self, request, namespace):
+        services.namespace_delete(namespace=self.get_namespace("namespace.delete"))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RepositoryViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
     """Image repositories of one organization."""
 
-    serializer_class = RepositoryCreateSerializer
+    serializer_class = RepositoryDetailSerializer
 
-    def get_namespace(self, action: str) -> Namespace:
-        name = self.kwargs["namespace"]
-        # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
-        namespace = None
-        if names.NAMESPACE.is_valid(name):
-            namespace = policy.with_user_level(Namespace.objects.filter(name=name), self.request.user).first()
-        if namespace is None:
-            raise NamespaceNotFound(f"Organization {name!r} not found.")
-        policy.require(self.request.user, action, namespace)
-        return namespace
+    def get_repository(self, action: str) -> Repository:
+        """The repository of the URL ('$' standing for '/'), if the caller may do ``action`` on it."""
+        namespace = self.get_namespace(None)
+        name = self.kwargs["repository"].replace("$", "/")
+        repository = None
+        if names.REPOSITORY.is_valid(name):
+            repository = namespace.repositories.select_related("creator").filter(name=name).first()
+        if repository is None:
+            # Whether a name exists is only told to those who may read the organization.
+            policy.require(self.request.user, "namespace.read", namespace)
+            raise RepositoryNotFound(f"Image repository {name!r} not found in organization {namespace.name!r}.")
+        repository.namespace = namespace
+        policy.require(self.request.user, action, namespace, repository)
+        return repository
 
+    @extend_schema(
+        summary="Create an image repository",
+        request=RepositoryCreateSerializer,
+        responses={201: CREATED, **errors(400, 403, 404, 409, 413, 415)},
+    )
     def create(self, request, namespace):
         namespace = self.get_namespace("repository.create")
-        serializer = self.get_serializer(data=request.data)
+        serializer = RepositoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.repository_create(namespace=namespace, creator=request.user, **serializer.validated_data)
         return Response({}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Show an image repository",
+        parameters=[REPOSITORY_PATH_PARAMETER],
+        responses={200: RepositoryDetailSerializer, **errors(403, 404)},
+    )
+    def retrieve(self, request, namespace, repository):
+        return Response(self.get_serializer(self.get_repository("repository.read")).data)
+
+    @extend_schema(
+        summary="Update an image repository (visibility, category, description)",
+        parameters=[REPOSITORY_PATH_PARAMETER],
+        request=RepositoryUpdateSerializer,
+        responses={201: CREATED, **errors(400, 403, 404, 413, 415)},
+    )
+    def partial_update(self, request, namespace, repository):
+        repository = self.get_repository("repository.update")
+        serializer = RepositoryUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.repository_update(repository=repository, **serializer.validated_data)
+        return Response({}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Delete an image repository",
+        parameters=[REPOSITORY_PATH_PARAMETER],
+        responses={204: DELETED, **errors(403, 404)},
+    )
+    def destroy(self, request, namespace, repository):
+        services.repository_delete(repository=self.get_repository("repository.delete"))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RepositoryListViewSet(viewsets.GenericViewSet):
+    """``GET /v2/manage/repos``: every repository the caller may read, filtered, ordered and paged."""
+
+    serializer_class = RepositoryListItemSerializer
+    filter_backends = [SwrFilterBackend]
+    filterset_class = RepositoryFilterSet
+    pagination_class = LimitOffsetPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI generator has no user
+            return Repository.objects.none()
+        return policy.readable_repositories(self.request.user).select_related("namespace__tenant")
+
+    @extend_schema(
+        summary="List image repositories",
+        parameters=[FILTER_PARAMETER],
+        responses={200: RepositoryListItemSerializer(many=True), **errors(400)},
+    )
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        serializer = self.get_serializer(page, many=True, context={"total": self.paginator.total})
+        return self.get_paginated_response(serializer.data)
+
+
+class OverviewView(APIView):
+    """``GET /v2/manage/overview``: what the caller's tenant holds."""
+
+    @extend_schema(
+        summary="Overview of your tenant",
+        responses={
+            200: inline_serializer(
+                "Overview",
+                {
+                    "domain_id": serializers.CharField(),
+                    "domain_name": serializers.CharField(),
+                    "namspace_num": serializers.IntegerField(help_text="Organizations (SWR's own spelling)."),
+                    "repo_num": serializers.IntegerField(),
+                    "image_num": serializers.IntegerField(),
+                    "store_space": serializers.IntegerField(help_text="Bytes."),
+                    "downflow_size": serializers.IntegerField(help_text="Bytes pulled."),
+                },
+            ),
+            **errors(403),
+        },
+    )
+    def get(self, request):
+        tenant = request.user.tenant
+        if tenant is None:
+            raise PermissionTooLow("Only users of a tenant have an overview.")
+        repositories = Repository.objects.filter(namespace__tenant=tenant).aggregate(
+            count=Count("id"), images=Sum("num_images"), size=Sum("size")
+        )
+        return Response(
+            {
+                "domain_id": tenant.domain_id,
+                "domain_name": tenant.name,
+                "namspace_num": tenant.namespaces.count(),
+                "repo_num": repositories["count"],
+                "image_num": repositories["images"] or 0,
+                "store_space": repositories["size"] or 0,
+                "downflow_size": 0,
+            }
+        )
+
+
+class VersionsView(APIView):
+    """``GET /`` and ``GET /v2``: the API versions this server speaks. No authentication."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="API versions",
+        auth=[],
+        responses={
+            200: inline_serializer(
+                "Versions",
+                {
+                    "versions": inline_serializer(
+                        "Version",
+                        {
+                            "id": serializers.CharField(),
+                            "links": serializers.ListField(child=serializers.DictField()),
+                            "status": serializers.CharField(),
+                            "version": serializers.CharField(),
+                            "min_version": serializers.CharField(),
+                            "updated": serializers.CharField(),
+                        },
+                        many=True,
+                    )
+                },
+            )
+        },
+    )
+    def get(self, request):
+        base = request.build_absolute_uri("/")
+        return Response(
+            {
+                "versions": [
+                    {
+                        "id": "v2",
+                        "links": [{"href": f"{base}v2", "rel": "self"}],
+                        "status": "CURRENT",
+                        "version": "",
+                        "min_version": "",
+                        "updated": API_UPDATED,
+                    }
+                ]
+            }
+        )

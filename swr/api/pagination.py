@@ -1,0 +1,62 @@
+"""Paging of ``GET /v2/manage/repos``: limit and offset, and the Content-Range header."""
+
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+from swr.api.errors import SwrError
+from swr.api.filters import query_params
+
+
+def _int_param(params, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+        message = f"Invalid {name}: {raw!r} is not a whole number {bounds}."
+        raise SwrError(message, details=[{"field": name, "error_msg": message}])
+    return value
+
+
+class LimitOffsetPagination(BasePagination):
+    """A bare JSON array of one page, with ``Content-Range: <offset>-<count on this page>/<total>``."""
+
+    default_limit = 100
+    max_limit = 1000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        params = query_params(request)
+        self.limit = _int_param(params, "limit", self.default_limit, 1, self.max_limit)
+        self.offset = _int_param(params, "offset", 0, 0)
+        self.total = queryset.count()
+        if self.offset >= self.total:
+            return []
+        return list(queryset[self.offset : self.offset + self.limit])
+
+    def get_paginated_response(self, data):
+        return Response(data, headers={"Content-Range": f"{self.offset}-{len(data)}/{self.total}"})
+
+    def get_paginated_response_schema(self, schema):
+        return schema
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": f"Rows per page, 1 to {self.max_limit}; default {self.default_limit}.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_limit},
+            },
+            {
+                "name": "offset",
+                "in": "query",
+                "required": False,
+                "description": "Rows to skip; default 0.",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+        ]

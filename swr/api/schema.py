@@ -1,0 +1,51 @@
+"""OpenAPI helpers: the X-Auth-Token scheme and the documented error answers."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from swr.api.serializers import ErrorSerializer
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: see error_code and details.",
+    401: "Missing or invalid credentials (SVCSTG.SWR.4010000).",
+    403: "Another tenant's resource (SVCSTG.SWR.4039001) or a permission level too low (SVCSTG.SWR.4039002).",
+    404: "Not found.",
+    405: "Method not allowed on this URL (SVCSTG.SWR.4050000).",
+    406: "The organization still holds repositories (SVCSTG.SWR.4060074).",
+    409: "Already exists.",
+    413: "Request body over 1 MiB (SVCSTG.SWR.4131001).",
+    415: "Unsupported Content-Type (SVCSTG.SWR.4150000).",
+    500: "Internal error (SVCSTG.SWR.5000046).",
+}
+
+# Answers any authenticated endpoint can give.
+COMMON_ERRORS = (401, 405, 500)
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Documented error answers with the SWR error body, for ``extend_schema(responses=...)``."""
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status])
+        for status in sorted({*statuses, *COMMON_ERRORS})
+    }
+
+
+FILTER_PARAMETER = OpenApiParameter(
+    "filter",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The other parameters packed as key::value|key::value, e.g. namespace::group|order_type::desc.",
+)
+
+REPOSITORY_PATH_PARAMETER = OpenApiParameter(
+    "repository", str, OpenApiParameter.PATH, description="Repository name with each '/' written as '$'."
+)
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "swr.api.authentication.TokenAuthentication"
+    name = "XAuthToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}
