@@ -25,7 +25,14 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Answer 413 before reading a body that is larger than SWR_MAX_BODY_BYTES."""
+    """Answer 413 to a body that is larger than SWR_MAX_BODY_BYTES, without parsing it.
+
+    A moderately large body is read and dropped first: closing a connection
+    with unread data makes the kernel reset it, and the client may then lose
+    the 413 answer. Bodies beyond DRAIN_LIMIT are not read at all.
+    """
+
+    DRAIN_LIMIT = 16 * 1024 * 1024
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -37,5 +44,8 @@ class BodySizeLimitMiddleware:
         except ValueError:
             return error_response(SwrError(f"Invalid Content-Length header: {raw!r}"))
         if length > settings.SWR_MAX_BODY_BYTES:
+            if length <= self.DRAIN_LIMIT:
+                while request.read(64 * 1024):
+                    pass
             return error_response(BodyTooLarge())
         return self.get_response(request)

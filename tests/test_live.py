@@ -174,3 +174,11 @@ def test_parallel_creates_of_distinct_repositories(server, token, namespace):
     results = _race(16, lambda i: call(url, body={"repository": f"app-{i}", "is_public": True}, token=token))
     assert [status for status, _, _ in results] == [201] * 16
     assert Repository.objects.filter(namespace=namespace).count() == 16
+
+
+def test_oversized_body_always_gets_its_413(server, token):
+    """The client must read the 413, not a reset connection (the server drops the unread body first)."""
+    for _ in range(20):
+        status, _, body = call(f"{server}/v2/manage/namespaces", raw=b"x" * (3 * 1024 * 1024), token=token)
+        assert status == 413
+        assert json.loads(body)["error_code"] == "SVCSTG.SWR.4131001"

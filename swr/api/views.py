@@ -40,7 +40,7 @@ class NamespaceLookupMixin:
         # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
         namespace = None
         if names.NAMESPACE.is_valid(name):
-            queryset = Namespace.objects.filter(name=name).select_related("creator")
+            queryset = Namespace.objects.filter(name=name).select_related("creator", "tenant")
             namespace = policy.with_user_level(queryset, self.request.user).first()
         if namespace is None:
             raise NamespaceNotFound(f"Organization {name!r} not found.")
