@@ -59,6 +59,15 @@ SWR_REGISTRY_HOST = os.environ.get("SWR_REGISTRY_HOST", "localhost:8000")
 SWR_REGISTRY_INTERNAL_HOST = os.environ.get("SWR_REGISTRY_INTERNAL_HOST", SWR_REGISTRY_HOST)
 # How long an API token issued by swr_token or the admin stays valid.
 SWR_TOKEN_LIFETIME = timedelta(hours=int(os.environ.get("SWR_TOKEN_LIFETIME_HOURS", "24")))
+# Quotas of a tenant that has none of its own (editable per tenant in the admin).
+SWR_DEFAULT_QUOTAS = {
+    "namespace": int(os.environ.get("SWR_NAMESPACE_QUOTA", "100")),
+    "repository": int(os.environ.get("SWR_REPOSITORY_QUOTA", "10000")),
+}
+# Key that encrypts the secret keys of AK/SK pairs at rest (derived from the secret key when unset).
+SWR_CREDENTIALS_KEY = os.environ.get("SWR_CREDENTIALS_KEY", "")
+# How far X-Sdk-Date of a signed request may be from the server's clock.
+SWR_SIGNATURE_MAX_SKEW = timedelta(minutes=15)
 # Largest request body accepted; larger ones are answered 413.
 SWR_MAX_BODY_BYTES = 1024 * 1024
 
@@ -162,6 +171,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = SWR_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "swr.api.authentication.TokenAuthentication",
+        "swr.api.authentication.SignatureAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -8,12 +8,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from swr.api.auth_views import TokenView
 from swr.api.views import VersionsView
 
 urlpatterns = [
     path("", VersionsView.as_view(), name="versions"),
     path("v2", VersionsView.as_view(), name="versions-v2"),
     path("v2/manage/", include("swr.api.urls")),
+    path("v3/auth/tokens", TokenView.as_view(), name="auth-tokens"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),

@@ -3,6 +3,7 @@
 import hashlib
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -67,6 +68,12 @@ class Tenant(models.Model):
     name = models.CharField(max_length=64, help_text="Domain name of the tenant.")
     domain_id = models.CharField(max_length=32, default=_hex_id, editable=False)
     project_id = models.CharField(max_length=32, default=_hex_id, editable=False)
+    namespace_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most organizations the tenant may own. Empty: the server's default."
+    )
+    repository_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most image repositories the tenant may own. Empty: the server's default."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -83,6 +90,11 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def quota(self, key: str) -> int:
+        """The tenant's limit for ``key`` ("namespace" or "repository"): its own, else the server's default."""
+        own = getattr(self, f"{key}_quota")
+        return own if own is not None else settings.SWR_DEFAULT_QUOTAS[key]
 
 
 class User(AbstractUser):
@@ -221,6 +233,37 @@ class NamespacePermission(models.Model):
             raise ValidationError({"user": "Permissions can only name users of the namespace's tenant."})
 
 
+class RepositoryPermission(models.Model):
+    """A user's permission level on one repository; it adds to what the namespace grant gives."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="permissions")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="repository_permissions")
+    level = models.PositiveSmallIntegerField(choices=PermissionLevel.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "user"],
+                name="%(app_label)s_%(class)s_unique_repository_user",
+                violation_error_message="This user already has a permission on this repository.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__in=PermissionLevel.values),
+                name="%(app_label)s_%(class)s_level_valid",
+                violation_error_message="The permission level must be 1, 3 or 7.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.repository}: {self.get_level_display()}"
+
+    def clean(self):
+        if self.repository_id and self.user_id and self.user.tenant_id != self.repository.namespace.tenant_id:
+            raise ValidationError({"user": "Permissions can only name users of the repository's tenant."})
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
@@ -259,3 +302,58 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class AccessKey(models.Model):
+    """An AK/SK pair for SDK-HMAC-SHA256 request signatures.
+
+    The secret key is needed in clear to check a signature, so it is stored
+    encrypted (Fernet, key from SWR_CREDENTIALS_KEY) and shown once, when issued.
+    """
+
+    access_key = models.CharField(max_length=32, editable=False)
+    secret_encrypted = models.TextField(editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_keys")
+    is_active = models.BooleanField(default=True, help_text="Disabled keys are refused.")
+    description = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "access key"
+        constraints = [
+            models.UniqueConstraint(fields=["access_key"], name="%(app_label)s_%(class)s_unique_access_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.access_key} ({self.user})"
+
+
+class AuditRecord(models.Model):
+    """One change made, or tried, through the API or the admin site."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        ADMIN = "admin", "Admin site"
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    request_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    username = models.CharField(max_length=150, blank=True, default="", help_text="Kept when the user is deleted.")
+    tenant = models.ForeignKey(Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=64, help_text="What was done, e.g. repository.create.")
+    object = models.CharField(max_length=512, blank=True, default="", help_text="What it was done to.")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=512, blank=True, default="", help_text="Error code and message, if any.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="swr_audit_tenant_time")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.object} {self.outcome}"

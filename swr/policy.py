@@ -1,25 +1,33 @@
 """Who may do what: the one place that decides "may USER do ACTION on OBJ".
 
-Levels follow spec section 6: 7 manage, 3 edit, 1 read. A tenant
-administrator has manage on every namespace of the tenant; anybody else has
-the level of their grant on the namespace, or nothing. Public repositories
-are readable by every authenticated user of every tenant.
+Spec section 6. Levels: 7 manage, 3 edit, 1 read. A tenant administrator has
+manage on every namespace of the tenant; anybody else has the level of their
+grant on the namespace, or nothing. A repository grant adds to (never lowers)
+what the namespace grant gives. Grants only ever count inside the tenant that
+owns the namespace. Public repositories are readable by every authenticated
+user of every tenant.
 """
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from swr.api.errors import OtherTenant, PermissionTooLow
 from swr.choices import PermissionLevel
-from swr.models import Namespace, NamespacePermission, Repository, User
+from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, User
 
-# What each action needs on the namespace.
-REQUIRED_LEVEL = {
-    "namespace.read": PermissionLevel.READ,
-    "namespace.delete": PermissionLevel.MANAGE,
-    "repository.read": PermissionLevel.READ,
-    "repository.create": PermissionLevel.EDIT,
-    "repository.update": PermissionLevel.EDIT,
-    "repository.delete": PermissionLevel.MANAGE,
+READ, EDIT, MANAGE = PermissionLevel.READ, PermissionLevel.EDIT, PermissionLevel.MANAGE
+
+# action: (level needed on the namespace, or level needed on the repository itself; None: no such way)
+REQUIREMENTS = {
+    "namespace.read": (READ, None),
+    "namespace.delete": (MANAGE, None),
+    "namespace.grants.read": (READ, None),
+    "namespace.grants.change": (MANAGE, None),
+    "repository.create": (EDIT, None),
+    "repository.read": (READ, READ),
+    "repository.update": (EDIT, MANAGE),
+    "repository.delete": (MANAGE, MANAGE),
+    "repository.grants.read": (READ, READ),
+    "repository.grants.change": (EDIT, MANAGE),
 }
 
 
@@ -29,23 +37,42 @@ def with_user_level(queryset: QuerySet[Namespace], user: User) -> QuerySet[Names
     return queryset.annotate(granted_level=Subquery(grants))
 
 
+def with_repository_level(queryset: QuerySet[Repository], user: User) -> QuerySet[Repository]:
+    """Annotate each repository with the user's own repository grant level (``granted_level``)."""
+    grants = RepositoryPermission.objects.filter(repository=OuterRef("pk"), user=user).values("level")[:1]
+    return queryset.annotate(granted_level=Subquery(grants))
+
+
+def _granted(obj, model, user: User, **lookup) -> int:
+    if hasattr(obj, "granted_level"):
+        return obj.granted_level or 0
+    return model.objects.filter(user=user, **lookup).values_list("level", flat=True).first() or 0
+
+
 def namespace_level(user: User, namespace: Namespace) -> int:
     """The user's permission level on the namespace; 0 for none."""
     if user.tenant_id is None or user.tenant_id != namespace.tenant_id:
         return 0
     if user.is_tenant_admin:
-        return PermissionLevel.MANAGE
-    if hasattr(namespace, "granted_level"):
-        return namespace.granted_level or 0
-    grant = NamespacePermission.objects.filter(namespace=namespace, user=user).values_list("level", flat=True)
-    return grant.first() or 0
+        return MANAGE
+    return _granted(namespace, NamespacePermission, user, namespace=namespace)
+
+
+def repository_level(user: User, repository: Repository) -> int:
+    """The user's own grant on the repository (not counting the namespace's); 0 for none."""
+    if user.tenant_id is None or user.tenant_id != repository.namespace.tenant_id:
+        return 0
+    return _granted(repository, RepositoryPermission, user, repository=repository)
 
 
 def can(user: User, action: str, namespace: Namespace, repository: Repository | None = None) -> bool:
-    """May ``user`` do ``action`` on ``namespace`` (or on ``repository`` in it)?"""
-    if action == "repository.read" and repository is not None and repository.is_public:
+    """May ``user`` do ``action`` on ``namespace``, or on ``repository`` in it?"""
+    on_namespace, on_repository = REQUIREMENTS[action]
+    if repository is not None and action == "repository.read" and repository.is_public:
         return True
-    return namespace_level(user, namespace) >= REQUIRED_LEVEL[action]
+    if namespace_level(user, namespace) >= on_namespace:
+        return True
+    return repository is not None and on_repository is not None and repository_level(user, repository) >= on_repository
 
 
 def require(user: User, action: str, namespace: Namespace, repository: Repository | None = None) -> None:
@@ -54,30 +81,39 @@ def require(user: User, action: str, namespace: Namespace, repository: Repositor
         return
     if user.tenant_id != namespace.tenant_id:
         raise OtherTenant(f"Organization {namespace.name!r} belongs to another tenant.")
-    needed = REQUIRED_LEVEL[action]
-    raise PermissionTooLow(
-        f"This needs the {needed.label.lower()} permission ({needed.value}) on organization "
-        f"{namespace.name!r}; you have {namespace_level(user, namespace)}."
-    )
+    on_namespace, on_repository = REQUIREMENTS[action]
+    needed = f"the {on_namespace.label.lower()} permission ({on_namespace.value}) on organization {namespace.name!r}"
+    if repository is not None and on_repository is not None:
+        needed += f" or {on_repository.value} on repository {repository.name!r}"
+    raise PermissionTooLow(f"This needs {needed}; you have {namespace_level(user, namespace)}.")
 
 
-def visible_namespaces(user: User) -> QuerySet[Namespace]:
-    """Namespaces the user holds a permission on (all of the tenant's for a tenant administrator)."""
+def visible_namespaces(user: User, *, with_repository_grants: bool = False) -> QuerySet[Namespace]:
+    """Namespaces the user holds a permission on (all of the tenant's for a tenant administrator).
+
+    ``with_repository_grants`` adds those where the user holds only a repository grant.
+    """
     if user.tenant_id is None:
         return Namespace.objects.none()
-    queryset = with_user_level(Namespace.objects.all(), user)
+    queryset = with_user_level(Namespace.objects.filter(tenant_id=user.tenant_id), user)
     if user.is_tenant_admin:
-        return queryset.filter(tenant_id=user.tenant_id)
-    return queryset.filter(granted_level__isnull=False, tenant_id=user.tenant_id)
+        return queryset
+    visible = Q(granted_level__isnull=False)
+    if with_repository_grants:
+        via_repositories = RepositoryPermission.objects.filter(user=user).values("repository__namespace_id")
+        visible |= Q(pk__in=via_repositories)
+    return queryset.filter(visible)
 
 
 def readable_repositories(user: User) -> QuerySet[Repository]:
-    """Repositories the user may read: public ones, and those of namespaces they may read."""
+    """Repositories the user may read: public ones, those of namespaces they may read, those granted to them."""
     readable = Q(is_public=True)
     if user.tenant_id is not None:
         if user.is_tenant_admin:
             readable |= Q(namespace__tenant_id=user.tenant_id)
         else:
-            granted = NamespacePermission.objects.filter(user=user, namespace__tenant_id=user.tenant_id)
-            readable |= Q(namespace_id__in=granted.values("namespace_id"))
+            own = Q(namespace__tenant_id=user.tenant_id)
+            granted_namespaces = NamespacePermission.objects.filter(user=user).values("namespace_id")
+            granted_repositories = RepositoryPermission.objects.filter(user=user).values("repository_id")
+            readable |= own & (Q(namespace_id__in=granted_namespaces) | Q(pk__in=granted_repositories))
     return Repository.objects.filter(readable)

@@ -12,23 +12,69 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import F, Func, OuterRef, ProtectedError, Subquery
 from django.utils import timezone
 
-from swr.api.errors import NamespaceExists, NamespaceNotEmpty, RepositoryExists
+from swr import signing
+from swr.api.errors import (
+    NamespaceExists,
+    NamespaceNotEmpty,
+    NamespaceQuotaExceeded,
+    PermissionExists,
+    PermissionNotFound,
+    RepositoryExists,
+    RepositoryQuotaExceeded,
+)
 from swr.choices import Category, PermissionLevel
-from swr.models import ApiToken, Namespace, NamespacePermission, Repository, Tenant, User
+from swr.models import (
+    AccessKey,
+    ApiToken,
+    AuditRecord,
+    Namespace,
+    NamespacePermission,
+    Repository,
+    RepositoryPermission,
+    Tenant,
+    User,
+)
 
 # Fields set by the service itself, not by whoever calls it.
 _NOT_VALIDATED = ("tenant", "namespace", "creator")
 
 
+def _lock_tenant(tenant_id: int, key: str) -> Tenant:
+    """Lock the tenant's row until the transaction ends and count what it owns of ``key``, in one query.
+
+    Concurrent creates of one tenant queue on the lock, so each counts what the
+    previous one added. (SQLite has no row locks; its transactions take the
+    write lock when they begin, which serializes them too.)
+    """
+    if key == "namespace":
+        owned = Namespace.objects.filter(tenant_id=OuterRef("pk"))
+    else:
+        owned = Repository.objects.filter(namespace__tenant_id=OuterRef("pk"))
+    count = owned.order_by().values("id").annotate(n=Func(F("id"), function="COUNT")).values("n")
+    return Tenant.objects.select_for_update().annotate(used=Subquery(count[:1])).get(pk=tenant_id)
+
+
+def quota_usage(tenant: Tenant) -> dict[str, int]:
+    """How many namespaces and repositories the tenant owns."""
+    return {
+        "namespace": Namespace.objects.filter(tenant=tenant).count(),
+        "repository": Repository.objects.filter(namespace__tenant=tenant).count(),
+    }
+
+
 def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) -> Namespace:
-    """Create a namespace of ``tenant``; its creator gets the manage permission on it."""
+    """Create a namespace of ``tenant`` within its quota; its creator gets the manage permission on it."""
     namespace = Namespace(name=name, tenant=tenant, creator=creator)
     namespace.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
+            locked = _lock_tenant(tenant.pk, "namespace")
+            limit = locked.quota("namespace")
+            if (locked.used or 0) >= limit:
+                raise NamespaceQuotaExceeded(f"Tenant {locked.name!r} already owns its quota of {limit} organizations.")
             namespace.save(force_insert=True)
             if creator is not None:
                 NamespacePermission.objects.create(namespace=namespace, user=creator, level=PermissionLevel.MANAGE)
@@ -60,6 +106,12 @@ def repository_create(
     repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
+            locked = _lock_tenant(namespace.tenant_id, "repository")
+            limit = locked.quota("repository")
+            if (locked.used or 0) >= limit:
+                raise RepositoryQuotaExceeded(
+                    f"Tenant {locked.name!r} already owns its quota of {limit} image repositories."
+                )
             repository.save(force_insert=True)
     except IntegrityError:
         if Repository.objects.filter(namespace=namespace, name=name).exists():
@@ -99,6 +151,89 @@ def repository_update(
 def repository_delete(*, repository: Repository) -> None:
     """Delete a repository (its images go with it once the distribution side exists)."""
     repository.delete()
+
+
+# Grants. Each call applies all of its entries or none.
+
+
+def _grant_target(obj: Namespace | Repository):
+    if isinstance(obj, Namespace):
+        return NamespacePermission, "namespace", obj.name
+    return RepositoryPermission, "repository", obj.name
+
+
+@transaction.atomic
+def grants_create(*, obj: Namespace | Repository, levels: dict[User, int]) -> None:
+    """Grant each user their level on ``obj``; 409 if any of them already has a grant there."""
+    model, field, label = _grant_target(obj)
+    existing = model.objects.filter(**{field: obj}, user__in=levels).select_related("user").first()
+    if existing is not None:
+        raise PermissionExists(f"User {existing.user.username!r} already has a permission on {label!r}.")
+    try:
+        with transaction.atomic():
+            model.objects.bulk_create(model(**{field: obj}, user=user, level=level) for user, level in levels.items())
+    except IntegrityError:
+        raise PermissionExists(f"A permission on {label!r} was granted at the same time; read it and retry.") from None
+
+
+@transaction.atomic
+def grants_update(*, obj: Namespace | Repository, levels: dict[User, int]) -> None:
+    """Change each user's level on ``obj``; 404 if any of them has no grant there."""
+    model, field, label = _grant_target(obj)
+    grants = {g.user_id: g for g in model.objects.select_for_update().filter(**{field: obj}, user__in=levels)}
+    for user, level in levels.items():
+        if user.pk not in grants:
+            raise PermissionNotFound(f"User {user.username!r} has no permission on {label!r} to change.")
+        grants[user.pk].level = level
+    for grant in grants.values():
+        grant.save(update_fields=["level", "updated_at"])
+
+
+@transaction.atomic
+def grants_delete(*, obj: Namespace | Repository, users: list[User]) -> None:
+    """Remove the users' grants on ``obj``; 404 if any of them has none there."""
+    model, field, label = _grant_target(obj)
+    grants = model.objects.filter(**{field: obj}, user__in=users)
+    found = set(grants.values_list("user_id", flat=True))
+    for user in users:
+        if user.pk not in found:
+            raise PermissionNotFound(f"User {user.username!r} has no permission on {label!r} to delete.")
+    grants.delete()
+
+
+def access_key_issue(*, user: User, description: str = "") -> tuple[AccessKey, str]:
+    """Issue an AK/SK pair for ``user``; the secret key is returned once and stored encrypted."""
+    access_key, secret_key = signing.new_key_pair()
+    key = AccessKey.objects.create(
+        user=user, access_key=access_key, secret_encrypted=signing.encrypt_secret(secret_key), description=description
+    )
+    return key, secret_key
+
+
+def audit_record(
+    *,
+    source: str,
+    action: str,
+    obj: str,
+    success: bool,
+    user: User | None = None,
+    status_code: int | None = None,
+    detail: str = "",
+    request_id: str = "",
+) -> AuditRecord:
+    """Record one change, or one attempt at a change."""
+    return AuditRecord.objects.create(
+        source=source,
+        action=action,
+        object=obj[:512],
+        outcome=AuditRecord.Outcome.SUCCESS if success else AuditRecord.Outcome.FAILURE,
+        user=user,
+        username=user.username if user else "",
+        tenant_id=user.tenant_id if user else None,
+        status_code=status_code,
+        detail=detail[:512],
+        request_id=request_id,
+    )
 
 
 def token_issue(*, user: User, lifetime: timedelta | None = None) -> tuple[ApiToken, str]:

@@ -128,6 +128,28 @@ class RepositoryExists(SwrError):
     default_detail = "The image repository already exists in this organization."
 
 
+class NamespaceQuotaExceeded(SwrError):
+    error_code = NAMESPACE_QUOTA_EXCEEDED
+    default_detail = "The tenant's organization quota is used up."
+
+
+class RepositoryQuotaExceeded(SwrError):
+    error_code = REPOSITORY_QUOTA_EXCEEDED
+    default_detail = "The tenant's image repository quota is used up."
+
+
+class PermissionExists(SwrError):
+    status_code = status.HTTP_409_CONFLICT
+    error_code = PERMISSION_EXISTS
+    default_detail = "The permission entry already exists."
+
+
+class PermissionNotFound(SwrError):
+    status_code = status.HTTP_404_NOT_FOUND
+    error_code = PERMISSION_NOT_FOUND
+    default_detail = "Permission entry not found."
+
+
 class BodyTooLarge(SwrError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     error_code = BODY_TOO_LARGE

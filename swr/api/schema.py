@@ -49,3 +49,17 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}
+
+
+class SignatureAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "swr.api.authentication.SignatureAuthentication"
+    name = "AkSkSignature"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=..., Signature=... with X-Sdk-Date, "
+            "as the Huawei Cloud SDKs sign requests.",
+        }

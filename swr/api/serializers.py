@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.fields import ProhibitNullCharactersValidator, get_error_detail
 
 from swr import policy
-from swr.choices import CATEGORY_ALIASES, Category
+from swr.choices import CATEGORY_ALIASES, Category, PermissionLevel
 from swr.models import Namespace, Repository
 
 
@@ -229,7 +229,8 @@ class NamespaceSerializer(serializers.ModelSerializer):
         return namespace.creator.username if namespace.creator else ""
 
     def get_auth(self, namespace) -> int:
-        return policy.namespace_level(self.context["request"].user, namespace)
+        # Listed with mode::visible for a repository grant only: the organization can at least be seen.
+        return policy.namespace_level(self.context["request"].user, namespace) or PermissionLevel.READ
 
 
 class NamespaceListSerializer(serializers.Serializer):
@@ -253,3 +254,60 @@ class ErrorSerializer(serializers.Serializer):
     errorCode = serializers.CharField(help_text="Same as error_code (older SWR format).")  # noqa: N815
     errorMessage = serializers.CharField(help_text="Same as error_msg (older SWR format).")  # noqa: N815
     details = ErrorDetailSerializer(many=True)
+
+
+class UserAuthSerializer(serializers.Serializer):
+    """One user's permission: ``{"user_id", "user_name", "auth"}``."""
+
+    user_id = serializers.CharField(help_text="Id of a user of the same tenant (POST /v3/auth/tokens tells it).")
+    user_name = serializers.CharField(required=False, allow_blank=True, help_text="The user's name (informative).")
+    auth = serializers.IntegerField(help_text="7 manage, 3 edit, 1 read.")
+
+    def validate_auth(self, value):
+        if value not in PermissionLevel.values:
+            raise serializers.ValidationError(
+                f"Invalid permission value {value}: use 7 (manage), 3 (edit) or 1 (read).", code="invalid_permission"
+            )
+        return value
+
+
+class GrantListSerializer(serializers.ListSerializer):
+    child = UserAuthSerializer()
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give at least one entry.")
+        ids = [entry["user_id"] for entry in attrs]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError("Each user may appear only once.")
+        return attrs
+
+
+class UserIdListSerializer(serializers.ListSerializer):
+    child = serializers.CharField(help_text="A user id.")
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give at least one user id.")
+        return attrs
+
+
+class AccessSerializer(serializers.Serializer):
+    """Who holds which permission on an organization or a repository."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    creator_name = serializers.CharField()
+    self_auth = UserAuthSerializer(help_text="Your own level.")
+    others_auths = UserAuthSerializer(many=True, help_text="The grants of the other users.")
+
+
+class QuotaSerializer(serializers.Serializer):
+    quota_key = serializers.CharField(help_text="namespace or repository")
+    quota_limit = serializers.IntegerField()
+    used = serializers.IntegerField()
+    unit = serializers.CharField()
+
+
+class QuotasSerializer(serializers.Serializer):
+    quotas = QuotaSerializer(many=True)

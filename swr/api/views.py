@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from swr import names, policy, services
+from swr.api.audit import AuditedMixin
 from swr.api.errors import NamespaceNotFound, PermissionTooLow, RepositoryNotFound
-from swr.api.filters import NamespaceFilterSet, RepositoryFilterSet, SwrFilterBackend
+from swr.api.filters import NamespaceFilterSet, RepositoryFilterSet, SwrFilterBackend, query_params
 from swr.api.pagination import LimitOffsetPagination
 from swr.api.schema import FILTER_PARAMETER, REPOSITORY_PATH_PARAMETER, errors
 from swr.api.serializers import (
@@ -31,8 +32,8 @@ CREATED = OpenApiResponse(EmptySerializer, description="Done: the body is {}.")
 DELETED = OpenApiResponse(description="Deleted; no body.")
 
 
-class NamespaceLookupMixin:
-    """Find the namespace named in the URL and check the caller's permission on it."""
+class LookupMixin:
+    """Find the namespace and repository named in the URL and check the caller's permission on them."""
 
     def get_namespace(self, action: str | None) -> Namespace:
         """The namespace of the URL; with ``action``, only if the caller may do it there."""
@@ -48,10 +49,27 @@ class NamespaceLookupMixin:
             policy.require(self.request.user, action, namespace)
         return namespace
 
+    def get_repository(self, action: str) -> Repository:
+        """The repository of the URL ('$' standing for '/'), if the caller may do ``action`` on it."""
+        namespace = self.get_namespace(None)
+        name = self.kwargs["repository"].replace("$", "/")
+        repository = None
+        if names.REPOSITORY.is_valid(name):
+            queryset = namespace.repositories.select_related("creator").filter(name=name)
+            repository = policy.with_repository_level(queryset, self.request.user).first()
+        if repository is None:
+            # Whether a name exists is only told to those who may read the organization.
+            policy.require(self.request.user, "namespace.read", namespace)
+            raise RepositoryNotFound(f"Image repository {name!r} not found in organization {namespace.name!r}.")
+        repository.namespace = namespace
+        policy.require(self.request.user, action, namespace, repository)
+        return repository
 
-class NamespaceViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
+
+class NamespaceViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
     """Organizations (namespaces)."""
 
+    audit_resource = "namespace"
     serializer_class = NamespaceSerializer
     filter_backends = [SwrFilterBackend]
     filterset_class = NamespaceFilterSet
@@ -60,7 +78,9 @@ class NamespaceViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the OpenAPI generator has no user
             return Namespace.objects.none()
-        return policy.visible_namespaces(self.request.user).select_related("creator").order_by("name")
+        visible = query_params(self.request).get("mode") == "visible"
+        namespaces = policy.visible_namespaces(self.request.user, with_repository_grants=visible)
+        return namespaces.select_related("creator").order_by("name")
 
     @extend_schema(
         summary="Create an organization",
@@ -70,6 +90,7 @@ class NamespaceViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
     def create(self, request):
         serializer = NamespaceCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        self.audit_object = serializer.validated_data["name"]
         if request.user.tenant is None:
             raise PermissionTooLow("Only users of a tenant can create organizations.")
         services.namespace_create(
@@ -96,25 +117,11 @@ class NamespaceViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RepositoryViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
+class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
     """Image repositories of one organization."""
 
+    audit_resource = "repository"
     serializer_class = RepositoryDetailSerializer
-
-    def get_repository(self, action: str) -> Repository:
-        """The repository of the URL ('$' standing for '/'), if the caller may do ``action`` on it."""
-        namespace = self.get_namespace(None)
-        name = self.kwargs["repository"].replace("$", "/")
-        repository = None
-        if names.REPOSITORY.is_valid(name):
-            repository = namespace.repositories.select_related("creator").filter(name=name).first()
-        if repository is None:
-            # Whether a name exists is only told to those who may read the organization.
-            policy.require(self.request.user, "namespace.read", namespace)
-            raise RepositoryNotFound(f"Image repository {name!r} not found in organization {namespace.name!r}.")
-        repository.namespace = namespace
-        policy.require(self.request.user, action, namespace, repository)
-        return repository
 
     @extend_schema(
         summary="Create an image repository",
@@ -125,6 +132,7 @@ class RepositoryViewSet(NamespaceLookupMixin, viewsets.GenericViewSet):
         namespace = self.get_namespace("repository.create")
         serializer = RepositoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        self.audit_object = f"{namespace.name}/{serializer.validated_data['name']}"
         services.repository_create(namespace=namespace, creator=request.user, **serializer.validated_data)
         return Response({}, status=status.HTTP_201_CREATED)
 
