@@ -210,6 +210,11 @@ def access_key_issue(*, user: User, description: str = "") -> tuple[AccessKey, s
     return key, secret_key
 
 
+def _printable(text: str, limit: int) -> str:
+    """Text as it can be stored and read: unprintable characters (NUL among them) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:limit]
+
+
 def audit_record(
     *,
     source: str,
@@ -225,13 +230,13 @@ def audit_record(
     return AuditRecord.objects.create(
         source=source,
         action=action,
-        object=obj[:512],
+        object=_printable(obj, 512),
         outcome=AuditRecord.Outcome.SUCCESS if success else AuditRecord.Outcome.FAILURE,
         user=user,
         username=user.username if user else "",
         tenant_id=user.tenant_id if user else None,
         status_code=status_code,
-        detail=detail[:512],
+        detail=_printable(detail, 512),
         request_id=request_id,
     )
 
