@@ -11,10 +11,48 @@ from django.utils.html import format_html
 
 from swr import services
 from swr.api.errors import SwrError
-from swr.models import ApiToken, Namespace, NamespacePermission, Repository, Tenant, User
+from swr.models import (
+    AccessKey,
+    ApiToken,
+    AuditRecord,
+    Namespace,
+    NamespacePermission,
+    Repository,
+    RepositoryPermission,
+    Tenant,
+    User,
+)
 
 
-class ServiceCreateMixin:
+def _audit(request, action: str, obj) -> None:
+    services.audit_record(
+        source="admin",
+        action=action,
+        obj=f"{obj._meta.model_name}:{obj.pk} {obj}",
+        success=True,
+        user=request.user,
+        request_id=getattr(request, "request_id", ""),
+    )
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Every add, change and delete made in the admin site also leaves an audit record."""
+
+    def log_addition(self, request, obj, message):
+        _audit(request, f"{obj._meta.model_name}.create", obj)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        _audit(request, f"{obj._meta.model_name}.update", obj)
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            _audit(request, f"{obj._meta.model_name}.delete", obj)
+        return super().log_deletions(request, queryset)
+
+
+class ServiceCreateMixin(AuditedAdmin):
     """Create new objects through a service instead of ``obj.save()``.
 
     The form has already checked the rules and uniqueness; should another
@@ -40,14 +78,15 @@ class ServiceCreateMixin:
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "domain_id", "project_id", "created_at"]
+class TenantAdmin(AuditedAdmin):
+    list_display = ["name", "domain_id", "project_id", "namespace_quota", "repository_quota", "created_at"]
     search_fields = ["name", "domain_id", "project_id"]
+    fields = ["name", "domain_id", "project_id", "namespace_quota", "repository_quota", "created_at"]
     readonly_fields = ["domain_id", "project_id", "created_at"]
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdmin, DjangoUserAdmin):
     list_display = ["username", "tenant", "is_tenant_admin", "is_staff", "is_active"]
     list_filter = ["tenant", "is_tenant_admin", "is_staff", "is_active"]
     list_select_related = ["tenant"]
@@ -59,7 +98,7 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.add_fieldsets,
         ("Tenant", {"fields": ["tenant", "is_tenant_admin"]}),
     ]
-    actions = ["issue_token"]
+    actions = ["issue_token", "issue_access_key"]
 
     @admin.action(description="Issue an API token (shown once)")
     def issue_token(self, request, queryset):
@@ -75,6 +114,24 @@ class UserAdmin(DjangoUserAdmin):
                 ),
                 level=messages.SUCCESS,
             )
+            _audit(request, "apitoken.create", token)
+
+    @admin.action(description="Issue an AK/SK pair (the secret key is shown once)")
+    def issue_access_key(self, request, queryset):
+        for user in queryset:
+            key, secret_key = services.access_key_issue(user=user)
+            self.message_user(
+                request,
+                format_html(
+                    "Access key for {}: AK <code>{}</code> SK <code>{}</code> — copy the SK now, "
+                    "it is not shown again.",
+                    user.username,
+                    key.access_key,
+                    secret_key,
+                ),
+                level=messages.SUCCESS,
+            )
+            _audit(request, "accesskey.create", key)
 
 
 class RepositoryInline(admin.TabularInline):
@@ -88,6 +145,13 @@ class RepositoryInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class RepositoryPermissionInline(admin.TabularInline):
+    model = RepositoryPermission
+    fields = ["user", "level"]
+    raw_id_fields = ["user"]
+    extra = 0
 
 
 class NamespacePermissionInline(admin.TabularInline):
@@ -123,6 +187,7 @@ class RepositoryAdmin(ServiceCreateMixin, admin.ModelAdmin):
     search_fields = ["name"]
     raw_id_fields = ["creator"]
     readonly_fields = ["created_at", "updated_at"]
+    inlines = [RepositoryPermissionInline]
 
     def get_readonly_fields(self, request, obj=None):
         # As in the API, a repository's name and organization are fixed once it exists.
@@ -140,7 +205,7 @@ class RepositoryAdmin(ServiceCreateMixin, admin.ModelAdmin):
 
 
 @admin.register(NamespacePermission)
-class NamespacePermissionAdmin(admin.ModelAdmin):
+class NamespacePermissionAdmin(AuditedAdmin):
     list_display = ["namespace", "user", "level", "updated_at"]
     list_filter = ["level"]
     list_select_related = ["namespace", "user"]
@@ -148,8 +213,17 @@ class NamespacePermissionAdmin(admin.ModelAdmin):
     raw_id_fields = ["namespace", "user"]
 
 
+@admin.register(RepositoryPermission)
+class RepositoryPermissionAdmin(AuditedAdmin):
+    list_display = ["repository", "user", "level", "updated_at"]
+    list_filter = ["level"]
+    list_select_related = ["repository__namespace", "user"]
+    search_fields = ["repository__name", "repository__namespace__name", "user__username"]
+    raw_id_fields = ["repository", "user"]
+
+
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdmin):
     list_display = ["hint", "user", "created_at", "expires_at", "revoked_at", "is_active"]
     list_filter = ["revoked_at"]
     list_select_related = ["user"]
@@ -170,4 +244,56 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for token in queryset:
             services.token_revoke(token=token)
+            _audit(request, "apitoken.revoke", token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).", level=messages.SUCCESS)
+
+
+@admin.register(AccessKey)
+class AccessKeyAdmin(AuditedAdmin):
+    """AK/SK pairs. The secret key is never shown here: it is shown once, when issued from the user list."""
+
+    list_display = ["access_key", "user", "is_active", "description", "created_at"]
+    list_filter = ["is_active"]
+    list_select_related = ["user"]
+    search_fields = ["access_key", "user__username"]
+    fields = ["access_key", "user", "is_active", "description", "created_at"]
+    readonly_fields = ["access_key", "user", "created_at"]
+    actions = ["disable", "enable"]
+
+    def has_add_permission(self, request):
+        # Pairs are issued with the "Issue an AK/SK pair" action of the user list.
+        return False
+
+    @admin.action(description="Disable the selected access keys")
+    def disable(self, request, queryset):
+        for key in queryset:
+            key.is_active = False
+            key.save(update_fields=["is_active"])
+            _audit(request, "accesskey.disable", key)
+
+    @admin.action(description="Enable the selected access keys")
+    def enable(self, request, queryset):
+        for key in queryset:
+            key.is_active = True
+            key.save(update_fields=["is_active"])
+            _audit(request, "accesskey.enable", key)
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(admin.ModelAdmin):
+    """The audit trail: read-only."""
+
+    list_display = ["created_at", "source", "username", "tenant", "action", "object", "outcome", "status_code"]
+    list_filter = ["source", "outcome", "action", "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["username", "object", "request_id", "action"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

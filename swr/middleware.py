@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 
 from swr.api.errors import BodyTooLarge, SwrError, error_response
+from swr.request_id import current_request_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -19,7 +20,11 @@ class RequestIdMiddleware:
     def __call__(self, request):
         client_id = request.headers.get("X-Request-Id", "")
         request.request_id = client_id if _CLIENT_REQUEST_ID.fullmatch(client_id) else uuid.uuid4().hex
-        response = self.get_response(request)
+        token = current_request_id.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
         response["X-Request-Id"] = request.request_id
         return response
 

@@ -21,7 +21,10 @@ def api_error_message(client, url, body):
 def test_invalid_repository_name_gets_the_api_message(admin_client, api, namespace, bad_name):
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        {"namespace": namespace.pk, "name": bad_name, "category": "other", "description": "", "is_public": "on"},
+        _with_inlines(
+            {"namespace": namespace.pk, "name": bad_name, "category": "other", "description": "", "is_public": "on"},
+            "permissions",
+        ),
     )
     assert response.status_code == 200  # the form again, with the error
     api_message = api_error_message(
@@ -40,14 +43,17 @@ def test_invalid_namespace_name_gets_the_api_message(admin_client, api, tenant, 
     assert response.context["adminform"].form.errors["name"] == [api_message]
 
 
-def _namespace_form(name, tenant, creator=""):
-    prefix = {"repositories": "repositories", "permissions": "permissions"}
-    data = {"name": name, "tenant": tenant.pk, "creator": creator}
-    for p in prefix.values():
+def _with_inlines(data, *prefixes):
+    """An admin form post with empty inline formsets (their management forms are required)."""
+    for p in prefixes:
         data.update(
             {f"{p}-TOTAL_FORMS": 0, f"{p}-INITIAL_FORMS": 0, f"{p}-MIN_NUM_FORMS": 0, f"{p}-MAX_NUM_FORMS": 1000}
         )
     return data
+
+
+def _namespace_form(name, tenant, creator=""):
+    return _with_inlines({"name": name, "tenant": tenant.pk, "creator": creator}, "repositories", "permissions")
 
 
 def test_namespace_created_in_admin_gives_its_creator_manage(admin_client, tenant, owner):
@@ -61,7 +67,9 @@ def test_duplicate_repository_in_admin(admin_client, namespace):
     Repository.objects.create(namespace=namespace, name="web", is_public=True)
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        {"namespace": namespace.pk, "name": "web", "category": "other", "description": ""},
+        _with_inlines(
+            {"namespace": namespace.pk, "name": "web", "category": "other", "description": ""}, "permissions"
+        ),
     )
     assert response.status_code == 200
     assert "already exists in this organization" in response.content.decode()
@@ -71,7 +79,10 @@ def test_duplicate_repository_in_admin(admin_client, namespace):
 def test_repository_created_in_admin_works_with_the_api(admin_client, namespace, api):
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        {"namespace": namespace.pk, "name": "nginx/web", "category": "linux", "description": "", "is_public": "on"},
+        _with_inlines(
+            {"namespace": namespace.pk, "name": "nginx/web", "category": "linux", "description": "", "is_public": "on"},
+            "permissions",
+        ),
     )
     assert response.status_code == 302
     repository = Repository.objects.get()
@@ -163,7 +174,9 @@ def test_names_cannot_be_changed_once_created(admin_client, namespace):
     assert "namespace" not in form.fields
     response = admin_client.post(
         f"/admin/swr/repository/{repository.pk}/change/",
-        {"name": "renamed", "category": "lang", "description": "changed", "is_public": ""},
+        _with_inlines(
+            {"name": "renamed", "category": "lang", "description": "changed", "is_public": ""}, "permissions"
+        ),
     )
     assert response.status_code == 302
     repository.refresh_from_db()
