@@ -1,0 +1,223 @@
+"""Quotas (spec sections 4 and 7), IAM-style login (section 8) and the audit record of every change."""
+
+import json
+import logging
+
+import pytest
+from rest_framework.test import APIClient
+
+from swr import services
+from swr.models import AuditRecord, Namespace, Repository
+
+from .helpers import assert_swr_error
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, url, body):
+    return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+class TestQuotas:
+    def test_report(self, api, namespace, owner, tenant, settings):
+        settings.SWR_DEFAULT_QUOTAS = {"namespace": 5, "repository": 50}
+        services.repository_create(namespace=namespace, name="a", is_public=True, creator=owner)
+        response = api.get(f"/v2/manage/projects/{tenant.project_id}/quotas")
+        assert response.status_code == 200
+        assert response.json() == {
+            "quotas": [
+                {"quota_key": "namespace", "quota_limit": 5, "used": 1, "unit": ""},
+                {"quota_key": "repository", "quota_limit": 50, "used": 1, "unit": ""},
+            ]
+        }
+
+    def test_tenant_own_quota_wins_over_the_default(self, api, tenant):
+        tenant.repository_quota = 7
+        tenant.save()
+        quotas = api.get(f"/v2/manage/projects/{tenant.project_id}/quotas").json()["quotas"]
+        assert quotas[1]["quota_limit"] == 7
+
+    def test_another_tenants_project(self, api, other_tenant):
+        assert_swr_error(api.get(f"/v2/manage/projects/{other_tenant.project_id}/quotas"), 403, "SVCSTG.SWR.4039001")
+
+    def test_unknown_project(self, api):
+        assert_swr_error(api.get("/v2/manage/projects/nope/quotas"), 403, "SVCSTG.SWR.4039001")
+
+    def test_namespace_quota_is_enforced(self, api, tenant):
+        tenant.namespace_quota = 2
+        tenant.save()
+        assert post(api, "/v2/manage/namespaces", {"namespace": "one"}).status_code == 201
+        assert post(api, "/v2/manage/namespaces", {"namespace": "two"}).status_code == 201
+        body = assert_swr_error(post(api, "/v2/manage/namespaces", {"namespace": "three"}), 400, "SVCSTG.SWR.4000097")
+        assert "2" in body["error_msg"]
+        assert Namespace.objects.count() == 2
+
+    def test_repository_quota_is_enforced_across_namespaces(self, api, namespace, owner, tenant):
+        tenant.repository_quota = 2
+        tenant.save()
+        other = services.namespace_create(name="other", tenant=tenant, creator=owner)
+        services.repository_create(namespace=other, name="a", is_public=True)
+        assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "b", "is_public": True}).status_code == 201
+        response = post(api, "/v2/manage/namespaces/group/repos", {"repository": "c", "is_public": True})
+        assert_swr_error(response, 400, "SVCSTG.SWR.4000098")
+        assert Repository.objects.count() == 2
+
+    def test_quota_counts_per_tenant(self, api, namespace, tenant, other_tenant, make_user, client_for):
+        tenant.repository_quota = 1
+        tenant.save()
+        assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "a", "is_public": True}).status_code == 201
+        zoe = make_user("zoe", other_tenant)
+        assert post(client_for(zoe), "/v2/manage/namespaces", {"namespace": "theirs"}).status_code == 201
+        body = {"repository": "a", "is_public": True}
+        assert post(client_for(zoe), "/v2/manage/namespaces/theirs/repos", body).status_code == 201
+
+    def test_freed_quota_can_be_used_again(self, api, namespace, tenant):
+        tenant.repository_quota = 1
+        tenant.save()
+        assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "a", "is_public": True}).status_code == 201
+        assert api.delete("/v2/manage/namespaces/group/repos/a").status_code == 204
+        assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "b", "is_public": True}).status_code == 201
+
+
+def login_body(name="alice", password="s3cret-Passw0rd", domain="acme"):
+    return {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": name, "password": password, "domain": {"name": domain}}},
+            }
+        }
+    }
+
+
+class TestPasswordLogin:
+    @pytest.fixture
+    def alice(self, owner):
+        owner.set_password("s3cret-Passw0rd")
+        owner.save()
+        return owner
+
+    def test_login_gives_a_working_token(self, alice, tenant):
+        response = post(APIClient(), "/v3/auth/tokens", login_body())
+        assert response.status_code == 201
+        body = response.json()["token"]
+        assert body["user"] == {
+            "id": str(alice.pk),
+            "name": "alice",
+            "domain": {"id": tenant.domain_id, "name": "acme"},
+        }
+        assert body["project"] == {"id": tenant.project_id, "name": "acme"}
+        assert body["expires_at"].endswith("Z")
+        client = APIClient()
+        client.credentials(HTTP_X_AUTH_TOKEN=response["X-Subject-Token"])
+        assert post(client, "/v2/manage/namespaces", {"namespace": "mine"}).status_code == 201
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            login_body(password="wrong"),
+            login_body(name="nobody"),
+            login_body(domain="globex"),
+        ],
+        ids=["password", "user", "domain"],
+    )
+    def test_wrong_credentials(self, alice, other_tenant, body):
+        response = post(APIClient(), "/v3/auth/tokens", body)
+        assert_swr_error(response, 401, "SVCSTG.SWR.4010000")
+        assert "X-Subject-Token" not in response
+
+    @pytest.mark.parametrize("body", [{}, {"auth": {}}, {"auth": {"identity": {"methods": ["token"]}}}, []])
+    def test_malformed(self, alice, body):
+        assert_swr_error(post(APIClient(), "/v3/auth/tokens", body), 400, "SVCSTG.SWR.4000014")
+
+
+class TestAudit:
+    def test_successful_create_is_recorded_with_the_request_id(self, api, namespace, owner, tenant):
+        response = api.post(
+            "/v2/manage/namespaces/group/repos",
+            data=json.dumps({"repository": "web", "is_public": True}),
+            content_type="application/json",
+            HTTP_X_REQUEST_ID="req-123",
+        )
+        assert response["X-Request-Id"] == "req-123"
+        record = AuditRecord.objects.get(action="repository.create")
+        assert (record.user, record.username, record.tenant, record.object) == (owner, "alice", tenant, "group/web")
+        assert (record.outcome, record.status_code, record.source, record.request_id) == (
+            "success",
+            201,
+            "api",
+            "req-123",
+        )
+
+    def test_refused_change_is_recorded_as_failure(self, namespace, make_user, other_tenant, client_for):
+        zoe = make_user("zoe", other_tenant)
+        client_for(zoe).delete("/v2/manage/namespaces/group")
+        record = AuditRecord.objects.get()
+        assert (record.action, record.outcome, record.status_code, record.username) == (
+            "namespace.destroy",
+            "failure",
+            403,
+            "zoe",
+        )
+        assert record.detail.startswith("SVCSTG.SWR.4039001")
+        assert record.tenant == other_tenant
+
+    def test_reads_are_not_recorded(self, api, namespace):
+        api.get("/v2/manage/namespaces/group")
+        api.get("/v2/manage/repos")
+        assert not AuditRecord.objects.exists()
+
+    def test_every_kind_of_change_is_recorded(self, api, namespace, owner, make_user, tenant):
+        bob = make_user("bob", tenant)
+        post(api, "/v2/manage/namespaces", {"namespace": "team"})
+        post(api, "/v2/manage/namespaces/group/repos", {"repository": "web", "is_public": True})
+        api.patch(
+            "/v2/manage/namespaces/group/repos/web",
+            data=json.dumps({"is_public": False}),
+            content_type="application/json",
+        )
+        post(api, "/v2/manage/namespaces/group/access", [{"user_id": str(bob.pk), "auth": 1}])
+        api.delete("/v2/manage/namespaces/group/repos/web")
+        api.delete("/v2/manage/namespaces/team")
+        assert list(AuditRecord.objects.order_by("id").values_list("action", "outcome")) == [
+            ("namespace.create", "success"),
+            ("repository.create", "success"),
+            ("repository.partial_update", "success"),
+            ("namespace.grants.create", "success"),
+            ("repository.destroy", "success"),
+            ("namespace.destroy", "success"),
+        ]
+
+    def test_admin_changes_are_recorded(self, admin_client, admin_user, namespace):
+        admin_client.post(f"/admin/swr/tenant/{namespace.tenant.pk}/change/", {"name": "acme", "repository_quota": 9})
+        record = AuditRecord.objects.get()
+        assert (record.source, record.action, record.user) == ("admin", "tenant.update", admin_user)
+
+    def test_audit_trail_is_read_only_in_the_admin(self, admin_client, api, namespace):
+        post(api, "/v2/manage/namespaces", {"namespace": "team"})
+        record = AuditRecord.objects.get()
+        assert admin_client.get("/admin/swr/auditrecord/").status_code == 200
+        assert admin_client.get("/admin/swr/auditrecord/add/").status_code == 403
+        page = admin_client.get(f"/admin/swr/auditrecord/{record.pk}/change/")
+        assert page.status_code == 200
+        assert b'name="action"' not in page.content  # shown, not editable
+        admin_client.post(f"/admin/swr/auditrecord/{record.pk}/delete/", {"post": "yes"})
+        assert AuditRecord.objects.filter(pk=record.pk).exists()
+
+    def test_log_lines_carry_the_request_id(self, api, namespace, caplog, monkeypatch):
+        def explode(**kwargs):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(services, "repository_create", explode)
+        from swr.request_id import RequestIdLogFilter
+
+        caplog.handler.addFilter(RequestIdLogFilter())
+        with caplog.at_level(logging.ERROR, logger="swr.api"):
+            response = api.post(
+                "/v2/manage/namespaces/group/repos",
+                data=json.dumps({"repository": "web", "is_public": True}),
+                content_type="application/json",
+                HTTP_X_REQUEST_ID="trace-me",
+            )
+        assert response.status_code == 500
+        assert [r.request_id for r in caplog.records if r.name == "swr.api"] == ["trace-me"]
