@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Func, OuterRef, ProtectedError, Subquery
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from swr import signing
@@ -42,19 +42,16 @@ from swr.models import (
 _NOT_VALIDATED = ("tenant", "namespace", "creator")
 
 
-def _lock_tenant(tenant_id: int, key: str) -> Tenant:
-    """Lock the tenant's row until the transaction ends and count what it owns of ``key``, in one query.
+def _lock_tenant(tenant_id: int) -> Tenant:
+    """Lock the tenant's row until the transaction ends, so that quota checks of concurrent creates queue up.
 
-    Concurrent creates of one tenant queue on the lock, so each counts what the
-    previous one added. (SQLite has no row locks; its transactions take the
-    write lock when they begin, which serializes them too.)
+    The count must come from a statement run after the lock is granted: in
+    PostgreSQL's READ COMMITTED, a count taken in the locking statement itself
+    would be read from before the wait and miss what the previous holder added.
+    (SQLite has no row locks; its transactions take the write lock when they
+    begin, which serializes them too.)
     """
-    if key == "namespace":
-        owned = Namespace.objects.filter(tenant_id=OuterRef("pk"))
-    else:
-        owned = Repository.objects.filter(namespace__tenant_id=OuterRef("pk"))
-    count = owned.order_by().values("id").annotate(n=Func(F("id"), function="COUNT")).values("n")
-    return Tenant.objects.select_for_update().annotate(used=Subquery(count[:1])).get(pk=tenant_id)
+    return Tenant.objects.select_for_update().get(pk=tenant_id)
 
 
 def quota_usage(tenant: Tenant) -> dict[str, int]:
@@ -71,9 +68,9 @@ def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) 
     namespace.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            locked = _lock_tenant(tenant.pk, "namespace")
+            locked = _lock_tenant(tenant.pk)
             limit = locked.quota("namespace")
-            if (locked.used or 0) >= limit:
+            if Namespace.objects.filter(tenant=locked).count() >= limit:
                 raise NamespaceQuotaExceeded(f"Tenant {locked.name!r} already owns its quota of {limit} organizations.")
             namespace.save(force_insert=True)
             if creator is not None:
@@ -106,9 +103,9 @@ def repository_create(
     repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            locked = _lock_tenant(namespace.tenant_id, "repository")
+            locked = _lock_tenant(namespace.tenant_id)
             limit = locked.quota("repository")
-            if (locked.used or 0) >= limit:
+            if Repository.objects.filter(namespace__tenant=locked).count() >= limit:
                 raise RepositoryQuotaExceeded(
                     f"Tenant {locked.name!r} already owns its quota of {limit} image repositories."
                 )

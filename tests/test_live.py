@@ -5,76 +5,17 @@ name, in different processes, end in one 201 and 409s, never a 500.
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from swr import services
 from swr.models import Repository
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker):
-    """A gunicorn with several worker processes serving the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": _database_url(),
-        "DJANGO_CONN_MAX_AGE": "0",
-    }
-    command = [
-        sys.executable, "-m", "gunicorn", "registry.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "4", "--worker-class", "gthread",
-        "--log-level", "warning",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {process.stdout.read().decode()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("gunicorn did not start within 30 s")
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def call(url, method="POST", body=None, token=None, content_type="application/json", raw=None):
@@ -182,3 +123,25 @@ def test_oversized_body_always_gets_its_413(server, token):
         status, _, body = call(f"{server}/v2/manage/namespaces", raw=b"x" * (3 * 1024 * 1024), token=token)
         assert status == 413
         assert json.loads(body)["error_code"] == "SVCSTG.SWR.4131001"
+
+
+def test_quota_holds_under_parallel_creates(server, token, namespace, tenant):
+    """Spec: quotas are enforced on create, also when creates race: never more rows than the quota."""
+    tenant.repository_quota = 5
+    tenant.save()
+    url = f"{server}/v2/manage/namespaces/group/repos"
+    results = _race(16, lambda i: call(url, body={"repository": f"q-{i}", "is_public": True}, token=token))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [201] * 5 + [400] * 11, [r[2] for r in results]
+    for status, _, body in results:
+        if status == 400:
+            assert json.loads(body)["error_code"] == "SVCSTG.SWR.4000098"
+    assert Repository.objects.filter(namespace=namespace).count() == 5
+
+
+def test_namespace_quota_holds_under_parallel_creates(server, token, tenant):
+    tenant.namespace_quota = 3
+    tenant.save()
+    url = f"{server}/v2/manage/namespaces"
+    results = _race(12, lambda i: call(url, body={"namespace": f"ns-{i}"}, token=token))
+    assert sorted(status for status, _, _ in results) == [201] * 3 + [400] * 9

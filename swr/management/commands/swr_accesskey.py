@@ -16,9 +16,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="Tenant (domain) name.")
         parser.add_argument("--user", required=True, help="User name.")
-        parser.add_argument(
-            "--tenant-admin", action="store_true", help="Make the user an administrator of the tenant."
-        )
+        parser.add_argument("--tenant-admin", action="store_true", help="Make the user an administrator of the tenant.")
         parser.add_argument("--description", default="", help="What the key is for.")
 
     @transaction.atomic
