@@ -202,66 +202,84 @@ class Repository(models.Model):
         return f"{self.namespace.name}/{self.name}" if self.namespace_id else self.name
 
 
-class NamespacePermission(models.Model):
-    """A user's permission level on one namespace."""
+class Grant(models.Model):
+    """A user's permission level on one object; the subclasses name the object."""
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="permissions")
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="namespace_permissions")
     level = models.PositiveSmallIntegerField(choices=PermissionLevel.choices)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        abstract = True
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(level__in=PermissionLevel.values),
+                name="%(app_label)s_%(class)s_level_valid",
+                violation_error_message="The permission level must be 1, 3 or 7.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.target}: {self.get_level_display()}"
+
+    @property
+    def target(self) -> models.Model:
+        raise NotImplementedError
+
+    def target_tenant_id(self) -> int:
+        raise NotImplementedError
+
+    def clean(self):
+        if self.user_id and self.user.tenant_id != self.target_tenant_id():
+            raise ValidationError({"user": "Permissions can only name users of the same tenant."})
+
+
+class NamespacePermission(Grant):
+    """A user's permission level on one namespace."""
+
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="permissions")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="namespace_permissions")
+
+    class Meta(Grant.Meta):
+        constraints = [
+            *Grant.Meta.constraints,
             models.UniqueConstraint(
                 fields=["namespace", "user"],
                 name="%(app_label)s_%(class)s_unique_namespace_user",
                 violation_error_message="This user already has a permission on this organization.",
             ),
-            models.CheckConstraint(
-                condition=models.Q(level__in=PermissionLevel.values),
-                name="%(app_label)s_%(class)s_level_valid",
-                violation_error_message="The permission level must be 1, 3 or 7.",
-            ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.user} on {self.namespace}: {self.get_level_display()}"
+    @property
+    def target(self):
+        return self.namespace
 
-    def clean(self):
-        if self.namespace_id and self.user_id and self.user.tenant_id != self.namespace.tenant_id:
-            raise ValidationError({"user": "Permissions can only name users of the namespace's tenant."})
+    def target_tenant_id(self):
+        return self.namespace.tenant_id if self.namespace_id else None
 
 
-class RepositoryPermission(models.Model):
+class RepositoryPermission(Grant):
     """A user's permission level on one repository; it adds to what the namespace grant gives."""
 
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="permissions")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="repository_permissions")
-    level = models.PositiveSmallIntegerField(choices=PermissionLevel.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(Grant.Meta):
         constraints = [
+            *Grant.Meta.constraints,
             models.UniqueConstraint(
                 fields=["repository", "user"],
                 name="%(app_label)s_%(class)s_unique_repository_user",
                 violation_error_message="This user already has a permission on this repository.",
             ),
-            models.CheckConstraint(
-                condition=models.Q(level__in=PermissionLevel.values),
-                name="%(app_label)s_%(class)s_level_valid",
-                violation_error_message="The permission level must be 1, 3 or 7.",
-            ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.user} on {self.repository}: {self.get_level_display()}"
+    @property
+    def target(self):
+        return self.repository
 
-    def clean(self):
-        if self.repository_id and self.user_id and self.user.tenant_id != self.repository.namespace.tenant_id:
-            raise ValidationError({"user": "Permissions can only name users of the repository's tenant."})
+    def target_tenant_id(self):
+        return self.repository.namespace.tenant_id if self.repository_id else None
 
 
 class ApiTokenQuerySet(models.QuerySet):

@@ -42,24 +42,34 @@ from swr.models import (
 _NOT_VALIDATED = ("tenant", "namespace", "creator")
 
 
-def _lock_tenant(tenant_id: int) -> Tenant:
-    """Lock the tenant's row until the transaction ends, so that quota checks of concurrent creates queue up.
+def _check_quota(tenant_id: int, key: str) -> None:
+    """Inside the creating transaction: lock the tenant's row, then refuse the create if ``key`` is at its quota.
 
-    The count must come from a statement run after the lock is granted: in
-    PostgreSQL's READ COMMITTED, a count taken in the locking statement itself
-    would be read from before the wait and miss what the previous holder added.
-    (SQLite has no row locks; its transactions take the write lock when they
-    begin, which serializes them too.)
+    Concurrent creates of one tenant queue on the lock. The count runs after
+    the lock is granted, in its own statement: in PostgreSQL's READ COMMITTED
+    a count taken by the locking statement itself would be read from before
+    the wait and miss what the previous holder added. (SQLite has no row
+    locks; its transactions take the write lock when they begin, which
+    serializes them too.)
     """
-    return Tenant.objects.select_for_update().get(pk=tenant_id)
+    tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+    limit = tenant.quota(key)
+    if _owned(tenant)[key].count() >= limit:
+        error = NamespaceQuotaExceeded if key == "namespace" else RepositoryQuotaExceeded
+        noun = "organizations" if key == "namespace" else "image repositories"
+        raise error(f"Tenant {tenant.name!r} already owns its quota of {limit} {noun}.")
+
+
+def _owned(tenant: Tenant) -> dict:
+    return {
+        "namespace": Namespace.objects.filter(tenant=tenant),
+        "repository": Repository.objects.filter(namespace__tenant=tenant),
+    }
 
 
 def quota_usage(tenant: Tenant) -> dict[str, int]:
     """How many namespaces and repositories the tenant owns."""
-    return {
-        "namespace": Namespace.objects.filter(tenant=tenant).count(),
-        "repository": Repository.objects.filter(namespace__tenant=tenant).count(),
-    }
+    return {key: queryset.count() for key, queryset in _owned(tenant).items()}
 
 
 def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) -> Namespace:
@@ -68,10 +78,7 @@ def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) 
     namespace.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            locked = _lock_tenant(tenant.pk)
-            limit = locked.quota("namespace")
-            if Namespace.objects.filter(tenant=locked).count() >= limit:
-                raise NamespaceQuotaExceeded(f"Tenant {locked.name!r} already owns its quota of {limit} organizations.")
+            _check_quota(tenant.pk, "namespace")
             namespace.save(force_insert=True)
             if creator is not None:
                 NamespacePermission.objects.create(namespace=namespace, user=creator, level=PermissionLevel.MANAGE)
@@ -103,12 +110,7 @@ def repository_create(
     repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            locked = _lock_tenant(namespace.tenant_id)
-            limit = locked.quota("repository")
-            if Repository.objects.filter(namespace__tenant=locked).count() >= limit:
-                raise RepositoryQuotaExceeded(
-                    f"Tenant {locked.name!r} already owns its quota of {limit} image repositories."
-                )
+            _check_quota(namespace.tenant_id, "repository")
             repository.save(force_insert=True)
     except IntegrityError:
         if Repository.objects.filter(namespace=namespace, name=name).exists():

@@ -63,7 +63,7 @@ class TestModelValidation:
     def test_grant_to_user_of_another_tenant_is_invalid(self, namespace, make_user, other_tenant):
         stranger = make_user("mallory", other_tenant)
         permission = NamespacePermission(namespace=namespace, user=stranger, level=PermissionLevel.READ)
-        with pytest.raises(ValidationError, match="users of the namespace's tenant"):
+        with pytest.raises(ValidationError, match="users of the same tenant"):
             permission.full_clean()
 
 

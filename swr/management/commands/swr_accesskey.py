@@ -1,27 +1,24 @@
 """Print a fresh AK/SK pair for a user, creating the tenant and the user when missing."""
 
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from swr import services
-from swr.management.commands.swr_token import ensure_user
+from swr.management.commands._base import TenantUserCommand
 
 
-class Command(BaseCommand):
+class Command(TenantUserCommand):
     help = (
         "Issue an AK/SK pair (SDK-HMAC-SHA256 signatures) for USER of TENANT, creating both when missing. "
         "The last line is 'AK SK'; the secret key is not shown again."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--tenant", required=True, help="Tenant (domain) name.")
-        parser.add_argument("--user", required=True, help="User name.")
-        parser.add_argument("--tenant-admin", action="store_true", help="Make the user an administrator of the tenant.")
+        super().add_arguments(parser)
         parser.add_argument("--description", default="", help="What the key is for.")
 
     @transaction.atomic
     def handle(self, *args, tenant, user, tenant_admin, description, **options):
-        user_obj = ensure_user(self, tenant, user, tenant_admin)
+        user_obj = self.ensure_user(tenant, user, tenant_admin)
         key, secret_key = services.access_key_issue(user=user_obj, description=description)
         self.stdout.write(
             f"Access key for {user_obj.username} of tenant {user_obj.tenant.name} "

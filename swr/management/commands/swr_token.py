@@ -1,32 +1,16 @@
 """Print a fresh API token for a user, creating the tenant and the user when missing."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from swr import services
 from swr.api.errors import NamespaceExists
-from swr.models import Namespace, Tenant, User
+from swr.management.commands._base import TenantUserCommand
+from swr.models import Namespace
 
 
-def ensure_user(command: BaseCommand, tenant: str, user: str, tenant_admin: bool) -> User:
-    """The user of that tenant, both created when missing; a user of another tenant is an error."""
-    tenant_obj, created = Tenant.objects.get_or_create(name=tenant)
-    if created:
-        command.stdout.write(f"Created tenant {tenant_obj.name} (project id {tenant_obj.project_id}).")
-    user_obj = User.objects.filter(username=user).first()
-    if user_obj is None:
-        user_obj = User.objects.create_user(username=user, tenant=tenant_obj, is_tenant_admin=tenant_admin)
-        command.stdout.write(f"Created user {user_obj.username} in tenant {tenant_obj.name}.")
-    elif user_obj.tenant_id != tenant_obj.pk:
-        raise CommandError(f"User {user!r} exists but belongs to tenant {user_obj.tenant or 'none'}.")
-    elif tenant_admin and not user_obj.is_tenant_admin:
-        user_obj.is_tenant_admin = True
-        user_obj.save(update_fields=["is_tenant_admin"])
-    return user_obj
-
-
-class Command(BaseCommand):
+class Command(TenantUserCommand):
     help = (
         "Issue an API token (X-Auth-Token) for USER of TENANT, creating both when missing. "
         "The token is printed alone on the last line."
@@ -43,7 +27,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, tenant, user, tenant_admin, namespace, **options):
-        user_obj = ensure_user(self, tenant, user, tenant_admin)
+        user_obj = self.ensure_user(tenant, user, tenant_admin)
         if namespace:
             self._ensure_namespace(namespace, user_obj.tenant, user_obj)
         token, raw = services.token_issue(user=user_obj)
