@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.fields import ProhibitNullCharactersValidator, get_error_detail
 
@@ -233,6 +233,7 @@ class NamespaceSerializer(serializers.ModelSerializer):
         return policy.namespace_level(self.context["request"].user, namespace) or PermissionLevel.READ
 
 
+@extend_schema_serializer(many=False)  # the listing is one object that holds the list, not a bare array
 class NamespaceListSerializer(serializers.Serializer):
     namespaces = NamespaceSerializer(many=True)
 
