@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate clean
+.PHONY: run serve test lint migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ run: migrate
 	echo "Admin site: http://$(HOST):$(PORT)/admin/ (make an account with: $(BIN)/python manage.py createsuperuser)" && \
 	echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The production setup: DEBUG off, static files by whitenoise, gunicorn sized to the machine (gunicorn.conf.py).
+# Behind a TLS proxy, also set DJANGO_SECURE_SSL=true, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS.
+serve: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	DJANGO_DEBUG=false $(BIN)/gunicorn -c gunicorn.conf.py registry.wsgi:application
 
 test: $(VENV)/.test-installed
 	$(BIN)/pytest

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Entrypoint of the registry image.
 #   no arguments: apply migrations (unless SWR_MIGRATE_ON_START is false), then
-#                 serve with gunicorn on port 8000 (GUNICORN_WORKERS, default 3)
+#                 serve with gunicorn on port 8000 (gunicorn.conf.py)
 #   arguments:    apply migrations likewise, then run the arguments instead of
 #                 gunicorn, e.g. python manage.py swr_token --tenant demo --user demo
 set -eu
@@ -22,7 +22,5 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
-exec gunicorn registry.wsgi:application \
-    --bind 0.0.0.0:8000 \
-    --workers "${GUNICORN_WORKERS:-3}" \
-    --access-logfile -
+# Sized to the machine by gunicorn.conf.py (GUNICORN_WORKERS and friends override it).
+exec gunicorn -c gunicorn.conf.py registry.wsgi:application

@@ -53,6 +53,18 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# Behind a TLS-terminating proxy (production): HTTPS only, secure cookies, HSTS.
+# Off by default so that `make run` and `make serve` answer plain HTTP on 127.0.0.1.
+if env_bool("DJANGO_SECURE_SSL", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
 # Host name of the registry, used to build pull addresses (<host>/<namespace>/<repository>).
 SWR_REGISTRY_HOST = os.environ.get("SWR_REGISTRY_HOST", "localhost:8000")
 # The same registry as reached from inside the platform's network (SWR's internal_path).
@@ -88,6 +100,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "swr.middleware.RequestIdMiddleware",
+    "swr.logs.AccessLogMiddleware",
     "swr.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -126,6 +139,14 @@ def _database() -> dict:
         conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        # Fail fast when the database is away: a request answers 503 instead of hanging.
+        config.setdefault("OPTIONS", {}).update(
+            {
+                "connect_timeout": int(os.environ.get("DJANGO_DB_CONNECT_TIMEOUT", "3")),
+                "options": f"-c statement_timeout={int(os.environ.get('DJANGO_DB_STATEMENT_TIMEOUT_MS', '15000'))}",
+            }
+        )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         if config["NAME"] != ":memory:":
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -204,12 +225,20 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "json")  # json, or plain for reading in a terminal
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "swr.request_id.RequestIdLogFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "filters": {"request_id": {"()": "swr.logs.RequestIdLogFilter"}},
+    "formatters": {
+        "json": {"()": "swr.logs.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # runserver's own request lines; swr.access writes one line per request already
+        "django.server": {"level": "WARNING"},
+    },
 }

@@ -6,7 +6,7 @@ import uuid
 from django.conf import settings
 
 from swr.api.errors import BodyTooLarge, SwrError, error_response
-from swr.request_id import current_request_id
+from swr.logs import current_request_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 

@@ -97,8 +97,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker):
-    """A gunicorn with several worker processes serving the test database."""
+def server(django_db_setup, django_db_blocker, tmp_path_factory):
+    """gunicorn, configured as in production, serving the test database."""
     port = _free_port()
     env = {
         **os.environ,
@@ -106,16 +106,17 @@ def server(django_db_setup, django_db_blocker):
         "DATABASE_URL": _database_url(),
         "DJANGO_CONN_MAX_AGE": "0",
     }
-    command = [
-        sys.executable, "-m", "gunicorn", "registry.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "4", "--worker-class", "gthread",
-        "--log-level", "warning",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The production configuration (gunicorn.conf.py), on a free port with four workers.
+    env.update({"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "4", "GUNICORN_LOG_LEVEL": "warning"})
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"]
+    # The server's log goes to a file: a pipe nobody reads would fill up and stall the server.
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {process.stdout.read().decode()}")
+            pytest.fail(f"gunicorn exited: {log_path.read_text()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             break
@@ -130,3 +131,4 @@ def server(django_db_setup, django_db_blocker):
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+    log.close()

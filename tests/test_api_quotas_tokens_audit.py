@@ -209,7 +209,7 @@ class TestAudit:
             raise RuntimeError("boom")
 
         monkeypatch.setattr(services, "repository_create", explode)
-        from swr.request_id import RequestIdLogFilter
+        from swr.logs import RequestIdLogFilter
 
         caplog.handler.addFilter(RequestIdLogFilter())
         with caplog.at_level(logging.ERROR, logger="swr.api"):

@@ -145,3 +145,33 @@ def test_namespace_quota_holds_under_parallel_creates(server, token, tenant):
     url = f"{server}/v2/manage/namespaces"
     results = _race(12, lambda i: call(url, body={"namespace": f"ns-{i}"}, token=token))
     assert sorted(status for status, _, _ in results) == [201] * 3 + [400] * 9
+
+
+def test_load_of_mixed_creates_ends_with_exactly_the_promised_rows(server, token, namespace, tenant):
+    """32 clients x 10 creates: contested names, distinct names, and more names than the quota allows.
+
+    No 5xx; every 201 is a stored row; a contested name is won once; the quota is filled exactly.
+    """
+    tenant.repository_quota = 150
+    tenant.save()
+    url = f"{server}/v2/manage/namespaces/group/repos"
+    clients, per_client = 32, 10
+
+    def client(c):
+        answers = []
+        for i in range(per_client):
+            name = f"shared-{i}" if i % 2 == 0 else f"c{c}-{i}"
+            status, _, body = call(url, body={"repository": name, "is_public": False}, token=token)
+            answers.append((name, status, json.loads(body).get("error_code") if status != 201 else None))
+        return answers
+
+    answers = [a for batch in _race(clients, client) for a in batch]
+    assert len(answers) == clients * per_client
+    assert {status for _, status, _ in answers} <= {201, 400, 409}, answers
+    assert {code for _, status, code in answers if status == 400} <= {"SVCSTG.SWR.4000098"}
+    assert {code for _, status, code in answers if status == 409} <= {"SVCSTG.SWR.4090006"}
+    won = [name for name, status, _ in answers if status == 201]
+    assert len(won) == len(set(won))
+    stored = set(Repository.objects.filter(namespace=namespace).values_list("name", flat=True))
+    assert stored == set(won)
+    assert len(stored) == 150

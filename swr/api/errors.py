@@ -6,7 +6,9 @@ Django's URL resolver or by an unhandled exception, leaves through
 """
 
 import logging
+import sys
 
+from django import db
 from django.core import exceptions as django_exceptions
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
@@ -39,6 +41,7 @@ PERMISSION_EXISTS = "SVCSTG.SWR.4090076"
 BODY_TOO_LARGE = "SVCSTG.SWR.4131001"
 UNSUPPORTED_MEDIA_TYPE = "SVCSTG.SWR.4150000"
 INTERNAL_ERROR = "SVCSTG.SWR.5000046"
+SERVICE_UNAVAILABLE = "SVCSTG.SWR.5030000"
 
 # Field errors whose validation code has an SWR code of its own. Their
 # messages name what they are about, so they are shown without a field prefix.
@@ -156,6 +159,12 @@ class BodyTooLarge(SwrError):
     default_detail = "Request body too large: the limit is 1 MiB."
 
 
+class ServiceUnavailable(SwrError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    error_code = SERVICE_UNAVAILABLE
+    default_detail = "The database is unreachable; try again shortly."
+
+
 class InternalError(SwrError):
     status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
     error_code = INTERNAL_ERROR
@@ -207,6 +216,10 @@ def to_swr_error(exc: Exception) -> SwrError | None:
     """Translate any exception the service can meet into an SwrError; None when it is a bug."""
     if isinstance(exc, SwrError):
         return exc
+    if isinstance(exc, db.OperationalError | db.InterfaceError):
+        # The database is down, unreachable or too slow: a passing condition, not a bug of the request.
+        logger.warning("Database unavailable: %s", exc, exc_info=exc)
+        return ServiceUnavailable()
     if isinstance(exc, django_exceptions.ValidationError):
         exc = exceptions.ValidationError(get_error_detail(exc))
     if isinstance(exc, exceptions.ValidationError):
@@ -289,4 +302,6 @@ def _resolves(path: str) -> bool:
 
 
 def server_error(request):
-    return error_response(InternalError())
+    # Django calls this from inside its except block: the exception is still at hand.
+    error = to_swr_error(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+    return error_response(error if isinstance(error, ServiceUnavailable) else InternalError())

@@ -1,0 +1,27 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py registry.wsgi:application` (or `make serve`).
+
+Sized to the machine: (2 x cores + 1) worker processes, each with a few
+threads, since a request mostly waits on PostgreSQL. Every value can be
+overridden with the environment variable named beside it.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# A request that takes longer than this is killed; the database statement timeout is shorter.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Workers are recycled now and then, so that a slow leak cannot grow forever.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
+# The application writes one JSON access line per request (swr.access); gunicorn's own would repeat it.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Load the application once in the master, so that workers start fast and share memory.
+preload_app = True

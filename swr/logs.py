@@ -1,0 +1,72 @@
+"""Logging: the id of the request being served on every record, JSON lines, and the access log.
+
+Every log record carries ``request_id`` (the id also sent back in
+``X-Request-Id`` and stored in audit records). :class:`JsonFormatter` writes
+one JSON object per line, stack traces included, for log collectors.
+"""
+
+import contextvars
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+current_request_id = contextvars.ContextVar("request_id", default="-")
+access_logger = logging.getLogger("swr.access")
+
+_STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "request_id"}
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Put the id of the request being served on every log record (``%(request_id)s``)."""
+
+    def filter(self, record):
+        record.request_id = current_request_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, request id, message, extra fields, stack trace."""
+
+    def format(self, record):
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class AccessLogMiddleware:
+    """One access log line per request: method, path, status, duration, user, tenant, request id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
+        access_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "user": user.username if authenticated else None,
+                "tenant": user.tenant.name if authenticated and getattr(user, "tenant", None) else None,
+            },
+        )
+        return response
