@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint migrate clean
+.PHONY: run serve test lint migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ serve: migrate
 
 test: $(VENV)/.test-installed
 	$(BIN)/pytest
+
+# Benchmark on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/swr_bench, which it
+# drops and re-creates) through gunicorn with wrk; writes bench/results/<date>.json and docs/performance.md.
+bench: $(VENV)/.test-installed
+	@command -v wrk >/dev/null || (echo "Installing wrk (the load generator) with apt-get" && \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk))
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
