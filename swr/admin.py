@@ -53,7 +53,7 @@ class AuditedAdmin(admin.ModelAdmin):
 
 
 class ServiceCreateMixin(AuditedAdmin):
-    """Create new objects through a service instead of ``obj.save()``.
+    """Create and delete objects through the services instead of ``obj.save()`` and ``obj.delete()``.
 
     The form has already checked the rules and uniqueness; should another
     request take the name in between, the service's conflict error is shown
@@ -63,11 +63,21 @@ class ServiceCreateMixin(AuditedAdmin):
     def service_create(self, obj):
         raise NotImplementedError
 
+    def service_delete(self, obj):
+        raise NotImplementedError
+
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
         else:
             obj.pk = self.service_create(obj).pk
+
+    def delete_model(self, request, obj):
+        self.service_delete(obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.service_delete(obj)
 
     def changeform_view(self, request, *args, **kwargs):
         try:
@@ -79,10 +89,21 @@ class ServiceCreateMixin(AuditedAdmin):
 
 @admin.register(Tenant)
 class TenantAdmin(AuditedAdmin):
-    list_display = ["name", "domain_id", "project_id", "namespace_quota", "repository_quota", "created_at"]
+    list_display = ["name", "domain_id", "project_id", "namespace_usage", "repository_usage", "created_at"]
     search_fields = ["name", "domain_id", "project_id"]
-    fields = ["name", "domain_id", "project_id", "namespace_quota", "repository_quota", "created_at"]
-    readonly_fields = ["domain_id", "project_id", "created_at"]
+    fields = [
+        "name", "domain_id", "project_id", "namespace_quota", "namespace_count", "repository_quota",
+        "repository_count", "created_at",
+    ]  # fmt: skip
+    readonly_fields = ["domain_id", "project_id", "namespace_count", "repository_count", "created_at"]
+
+    @admin.display(description="organizations (used / quota)")
+    def namespace_usage(self, tenant):
+        return f"{tenant.namespace_count} / {tenant.quota('namespace')}"
+
+    @admin.display(description="repositories (used / quota)")
+    def repository_usage(self, tenant):
+        return f"{tenant.repository_count} / {tenant.quota('repository')}"
 
 
 @admin.register(User)
@@ -142,6 +163,7 @@ class RepositoryInline(admin.TabularInline):
     readonly_fields = ["name", "created_at"]
     extra = 0
     show_change_link = True
+    can_delete = False  # deleted on the repository page, through the service that keeps the quota count
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -178,6 +200,9 @@ class NamespaceAdmin(ServiceCreateMixin, admin.ModelAdmin):
     def service_create(self, obj):
         return services.namespace_create(name=obj.name, tenant=obj.tenant, creator=obj.creator)
 
+    def service_delete(self, obj):
+        services.namespace_delete(namespace=obj)
+
 
 @admin.register(Repository)
 class RepositoryAdmin(ServiceCreateMixin, admin.ModelAdmin):
@@ -202,6 +227,9 @@ class RepositoryAdmin(ServiceCreateMixin, admin.ModelAdmin):
             description=obj.description,
             creator=obj.creator,
         )
+
+    def service_delete(self, obj):
+        services.repository_delete(repository=obj)
 
 
 @admin.register(NamespacePermission)

@@ -74,6 +74,10 @@ class Tenant(models.Model):
     repository_quota = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most image repositories the tenant may own. Empty: the server's default."
     )
+    # What the tenant owns, kept by the services in the same transaction as each create and delete, so that a
+    # quota is checked and taken by one conditional UPDATE of this row (see swr.services).
+    namespace_count = models.PositiveIntegerField(default=0, editable=False)
+    repository_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

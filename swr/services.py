@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import Count, F, OuterRef, ProtectedError, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from swr import signing
@@ -42,34 +43,44 @@ from swr.models import (
 _NOT_VALIDATED = ("tenant", "namespace", "creator")
 
 
-def _check_quota(tenant_id: int, key: str) -> None:
-    """Inside the creating transaction: lock the tenant's row, then refuse the create if ``key`` is at its quota.
+def _take_quota(tenant_id: int, key: str) -> None:
+    """Inside the creating transaction: count one more ``key`` for the tenant, or refuse if it is at its quota.
 
-    Concurrent creates of one tenant queue on the lock. The count runs after
-    the lock is granted, in its own statement: in PostgreSQL's READ COMMITTED
-    a count taken by the locking statement itself would be read from before
-    the wait and miss what the previous holder added. (SQLite has no row
-    locks; its transactions take the write lock when they begin, which
-    serializes them too.)
+    One conditional UPDATE both checks and takes: it locks the tenant's row, and
+    a concurrent create waits for the lock and then re-reads the row, so two
+    creates can never both take the last place. If the create fails later in
+    the transaction, the rollback gives the place back.
     """
-    tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
-    limit = tenant.quota(key)
-    if _owned(tenant)[key].count() >= limit:
-        error = NamespaceQuotaExceeded if key == "namespace" else RepositoryQuotaExceeded
-        noun = "organizations" if key == "namespace" else "image repositories"
-        raise error(f"Tenant {tenant.name!r} already owns its quota of {limit} {noun}.")
+    count, quota = f"{key}_count", f"{key}_quota"
+    limit = Coalesce(F(quota), Value(settings.SWR_DEFAULT_QUOTAS[key]))
+    if Tenant.objects.filter(pk=tenant_id, **{f"{count}__lt": limit}).update(**{count: F(count) + 1}):
+        return
+    tenant = Tenant.objects.get(pk=tenant_id)
+    error = NamespaceQuotaExceeded if key == "namespace" else RepositoryQuotaExceeded
+    noun = "organizations" if key == "namespace" else "image repositories"
+    raise error(f"Tenant {tenant.name!r} already owns its quota of {tenant.quota(key)} {noun}.")
 
 
-def _owned(tenant: Tenant) -> dict:
-    return {
-        "namespace": Namespace.objects.filter(tenant=tenant),
-        "repository": Repository.objects.filter(namespace__tenant=tenant),
-    }
+def _give_back_quota(tenant_id: int, key: str) -> None:
+    """Inside the deleting transaction: count one ``key`` less for the tenant (never below zero)."""
+    count = f"{key}_count"
+    Tenant.objects.filter(pk=tenant_id).update(**{count: Greatest(F(count) - 1, Value(0))})
+
+
+def usage_recount(*, tenant: Tenant | None = None) -> None:
+    """Set the usage counters from what each tenant owns (after rows were written outside the services)."""
+    tenants = Tenant.objects.all() if tenant is None else Tenant.objects.filter(pk=tenant.pk)
+    namespaces = Namespace.objects.filter(tenant=OuterRef("pk")).order_by().values("tenant")
+    repositories = Repository.objects.filter(namespace__tenant=OuterRef("pk")).order_by().values("namespace__tenant")
+    tenants.update(
+        namespace_count=Coalesce(Subquery(namespaces.annotate(n=Count("id")).values("n")), Value(0)),
+        repository_count=Coalesce(Subquery(repositories.annotate(n=Count("id")).values("n")), Value(0)),
+    )
 
 
 def quota_usage(tenant: Tenant) -> dict[str, int]:
     """How many namespaces and repositories the tenant owns."""
-    return {key: queryset.count() for key, queryset in _owned(tenant).items()}
+    return {"namespace": tenant.namespace_count, "repository": tenant.repository_count}
 
 
 def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) -> Namespace:
@@ -78,7 +89,7 @@ def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) 
     namespace.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            _check_quota(tenant.pk, "namespace")
+            _take_quota(tenant.pk, "namespace")
             namespace.save(force_insert=True)
             if creator is not None:
                 NamespacePermission.objects.create(namespace=namespace, user=creator, level=PermissionLevel.MANAGE)
@@ -110,7 +121,7 @@ def repository_create(
     repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            _check_quota(namespace.tenant_id, "repository")
+            _take_quota(namespace.tenant_id, "repository")
             repository.save(force_insert=True)
     except IntegrityError:
         if Repository.objects.filter(namespace=namespace, name=name).exists():
@@ -126,6 +137,7 @@ def namespace_delete(*, namespace: Namespace) -> None:
     try:
         with transaction.atomic():
             namespace.delete()
+            _give_back_quota(namespace.tenant_id, "namespace")
     except (ProtectedError, IntegrityError):
         # ProtectedError: repositories exist; IntegrityError: one was created while deleting.
         raise NamespaceNotEmpty(
@@ -147,9 +159,11 @@ def repository_update(
     return repository
 
 
+@transaction.atomic
 def repository_delete(*, repository: Repository) -> None:
     """Delete a repository (its images go with it once the distribution side exists)."""
     repository.delete()
+    _give_back_quota(repository.namespace.tenant_id, "repository")
 
 
 # Grants. Each call applies all of its entries or none.

@@ -221,3 +221,55 @@ class TestAudit:
             )
         assert response.status_code == 500
         assert [r.request_id for r in caplog.records if r.name == "swr.api"] == ["trace-me"]
+
+
+class TestUsageCounters:
+    """The quota is checked against counters kept with every create and delete; they must follow the rows."""
+
+    def usage(self, tenant):
+        tenant.refresh_from_db()
+        return (tenant.namespace_count, tenant.repository_count)
+
+    def test_api_creates_and_deletes(self, api, tenant):
+        post(api, "/v2/manage/namespaces", {"namespace": "team"})
+        post(api, "/v2/manage/namespaces/team/repos", {"repository": "a", "is_public": True})
+        post(api, "/v2/manage/namespaces/team/repos", {"repository": "b", "is_public": True})
+        assert self.usage(tenant) == (1, 2)
+        post(api, "/v2/manage/namespaces/team/repos", {"repository": "b", "is_public": True})  # 409: no change
+        post(api, "/v2/manage/namespaces/team/repos", {"repository": "Bad", "is_public": True})  # 400: no change
+        assert self.usage(tenant) == (1, 2)
+        api.delete("/v2/manage/namespaces/team/repos/a")
+        api.delete("/v2/manage/namespaces/team")  # 406: still holds b
+        assert self.usage(tenant) == (1, 1)
+        api.delete("/v2/manage/namespaces/team/repos/b")
+        api.delete("/v2/manage/namespaces/team")
+        assert self.usage(tenant) == (0, 0)
+
+    def test_admin_deletes_go_through_the_service(self, admin_client, api, namespace, owner, tenant):
+        web = services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner)
+        assert self.usage(tenant) == (1, 1)
+        admin_client.post(f"/admin/swr/repository/{web.pk}/delete/", {"post": "yes"})
+        assert not Repository.objects.exists()
+        assert self.usage(tenant) == (1, 0)
+        admin_client.post(
+            "/admin/swr/namespace/", {"action": "delete_selected", "_selected_action": [namespace.pk], "post": "yes"}
+        )
+        assert not Namespace.objects.exists()
+        assert self.usage(tenant) == (0, 0)
+
+    def test_recount_after_rows_written_outside_the_services(self, namespace, tenant):
+        Repository.objects.bulk_create(Repository(namespace=namespace, name=f"r{i}", is_public=False) for i in range(5))
+        assert self.usage(tenant) == (1, 0)
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        out = StringIO()
+        call_command("swr_recount", stdout=out)
+        assert self.usage(tenant) == (1, 5)
+        assert "acme: 1 organizations, 5 repositories" in out.getvalue()
+
+    def test_quota_report_reads_the_counters(self, api, namespace, owner, tenant):
+        services.repository_create(namespace=namespace, name="a", is_public=True, creator=owner)
+        quotas = api.get(f"/v2/manage/projects/{tenant.project_id}/quotas").json()["quotas"]
+        assert [q["used"] for q in quotas] == [1, 1]
