@@ -210,6 +210,7 @@ def seed(connection, tenant_id, prefix, namespaces, per_namespace, visible_to_us
             (visible_to_user, prefix + "%"),
         )
     connection.execute("ANALYZE")
+    manage("swr_recount")  # the rows above were written outside the services
 
 
 def _statements(captured) -> int:
