@@ -8,10 +8,11 @@ the domain's conflict error here, and nowhere else.
 """
 
 import secrets
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, OuterRef, ProtectedError, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -53,12 +54,44 @@ def _take_quota(tenant_id: int, key: str) -> None:
     """
     count, quota = f"{key}_count", f"{key}_quota"
     limit = Coalesce(F(quota), Value(settings.SWR_DEFAULT_QUOTAS[key]))
-    if Tenant.objects.filter(pk=tenant_id, **{f"{count}__lt": limit}).update(**{count: F(count) + 1}):
-        return
+    if not Tenant.objects.filter(pk=tenant_id, **{f"{count}__lt": limit}).update(**{count: F(count) + 1}):
+        _quota_exceeded(tenant_id, key)
+
+
+def _quota_exceeded(tenant_id: int, key: str):
     tenant = Tenant.objects.get(pk=tenant_id)
     error = NamespaceQuotaExceeded if key == "namespace" else RepositoryQuotaExceeded
     noun = "organizations" if key == "namespace" else "image repositories"
     raise error(f"Tenant {tenant.name!r} already owns its quota of {tenant.quota(key)} {noun}.")
+
+
+def _insert_within_quota(obj, tenant_id: int, key: str) -> None:
+    """PostgreSQL: take the quota place and insert ``obj`` in one statement, the hot path of creates.
+
+    The same guarded UPDATE as :func:`_take_quota`, as a data-modifying CTE that
+    the INSERT selects from: no row is inserted unless a place was taken, and a
+    unique violation of the INSERT undoes the UPDATE with it. One round trip, no
+    explicit transaction.
+    """
+    model = type(obj)
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    count, quota = f"{key}_count", f"{key}_quota"
+    tenant_table = connection.ops.quote_name(Tenant._meta.db_table)
+    sql = (
+        f"WITH place AS (UPDATE {tenant_table} SET {count} = {count} + 1 "
+        f"WHERE id = %s AND {count} < COALESCE({quota}, %s) RETURNING id) "
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) "
+        f"SELECT {', '.join(['%s'] * len(values))} FROM place RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant_id, settings.SWR_DEFAULT_QUOTAS[key], *values])
+        row = cursor.fetchone()
+    if row is None:
+        _quota_exceeded(tenant_id, key)
+    obj.pk = row[0]
+    obj._state.adding = False
 
 
 def _give_back_quota(tenant_id: int, key: str) -> None:
@@ -120,9 +153,14 @@ def repository_create(
     )
     repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
-        with transaction.atomic():
-            _take_quota(namespace.tenant_id, "repository")
-            repository.save(force_insert=True)
+        if connection.vendor == "postgresql":
+            # Inside a caller's transaction, a savepoint keeps it usable after a unique violation.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                _insert_within_quota(repository, namespace.tenant_id, "repository")
+        else:
+            with transaction.atomic():
+                _take_quota(namespace.tenant_id, "repository")
+                repository.save(force_insert=True)
     except IntegrityError:
         if Repository.objects.filter(namespace=namespace, name=name).exists():
             raise RepositoryExists(
