@@ -38,7 +38,7 @@ run: migrate
 	echo "    -d '{\"repository\":\"busybox\",\"category\":\"linux\",\"description\":\"this is a busybox repository\",\"is_public\":true}'" && \
 	echo "Admin site: http://$(HOST):$(PORT)/admin/ (make an account with: $(BIN)/python manage.py createsuperuser)" && \
 	echo ""
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_LOG_FORMAT=plain $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # The production setup: DEBUG off, static files by whitenoise, gunicorn sized to the machine (gunicorn.conf.py).
 # Behind a TLS proxy, also set DJANGO_SECURE_SSL=true, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS.
