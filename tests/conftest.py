@@ -132,3 +132,17 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture
+def create_fails(monkeypatch):
+    """Make the repository-create service raise ``exception``, as a bug or a lost database would."""
+    from swr import services
+
+    def make(exception: Exception):
+        def fail(**kwargs):
+            raise exception
+
+        monkeypatch.setattr(services, "repository_create", fail)
+
+    return make

@@ -204,11 +204,8 @@ class TestAudit:
         admin_client.post(f"/admin/swr/auditrecord/{record.pk}/delete/", {"post": "yes"})
         assert AuditRecord.objects.filter(pk=record.pk).exists()
 
-    def test_log_lines_carry_the_request_id(self, api, namespace, caplog, monkeypatch):
-        def explode(**kwargs):
-            raise RuntimeError("boom")
-
-        monkeypatch.setattr(services, "repository_create", explode)
+    def test_log_lines_carry_the_request_id(self, api, namespace, caplog, create_fails):
+        create_fails(RuntimeError("boom"))
         from swr.logs import RequestIdLogFilter
 
         caplog.handler.addFilter(RequestIdLogFilter())

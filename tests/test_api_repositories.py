@@ -359,11 +359,8 @@ class TestProtocolErrors:
         response = api.post(URL, data="{", content_type="application/json", HTTP_ACCEPT="application/xml")
         assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
 
-    def test_unexpected_error_answers_500_with_the_body(self, api, namespace, monkeypatch):
-        def explode(**kwargs):
-            raise RuntimeError("secret detail")
-
-        monkeypatch.setattr(services, "repository_create", explode)
+    def test_unexpected_error_answers_500_with_the_body(self, api, namespace, create_fails):
+        create_fails(RuntimeError("secret detail"))
         response = post_json(api, BODY)
         body = assert_swr_error(response, 500, "SVCSTG.SWR.5000046")
         assert "secret detail" not in response.content.decode()

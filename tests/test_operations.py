@@ -46,13 +46,9 @@ class TestHealth:
         assert_swr_error(APIClient().post(url), 405, "SVCSTG.SWR.4050000")
 
 
-def test_api_request_answers_503_when_the_database_fails(api, namespace, monkeypatch):
-    from swr import services
+def test_api_request_answers_503_when_the_database_fails(api, namespace, create_fails):
 
-    def fail(**kwargs):
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr(services, "repository_create", fail)
+    create_fails(OperationalError("server closed the connection unexpectedly"))
     response = api.post(
         "/v2/manage/namespaces/group/repos",
         data=json.dumps({"repository": "x", "is_public": True}),
@@ -87,13 +83,9 @@ class TestAccessLog:
         }
         assert isinstance(entry["duration_ms"], float)
 
-    def test_stack_trace_goes_to_the_log_not_to_the_client(self, api, namespace, caplog, monkeypatch):
-        from swr import services
+    def test_stack_trace_goes_to_the_log_not_to_the_client(self, api, namespace, caplog, create_fails):
 
-        def explode(**kwargs):
-            raise RuntimeError("internal detail")
-
-        monkeypatch.setattr(services, "repository_create", explode)
+        create_fails(RuntimeError("internal detail"))
         caplog.handler.setFormatter(JsonFormatter())
         with caplog.at_level(logging.ERROR, logger="swr.api"):
             response = api.post(
