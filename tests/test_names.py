@@ -97,38 +97,33 @@ def short_id(name: str) -> str:
     return repr(name) if len(name) < 20 else f"{name[:8]!r}...({len(name)})"
 
 
-def _ids(cases):
-    return [short_id(name) for name, _ in cases]
+# (rule, its validator, the message prefix and code the API reports, name, expected problem fragment or None)
+RULE_CASES = [
+    (names.REPOSITORY, names.validate_repository_name, "Invalid image name: ", "invalid_repository_name", *case)
+    for case in REPOSITORY_CASES
+] + [
+    (names.NAMESPACE, names.validate_namespace_name, "Invalid organization name: ", "invalid_namespace_name", *case)
+    for case in NAMESPACE_CASES
+]
 
 
-@pytest.mark.parametrize(("value", "fragment"), REPOSITORY_CASES, ids=_ids(REPOSITORY_CASES))
-def test_repository_rule(value, fragment):
-    problem = names.REPOSITORY.problem(value)
+@pytest.mark.parametrize(
+    ("rule", "validate", "prefix", "code", "value", "fragment"),
+    RULE_CASES,
+    ids=[f"{case[0].kind} {short_id(case[4])}" for case in RULE_CASES],
+)
+def test_rule(rule, validate, prefix, code, value, fragment):
+    problem = rule.problem(value)
     if fragment is None:
         assert problem is None
-        names.validate_repository_name(value)
+        validate(value)
     else:
         assert problem is not None
         assert fragment in problem, problem
         with pytest.raises(ValidationError) as info:
-            names.validate_repository_name(value)
-        assert info.value.messages == [f"Invalid image name: {problem}"]
-        assert info.value.code == "invalid_repository_name"
-
-
-@pytest.mark.parametrize(("value", "fragment"), NAMESPACE_CASES, ids=_ids(NAMESPACE_CASES))
-def test_namespace_rule(value, fragment):
-    problem = names.NAMESPACE.problem(value)
-    if fragment is None:
-        assert problem is None
-        names.validate_namespace_name(value)
-    else:
-        assert problem is not None
-        assert fragment in problem, problem
-        with pytest.raises(ValidationError) as info:
-            names.validate_namespace_name(value)
-        assert info.value.messages == [f"Invalid organization name: {problem}"]
-        assert info.value.code == "invalid_namespace_name"
+            validate(value)
+        assert info.value.messages == [prefix + problem]
+        assert info.value.code == code
 
 
 # The spec states each rule twice: in words and as a regular expression with a
