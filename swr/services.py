@@ -17,7 +17,7 @@ from django.db.models import Count, F, OuterRef, ProtectedError, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from swr import signing
+from swr import hotpath, signing
 from swr.api.errors import (
     NamespaceExists,
     NamespaceNotEmpty,
@@ -73,25 +73,20 @@ def _insert_within_quota(obj, tenant_id: int, key: str) -> None:
     unique violation of the INSERT undoes the UPDATE with it. One round trip, no
     explicit transaction.
     """
-    model = type(obj)
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    table, columns, values = hotpath.insert_parts(obj)
     count, quota = f"{key}_count", f"{key}_quota"
     tenant_table = connection.ops.quote_name(Tenant._meta.db_table)
     sql = (
         f"WITH place AS (UPDATE {tenant_table} SET {count} = {count} + 1 "
         f"WHERE id = %s AND {count} < COALESCE({quota}, %s) RETURNING id) "
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) "
-        f"SELECT {', '.join(['%s'] * len(values))} FROM place RETURNING id"
+        f"INSERT INTO {table} ({columns}) SELECT {', '.join(['%s'] * len(values))} FROM place RETURNING id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [tenant_id, settings.SWR_DEFAULT_QUOTAS[key], *values])
         row = cursor.fetchone()
     if row is None:
         _quota_exceeded(tenant_id, key)
-    obj.pk = row[0]
-    obj._state.adding = False
+    hotpath.inserted(obj, row[0])
 
 
 def _give_back_quota(tenant_id: int, key: str) -> None:
@@ -278,7 +273,7 @@ def audit_record(
     request_id: str = "",
 ) -> AuditRecord:
     """Record one change, or one attempt at a change."""
-    return AuditRecord.objects.create(
+    record = AuditRecord(
         source=source,
         action=action,
         object=_printable(obj, 512),
@@ -290,6 +285,7 @@ def audit_record(
         detail=_printable(detail, 512),
         request_id=request_id,
     )
+    return hotpath.insert(record)
 
 
 def token_issue(*, user: User, lifetime: timedelta | None = None) -> tuple[ApiToken, str]:

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
-from swr import signing
+from swr import hotpath, signing
 from swr.api.errors import AuthenticationFailed
-from swr.models import AccessKey, ApiToken
+from swr.models import ApiToken
 
 HEADER = "X-Auth-Token"
 
@@ -20,7 +20,7 @@ class TokenAuthentication(BaseAuthentication):
         raw = request.headers.get(HEADER)
         if raw is None:
             return None
-        token = ApiToken.objects.select_related("user__tenant").filter(key_hash=ApiToken.hash_key(raw.strip())).first()
+        token = hotpath.api_token(ApiToken.hash_key(raw.strip()))
         if token is None or not token.user.is_active:
             raise AuthenticationFailed("Authentication failed: the token is not valid.")
         if token.revoked_at is not None:
@@ -66,7 +66,7 @@ class SignatureAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Authentication failed: X-Sdk-Date is more than 15 minutes from now.")
         if "x-sdk-date" not in authorization.signed_headers:
             raise AuthenticationFailed("Authentication failed: X-Sdk-Date must be a signed header.")
-        key = AccessKey.objects.select_related("user__tenant").filter(access_key=authorization.access_key).first()
+        key = hotpath.access_key(authorization.access_key)
         if key is None or not key.user.is_active:
             raise AuthenticationFailed("Authentication failed: unknown access key.")
         if not key.is_active:

@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from swr import names, policy, services
+from swr import hotpath, names, policy, services
 from swr.api.audit import AuditedMixin
 from swr.api.errors import NamespaceNotFound, PermissionTooLow, RepositoryNotFound
 from swr.api.filters import NamespaceFilterSet, RepositoryFilterSet, SwrFilterBackend, query_params
@@ -41,8 +41,7 @@ class LookupMixin:
         # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
         namespace = None
         if names.NAMESPACE.is_valid(name):
-            queryset = Namespace.objects.filter(name=name).select_related("creator", "tenant")
-            namespace = policy.with_user_level(queryset, self.request.user).first()
+            namespace = hotpath.namespace_with_level(name, self.request.user)
         if namespace is None:
             raise NamespaceNotFound(f"Organization {name!r} not found.")
         if action is not None:

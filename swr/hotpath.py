@@ -1,0 +1,164 @@
+"""The statements every request runs, written out once instead of compiled by the ORM each time.
+
+Every API call authenticates, most look an organization up, and every change
+writes an audit record. Compiling those queries through the ORM costs more
+Python time than the database takes to answer them (a create spent most of its
+time there), so these few statements are built here once per process, from the
+models' metadata (so they follow the migrations), and their rows are turned
+into model instances as the ORM itself does it: through the database's value
+converters, ``Model.from_db`` and the related-object cache of ``select_related``.
+Both database engines run them; the tests run them on both.
+"""
+
+from functools import cache
+
+from django.db import connection
+from django.db.models import Model
+
+from swr.models import AccessKey, ApiToken, Namespace, NamespacePermission, Tenant, User
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+class _Columns:
+    """The concrete columns of ``model`` under a table alias, and how to turn them into an instance."""
+
+    def __init__(self, model: type[Model], alias: str):
+        self.model = model
+        self.fields = model._meta.concrete_fields
+        self.attnames = [field.attname for field in self.fields]
+        self.sql = ", ".join(f"{alias}.{_quote(field.column)}" for field in self.fields)
+        self.converters = []
+        for index, field in enumerate(self.fields):
+            column = field.get_col(alias)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                self.converters.append((index, column, converters))
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def instance(self, values) -> Model | None:
+        """The instance of a row slice; None for the all-NULL slice of a LEFT JOIN that found nothing."""
+        if values[0] is None:
+            return None
+        if self.converters:
+            values = list(values)
+            for index, column, converters in self.converters:
+                for converter in converters:
+                    values[index] = converter(values[index], column, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+def _cache_related(instance: Model, field_name: str, related: Model | None) -> None:
+    """What ``select_related`` does: the related object is there without another query."""
+    instance._meta.get_field(field_name).set_cached_value(instance, related)
+
+
+def _split(row, *parts: _Columns):
+    start = 0
+    for part in parts:
+        yield part.instance(row[start : start + len(part)])
+        start += len(part)
+
+
+@cache
+def _credential_statement(model: type[Model], key_column: str):
+    credential, user, tenant = _Columns(model, "k"), _Columns(User, "u"), _Columns(Tenant, "t")
+    sql = (
+        f"SELECT {credential.sql}, {user.sql}, {tenant.sql} "
+        f"FROM {_quote(model._meta.db_table)} k "
+        f"INNER JOIN {_quote(User._meta.db_table)} u ON u.{_quote('id')} = k.{_quote('user_id')} "
+        f"LEFT OUTER JOIN {_quote(Tenant._meta.db_table)} t ON t.{_quote('id')} = u.{_quote('tenant_id')} "
+        f"WHERE k.{_quote(key_column)} = %s"
+    )
+    return sql, (credential, user, tenant)
+
+
+def _credential(model: type[Model], key_column: str, key: str):
+    """The credential whose ``key_column`` is ``key``, with its user and the user's tenant; one query."""
+    sql, parts = _credential_statement(model, key_column)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    credential, user, tenant = _split(row, *parts)
+    _cache_related(user, "tenant", tenant)
+    _cache_related(credential, "user", user)
+    return credential
+
+
+def api_token(key_hash: str) -> ApiToken | None:
+    """The API token of this hash, with ``user`` and ``user.tenant`` loaded (one query)."""
+    return _credential(ApiToken, "key_hash", key_hash)
+
+
+def access_key(key: str) -> AccessKey | None:
+    """The access key (AK), with ``user`` and ``user.tenant`` loaded (one query)."""
+    return _credential(AccessKey, "access_key", key)
+
+
+@cache
+def _namespace_statement():
+    namespace, tenant, creator = _Columns(Namespace, "n"), _Columns(Tenant, "t"), _Columns(User, "c")
+    grants = _quote(NamespacePermission._meta.db_table)
+    sql = (
+        f"SELECT {namespace.sql}, {tenant.sql}, {creator.sql}, "
+        f"(SELECT g.{_quote('level')} FROM {grants} g "
+        f"WHERE g.{_quote('namespace_id')} = n.{_quote('id')} AND g.{_quote('user_id')} = %s) "
+        f"FROM {_quote(Namespace._meta.db_table)} n "
+        f"INNER JOIN {_quote(Tenant._meta.db_table)} t ON t.{_quote('id')} = n.{_quote('tenant_id')} "
+        f"LEFT OUTER JOIN {_quote(User._meta.db_table)} c ON c.{_quote('id')} = n.{_quote('creator_id')} "
+        f"WHERE n.{_quote('name')} = %s"
+    )
+    return sql, (namespace, tenant, creator)
+
+
+def namespace_with_level(name: str, user: User) -> Namespace | None:
+    """The namespace of this name with its tenant and creator, and the user's own grant level on it
+    as ``granted_level`` (None without a grant): what :func:`swr.policy.with_user_level` annotates."""
+    sql, parts = _namespace_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, name])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    namespace, tenant, creator = _split(row[:-1], *parts)
+    _cache_related(namespace, "tenant", tenant)
+    _cache_related(namespace, "creator", creator)
+    namespace.granted_level = row[-1]
+    return namespace
+
+
+@cache
+def _insert_columns(model: type[Model]):
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    return fields, ", ".join(_quote(field.column) for field in fields)
+
+
+def insert_parts(obj: Model) -> tuple[str, str, list]:
+    """Table, column list and values to INSERT ``obj`` as ``obj.save(force_insert=True)`` would
+    (defaults, auto_now and values prepared for the database)."""
+    fields, columns = _insert_columns(type(obj))
+    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+    return _quote(obj._meta.db_table), columns, values
+
+
+def inserted(obj: Model, pk) -> Model:
+    """Mark ``obj`` as saved with primary key ``pk``."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+def insert(obj: Model) -> Model:
+    """INSERT ``obj`` in one statement, as ``obj.save(force_insert=True)`` would."""
+    table, columns, values = insert_parts(obj)
+    placeholders = ", ".join(["%s"] * len(values))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {_quote('id')}", values)
+        return inserted(obj, cursor.fetchone()[0])
