@@ -362,11 +362,24 @@ class AuditRecord(models.Model):
         FAILURE = "failure", "Failure"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    request_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
+    request_id = models.CharField(max_length=128, blank=True, default="")
     source = models.CharField(max_length=8, choices=Source.choices)
-    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # History refers to users and tenants without a database constraint: a constraint would make
+    # every audited change lock the user's and the tenant's rows (the tenant's is updated by every
+    # create) until it commits. Deleting a user or a tenant still empties these columns.
+    user = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_constraint=False
+    )
     username = models.CharField(max_length=150, blank=True, default="", help_text="Kept when the user is deleted.")
-    tenant = models.ForeignKey(Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # swr_audit_tenant_time starts with the tenant
+    )
     action = models.CharField(max_length=64, help_text="What was done, e.g. repository.create.")
     object = models.CharField(max_length=512, blank=True, default="", help_text="What it was done to.")
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
@@ -375,7 +388,11 @@ class AuditRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="swr_audit_tenant_time")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="swr_audit_tenant_time"),
+            # Exact lookups of a request's id only (a CharField's db_index adds a LIKE index too).
+            models.Index(fields=["request_id"], name="swr_audit_request_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.object} {self.outcome}"

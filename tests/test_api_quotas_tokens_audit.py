@@ -188,6 +188,16 @@ class TestAudit:
             ("namespace.destroy", "success"),
         ]
 
+    def test_records_outlive_the_user_and_tenant_they_name(self, make_tenant, make_user, client_for):
+        gone = make_tenant("gone")
+        zoe = make_user("zoe", gone)
+        post(client_for(zoe), "/v2/manage/namespaces", {"namespace": "short-lived"})
+        services.namespace_delete(namespace=Namespace.objects.get(name="short-lived"))
+        zoe.delete()
+        gone.delete()
+        record = AuditRecord.objects.get(action="namespace.create")
+        assert (record.user_id, record.tenant_id, record.username, record.outcome) == (None, None, "zoe", "success")
+
     def test_admin_changes_are_recorded(self, admin_client, admin_user, namespace):
         admin_client.post(f"/admin/swr/tenant/{namespace.tenant.pk}/change/", {"name": "acme", "repository_quota": 9})
         record = AuditRecord.objects.get()
