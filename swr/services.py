@@ -65,28 +65,41 @@ def _quota_exceeded(tenant_id: int, key: str):
     raise error(f"Tenant {tenant.name!r} already owns its quota of {tenant.quota(key)} {noun}.")
 
 
-def _insert_within_quota(obj, tenant_id: int, key: str) -> None:
-    """PostgreSQL: take the quota place and insert ``obj`` in one statement, the hot path of creates.
+def _insert_within_quota(obj, tenant_id: int, key: str, audit: AuditRecord | None = None) -> None:
+    """PostgreSQL: take the quota place and insert ``obj`` (and its ``audit`` record) in one statement.
 
     The same guarded UPDATE as :func:`_take_quota`, as a data-modifying CTE that
     the INSERT selects from: no row is inserted unless a place was taken, and a
-    unique violation of the INSERT undoes the UPDATE with it. One round trip, no
-    explicit transaction.
+    unique violation of the INSERT undoes the UPDATE with it. The audit record
+    is inserted from the created row, so it exists exactly when the row does.
+    One round trip, no explicit transaction: the hot path of creates.
     """
     table, columns, values = hotpath.insert_parts(obj)
     count, quota = f"{key}_count", f"{key}_quota"
     tenant_table = connection.ops.quote_name(Tenant._meta.db_table)
     sql = (
         f"WITH place AS (UPDATE {tenant_table} SET {count} = {count} + 1 "
-        f"WHERE id = %s AND {count} < COALESCE({quota}, %s) RETURNING id) "
-        f"INSERT INTO {table} ({columns}) SELECT {', '.join(['%s'] * len(values))} FROM place RETURNING id"
+        f"WHERE id = %s AND {count} < COALESCE({quota}, %s) RETURNING id), "
+        f"created AS (INSERT INTO {table} ({columns}) "
+        f"SELECT {', '.join(['%s'] * len(values))} FROM place RETURNING id)"
     )
+    params = [tenant_id, settings.SWR_DEFAULT_QUOTAS[key], *values]
+    if audit is not None:
+        audit_table, audit_columns, audit_values = hotpath.insert_parts(audit)
+        sql += (
+            f", recorded AS (INSERT INTO {audit_table} ({audit_columns}) "
+            f"SELECT {', '.join(['%s'] * len(audit_values))} FROM created RETURNING id)"
+        )
+        params += audit_values
+    sql += " SELECT created.id, (SELECT id FROM recorded) FROM created" if audit else " SELECT id FROM created"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant_id, settings.SWR_DEFAULT_QUOTAS[key], *values])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         _quota_exceeded(tenant_id, key)
     hotpath.inserted(obj, row[0])
+    if audit is not None:
+        hotpath.inserted(audit, row[1])
 
 
 def _give_back_quota(tenant_id: int, key: str) -> None:
@@ -136,8 +149,9 @@ def repository_create(
     category: str = Category.OTHER,
     description: str = "",
     creator: User | None = None,
+    audit: AuditRecord | None = None,
 ) -> Repository:
-    """Create an image repository in ``namespace``."""
+    """Create an image repository in ``namespace``; with ``audit``, store that record with it (atomically)."""
     repository = Repository(
         namespace=namespace,
         name=name,
@@ -151,11 +165,13 @@ def repository_create(
         if connection.vendor == "postgresql":
             # Inside a caller's transaction, a savepoint keeps it usable after a unique violation.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                _insert_within_quota(repository, namespace.tenant_id, "repository")
+                _insert_within_quota(repository, namespace.tenant_id, "repository", audit)
         else:
             with transaction.atomic():
                 _take_quota(namespace.tenant_id, "repository")
                 repository.save(force_insert=True)
+                if audit is not None:
+                    hotpath.insert(audit)
     except IntegrityError:
         if Repository.objects.filter(namespace=namespace, name=name).exists():
             raise RepositoryExists(
@@ -261,7 +277,7 @@ def _printable(text: str, limit: int) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:limit]
 
 
-def audit_record(
+def audit_entry(
     *,
     source: str,
     action: str,
@@ -272,8 +288,12 @@ def audit_record(
     detail: str = "",
     request_id: str = "",
 ) -> AuditRecord:
-    """Record one change, or one attempt at a change."""
-    record = AuditRecord(
+    """The record of one change, or one attempt at a change, not stored yet.
+
+    :func:`audit_record` stores it on its own; a service that takes ``audit=``
+    stores it together with the change it describes.
+    """
+    return AuditRecord(
         source=source,
         action=action,
         object=_printable(obj, 512),
@@ -285,7 +305,11 @@ def audit_record(
         detail=_printable(detail, 512),
         request_id=request_id,
     )
-    return hotpath.insert(record)
+
+
+def audit_record(**entry) -> AuditRecord:
+    """Record one change, or one attempt at a change (the arguments of :func:`audit_entry`)."""
+    return hotpath.insert(audit_entry(**entry))
 
 
 def token_issue(*, user: User, lifetime: timedelta | None = None) -> tuple[ApiToken, str]:

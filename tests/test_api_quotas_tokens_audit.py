@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from swr import services
-from swr.models import AuditRecord, Namespace, Repository
+from swr.models import AuditRecord, Namespace, Repository, Tenant
 
 from .helpers import assert_swr_error
 
@@ -63,8 +63,7 @@ class TestQuotas:
         assert Repository.objects.count() == 2
 
     def test_quota_counts_per_tenant(self, api, namespace, tenant, other_tenant, make_user, client_for):
-        tenant.repository_quota = 1
-        tenant.save()
+        Tenant.objects.filter(pk=tenant.pk).update(repository_quota=1)
         assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "a", "is_public": True}).status_code == 201
         zoe = make_user("zoe", other_tenant)
         assert post(client_for(zoe), "/v2/manage/namespaces", {"namespace": "theirs"}).status_code == 201
@@ -72,8 +71,7 @@ class TestQuotas:
         assert post(client_for(zoe), "/v2/manage/namespaces/theirs/repos", body).status_code == 201
 
     def test_freed_quota_can_be_used_again(self, api, namespace, tenant):
-        tenant.repository_quota = 1
-        tenant.save()
+        Tenant.objects.filter(pk=tenant.pk).update(repository_quota=1)
         assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "a", "is_public": True}).status_code == 201
         assert api.delete("/v2/manage/namespaces/group/repos/a").status_code == 204
         assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "b", "is_public": True}).status_code == 201
@@ -187,6 +185,23 @@ class TestAudit:
             ("repository.destroy", "success"),
             ("namespace.destroy", "success"),
         ]
+
+    def test_a_create_and_its_record_are_stored_together(self, api, namespace, tenant):
+        """One record per request: success only when the repository exists, failure when it was refused."""
+        body = {"repository": "web", "is_public": True}
+        assert post(api, "/v2/manage/namespaces/group/repos", body).status_code == 201
+        assert post(api, "/v2/manage/namespaces/group/repos", body).status_code == 409
+        Tenant.objects.filter(pk=tenant.pk).update(repository_quota=1)
+        assert post(api, "/v2/manage/namespaces/group/repos", {**body, "repository": "api"}).status_code == 400
+        records = AuditRecord.objects.filter(action="repository.create").order_by("id")
+        assert [(r.object, r.outcome, r.status_code) for r in records] == [
+            ("group/web", "success", 201),
+            ("group/web", "failure", 409),
+            ("group/api", "failure", 400),
+        ]
+        assert records[0].pk is not None
+        assert Repository.objects.filter(name="web").count() == 1
+        assert not Repository.objects.filter(name="api").exists()
 
     def test_records_outlive_the_user_and_tenant_they_name(self, make_tenant, make_user, client_for):
         gone = make_tenant("gone")

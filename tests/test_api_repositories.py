@@ -385,8 +385,8 @@ class TestRequestId:
 
 
 def test_create_costs_a_fixed_number_of_queries(api, namespace):
-    """Token lookup, namespace with the caller's grant, quota place and insert, audit record: four statements on
-    PostgreSQL, where the quota place and the insert are one statement; five on SQLite, where they are two.
+    """Token lookup, namespace with the caller's grant, then quota place, insert and audit record: three
+    statements on PostgreSQL, where the last three are one statement; five on SQLite, where they are three.
 
     The test runs inside a transaction, so the service's atomic block shows up
     as SAVEPOINT statements that a real request does not send; they are not counted.
@@ -394,7 +394,7 @@ def test_create_costs_a_fixed_number_of_queries(api, namespace):
     with CaptureQueriesContext(connection) as captured:
         assert post_json(api, BODY).status_code == 201
     queries = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
-    assert len(queries) == (4 if connection.vendor == "postgresql" else 5), queries
+    assert len(queries) == (3 if connection.vendor == "postgresql" else 5), queries
 
 
 def test_invalid_name_message_names_the_rule_of_the_spec(api, namespace):

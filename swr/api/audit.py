@@ -3,6 +3,7 @@
 from rest_framework.permissions import SAFE_METHODS
 
 from swr import services
+from swr.models import AuditRecord
 
 
 class AuditedMixin:
@@ -11,27 +12,38 @@ class AuditedMixin:
     ``audit_resource`` names what the view changes ("namespace", "repository",
     ...); the entry's action is ``<resource>.<view action>``. A view may set
     ``self.audit_object`` once it knows what it acts on; otherwise the URL's
-    path parameters name it.
+    path parameters name it. A view whose service stores the record together
+    with the change (``audit=self.audit_entry(...)``) sets ``self.audit_stored``.
     """
 
     audit_resource: str = ""
+    audit_stored: bool = False
+
+    def audit_entry(self, status_code: int) -> AuditRecord:
+        """The record of this request, answered with ``status_code``; not stored yet."""
+        return services.audit_entry(**self._audit_fields(status_code))
+
+    def _audit_fields(self, status_code: int, detail: str = "") -> dict:
+        request = self.request
+        obj = getattr(self, "audit_object", None) or "/".join(
+            str(value).replace("$", "/") for value in self.kwargs.values()
+        )
+        return dict(
+            source="api",
+            action=f"{self.audit_resource}.{getattr(self, 'action', None) or request.method.lower()}",
+            obj=obj,
+            success=status_code < 400,
+            user=getattr(request, "user", None),
+            status_code=status_code,
+            detail=detail,
+            request_id=getattr(request._request, "request_id", ""),
+        )
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if request.method not in SAFE_METHODS and self.audit_resource and response.status_code != 405:
+        audited = request.method not in SAFE_METHODS and self.audit_resource and response.status_code != 405
+        if audited and not self.audit_stored:
             data = getattr(response, "data", None)
             detail = f"{data.get('error_code')}: {data.get('error_msg')}" if isinstance(data, dict) and data else ""
-            obj = getattr(self, "audit_object", None) or "/".join(
-                str(value).replace("$", "/") for value in self.kwargs.values()
-            )
-            services.audit_record(
-                source="api",
-                action=f"{self.audit_resource}.{getattr(self, 'action', None) or request.method.lower()}",
-                obj=obj,
-                success=response.status_code < 400,
-                user=getattr(request, "user", None),
-                status_code=response.status_code,
-                detail=detail,
-                request_id=getattr(request._request, "request_id", ""),
-            )
+            services.audit_record(**self._audit_fields(response.status_code, detail))
         return response

@@ -132,7 +132,13 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         serializer = RepositoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.audit_object = f"{namespace.name}/{serializer.validated_data['name']}"
-        services.repository_create(namespace=namespace, creator=request.user, **serializer.validated_data)
+        services.repository_create(
+            namespace=namespace,
+            creator=request.user,
+            audit=self.audit_entry(status.HTTP_201_CREATED),
+            **serializer.validated_data,
+        )
+        self.audit_stored = True
         return Response({}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
