@@ -12,7 +12,7 @@ Both database engines run them; the tests run them on both.
 
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 from swr.models import AccessKey, ApiToken, Namespace, NamespacePermission, Tenant, User
@@ -46,10 +46,11 @@ class _Columns:
             return None
         if self.converters:
             values = list(values)
+            database = connections[DEFAULT_DB_ALIAS]
             for index, column, converters in self.converters:
                 for converter in converters:
-                    values[index] = converter(values[index], column, connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
+                    values[index] = converter(values[index], column, database)
+        return self.model.from_db(DEFAULT_DB_ALIAS, self.attnames, values)
 
 
 def _cache_related(instance: Model, field_name: str, related: Model | None) -> None:
@@ -143,7 +144,8 @@ def insert_parts(obj: Model) -> tuple[str, str, list]:
     """Table, column list and values to INSERT ``obj`` as ``obj.save(force_insert=True)`` would
     (defaults, auto_now and values prepared for the database)."""
     fields, columns = _insert_columns(type(obj))
-    values = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+    database = connections[DEFAULT_DB_ALIAS]  # not the proxy: it is read once per field
+    values = [field.get_db_prep_save(field.pre_save(obj, add=True), database) for field in fields]
     return _quote(obj._meta.db_table), columns, values
 
 
@@ -151,7 +153,7 @@ def inserted(obj: Model, pk) -> Model:
     """Mark ``obj`` as saved with primary key ``pk``."""
     obj.pk = pk
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = DEFAULT_DB_ALIAS
     return obj
 
 
