@@ -174,13 +174,18 @@ class Repository(models.Model):
         ordering = ["namespace__name", "name"]
         verbose_name_plural = "repositories"
         # One index per ordering column of the listing, with the id as tie-break,
-        # so that a page is read in index order. Filters on name and namespace
-        # use trigram indexes on PostgreSQL (migration 0003).
+        # so that a page is read in index order. They also carry what decides
+        # who may read a repository (namespace, is_public): the listing finds the
+        # ids of a page from the index alone (an index-only scan on PostgreSQL),
+        # however many rows of others it has to pass. Filters on name and
+        # namespace use trigram indexes on PostgreSQL (migration 0003).
         indexes = [
-            models.Index(fields=["name", "id"], name="swr_repo_name_id"),
-            models.Index(fields=["updated_at", "id"], name="swr_repo_updated_id"),
-            models.Index(fields=["num_images", "id"], name="swr_repo_num_images_id"),
-            models.Index(fields=["is_public", "id"], name="swr_repo_is_public_id"),
+            models.Index(fields=["name", "id"], include=["namespace", "is_public"], name="swr_repo_name_id"),
+            models.Index(fields=["updated_at", "id"], include=["namespace", "is_public"], name="swr_repo_updated_id"),
+            models.Index(
+                fields=["num_images", "id"], include=["namespace", "is_public"], name="swr_repo_num_images_id"
+            ),
+            models.Index(fields=["is_public", "id"], include=["namespace"], name="swr_repo_is_public_id"),
             models.Index(fields=["category", "id"], name="swr_repo_category_id"),
         ]
         constraints = [
