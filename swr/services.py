@@ -274,6 +274,8 @@ def access_key_issue(*, user: User, description: str = "") -> tuple[AccessKey, s
 
 def _printable(text: str, limit: int) -> str:
     """Text as it can be stored and read: unprintable characters (NUL among them) escaped."""
+    if text.isprintable():
+        return text[:limit]
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:limit]
 
 

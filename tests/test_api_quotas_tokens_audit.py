@@ -203,6 +203,14 @@ class TestAudit:
         assert Repository.objects.filter(name="web").count() == 1
         assert not Repository.objects.filter(name="api").exists()
 
+    def test_what_cannot_be_stored_as_text_is_escaped_and_long_text_cut(self, owner):
+        record = services.audit_record(
+            source="api", action="namespace.create", obj="bad\x00name\n", success=False, user=owner, detail="x" * 600
+        )
+        stored = AuditRecord.objects.get(pk=record.pk)
+        assert stored.object == "bad\\x00name\\n"
+        assert stored.detail == "x" * 512
+
     def test_records_outlive_the_user_and_tenant_they_name(self, make_tenant, make_user, client_for):
         gone = make_tenant("gone")
         zoe = make_user("zoe", gone)
