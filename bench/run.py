@@ -1,7 +1,9 @@
 """`make bench`: the service measured against the physical baseline of the same machine, in one run.
 
 On PostgreSQL, through gunicorn (gunicorn.conf.py) over real HTTP, with wrk
-as the load generator (a separate C process):
+as the load generator (a separate C process). The server runs as in
+production: DEBUG off, one JSON access log line per request (written to a
+discarded stderr).
 
 1. create-repository throughput and p50/p99 latency at concurrency 1, 8 and 32,
    with X-Auth-Token and with AK/SK signatures, distinct names;
@@ -67,7 +69,6 @@ def env():
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "registry.settings",
         "DATABASE_URL": DATABASE_URL,
-        "DJANGO_LOG_LEVEL": "WARNING",
         "SWR_REPOSITORY_QUOTA": str(10**9),
         "SWR_NAMESPACE_QUOTA": str(10**6),
     }
