@@ -8,8 +8,8 @@ discarded stderr).
 1. create-repository throughput and p50/p99 latency at concurrency 1, 8 and 32,
    with X-Auth-Token and with AK/SK signatures, distinct names;
 2. the physical baseline: the same concurrency doing raw single-row INSERTs
-   (with a unique index, like a repository name) through psycopg, and the
-   ratio service / baseline;
+   (with a unique index, like a repository name) through psycopg, measured
+   right before the service at each concurrency, and the ratio service / baseline;
 3. first-page list latency when the caller sees 10 thousand repositories and
    the database holds 10 thousand, then 1 million (seeded in bulk), and the ratio;
 4. SQL queries per request for create and list.
@@ -307,15 +307,19 @@ def main():
             results["list_1m"]["repositories_in_database"] = total
             results["list_ratio_1m_over_10k"] = round(results["list_1m"]["p50_ms"] / results["list_10k"]["p50_ms"], 2)
 
-            results["create_token"], results["create_aksk"] = [], []
+            results["create_token"], results["create_aksk"], results["raw_insert"] = [], [], []
+            path = "/v2/manage/namespaces/bench-create/repos"
             for concurrency in CONCURRENCY:
+                file = signed_requests(path, port, access_key, secret_key, f"sig{concurrency}", 40000)
+                # The baseline right before the service at the same concurrency: on a shared machine
+                # whose speed drifts over minutes, each ratio compares runs a few seconds apart.
+                log(f"raw INSERT baseline, concurrency {concurrency}")
+                results["raw_insert"].append(raw_insert_baseline(concurrency, DURATION))
                 log(f"create with X-Auth-Token, concurrency {concurrency}")
                 results["create_token"].append(
                     wrk(base, "create.lua", [token, "bench-create", f"tok{concurrency}"], concurrency, DURATION)
                 )
                 log(f"create with AK/SK, concurrency {concurrency}")
-                path = "/v2/manage/namespaces/bench-create/repos"
-                file = signed_requests(path, port, access_key, secret_key, f"sig{concurrency}", 40000)
                 results["create_aksk"].append(
                     wrk(base, "signed.lua", [str(file), str(min(concurrency, 2))], concurrency, DURATION)
                 )
@@ -324,10 +328,6 @@ def main():
             process.terminate()
             process.wait()
 
-    results["raw_insert"] = []
-    for concurrency in CONCURRENCY:
-        log(f"raw INSERT baseline, concurrency {concurrency}")
-        results["raw_insert"].append(raw_insert_baseline(concurrency, DURATION))
     for kind in ("create_token", "create_aksk"):
         for run, raw in zip(results[kind], results["raw_insert"], strict=True):
             run["ratio_to_raw_insert"] = round(run["throughput_rps"] / raw["throughput_rps"], 3)
