@@ -12,7 +12,8 @@ discarded stderr).
    right before the service at each concurrency, and the ratio service / baseline;
 3. first-page list latency when the caller sees 10 thousand repositories and
    the database holds 10 thousand, then 1 million (seeded in bulk), and the ratio;
-4. SQL queries per request for create and list.
+4. SQL queries per request for create and list;
+5. for scale, GET /healthz (no SQL, no DRF) through the same server at concurrency 8.
 
 Writes bench/results/<date>.json and docs/performance.md.
 """
@@ -324,6 +325,12 @@ def main():
                     wrk(base, "signed.lua", [str(file), str(min(concurrency, 2))], concurrency, DURATION)
                 )
                 file.unlink()
+            # For scale: the same server answering a request that does no SQL and no DRF at all.
+            log("GET /healthz, concurrency 8")
+            results["healthz_c8"] = wrk(base, "get.lua", [token, "/healthz"], 8, DURATION)
+            results["healthz_c8"]["ratio_to_raw_insert"] = round(
+                results["healthz_c8"]["throughput_rps"] / results["raw_insert"][1]["throughput_rps"], 3
+            )
         finally:
             process.terminate()
             process.wait()
@@ -376,6 +383,10 @@ def write(results):
         "| what | concurrency | requests/s | p50 ms | p99 ms | ratio to raw INSERT |",
         "|---|---|---|---|---|---|",
         *rows,
+        "",
+        f"For scale, the same server answering `GET /healthz` (no SQL, no DRF) at concurrency 8: "
+        f"{results['healthz_c8']['throughput_rps']} requests/s, p99 {results['healthz_c8']['p99_ms']} ms, "
+        f"{results['healthz_c8']['ratio_to_raw_insert']} of the raw INSERTs measured before the creates at 8.",
         "",
         "## First page of `GET /v2/manage/repos` (limit 100, caller sees 10 thousand)",
         "",
