@@ -132,6 +132,11 @@ TEMPLATES = [
 ]
 
 
+def _prepare_threshold() -> int | None:
+    value = os.environ.get("DJANGO_DB_PREPARE_THRESHOLD", "5")
+    return int(value) if value else None
+
+
 def _database() -> dict:
     default_url = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
     config = dj_database_url.parse(
@@ -145,10 +150,14 @@ def _database() -> dict:
             {
                 "connect_timeout": int(os.environ.get("DJANGO_DB_CONNECT_TIMEOUT", "3")),
                 "options": f"-c statement_timeout={int(os.environ.get('DJANGO_DB_STATEMENT_TIMEOUT_MS', '15000'))}",
-                # Parameters travel apart from the SQL text, so a statement that a connection
-                # runs again and again is parsed and planned once (psycopg prepares it on its
-                # fifth run): the few statements of the request paths are the same every time.
+                # Parameters travel apart from the SQL text, and a statement that a connection
+                # runs again and again is parsed and planned once: psycopg prepares it on its
+                # fifth run (Django turns this off unless asked, for transaction-pooling proxies;
+                # set DJANGO_DB_PREPARE_THRESHOLD to empty behind one that cannot keep them).
+                # The few statements of the request paths are the same every time; planning
+                # them on each request was most of the database's work for a lookup.
                 "server_side_binding": True,
+                "prepare_threshold": _prepare_threshold(),
             }
         )
     if config["ENGINE"] == "django.db.backends.sqlite3":

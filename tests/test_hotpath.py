@@ -96,3 +96,32 @@ def test_insert_stores_what_save_would(owner, tenant):
     assert stored.detail == ""
     assert stored.tenant_id is None
     assert model_to_dict(stored)["user"] == owner.pk
+
+
+def test_statements_of_the_request_paths_are_prepared_once_per_connection(owner, tenant):
+    """On PostgreSQL a lookup that a connection runs again and again is parsed and planned once: after a few
+    runs it is a prepared statement of that connection's session. (SQLite's driver keeps its own statement
+    cache; there is nothing to ask of it.)"""
+    _, raw = services.token_issue(user=owner)
+    key = ApiToken.hash_key(raw)
+    for _ in range(6):
+        assert hotpath.api_token(key) is not None
+    if connection.vendor != "postgresql":
+        assert "prepare_threshold" not in connection.settings_dict["OPTIONS"]
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%"swr_apitoken"%'])
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 1, prepared
+
+
+def test_the_prepare_threshold_can_be_turned_off_for_a_pooling_proxy(monkeypatch):
+    from registry import settings
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://app@db:5432/swr")
+    monkeypatch.setenv("DJANGO_DB_PREPARE_THRESHOLD", "")
+    assert settings._database()["OPTIONS"]["prepare_threshold"] is None
+    monkeypatch.setenv("DJANGO_DB_PREPARE_THRESHOLD", "1")
+    assert settings._database()["OPTIONS"]["prepare_threshold"] == 1
+    monkeypatch.delenv("DJANGO_DB_PREPARE_THRESHOLD")
+    assert settings._database()["OPTIONS"]["prepare_threshold"] == 5
