@@ -13,7 +13,10 @@ discarded stderr).
 3. first-page list latency when the caller sees 10 thousand repositories and
    the database holds 10 thousand, then 1 million (seeded in bulk), and the ratio;
 4. SQL queries per request for create and list;
-5. for scale, GET /healthz (no SQL, no DRF) through the same server at concurrency 8.
+5. for scale, GET /healthz (no SQL, no DRF) through the same server at concurrency 8,
+   and a bare Django view doing a create's three statements (bench/bare.py);
+6. where the CPU goes: milliseconds of CPU per request in the application
+   server, in PostgreSQL and in the load generator (CpuMeter).
 
 Writes bench/results/<date>.json and docs/performance.md.
 """
@@ -89,11 +92,11 @@ def fresh_database():
     manage("migrate", "--noinput", "-v0")
 
 
-def start_server():
+def start_server(app="registry.wsgi:application"):
     port = free_port()
     server_env = {**env(), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_LOG_LEVEL": "warning"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"],
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app],
         cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -106,17 +109,64 @@ def start_server():
     raise RuntimeError("gunicorn did not start")
 
 
-def wrk(url, script, args, concurrency, duration):
+class CpuMeter:
+    """CPU time per request, split between the application server, PostgreSQL and the load generator.
+
+    Read from /proc: a process's own time plus that of its children, live ones
+    and those it already reaped (gunicorn recycles workers, PostgreSQL backends
+    end with their connections). The load generator is wrk (a child of this
+    process) or, for the raw-INSERT baseline, this process itself.
+    """
+
+    def __init__(self, server_pid: int, postmaster_pid: int):
+        self.server_pid, self.postmaster_pid = server_pid, postmaster_pid
+
+    @staticmethod
+    def _seconds(pid: int, reaped: bool) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            return 0.0  # ended between the listing and the reading; its time is in its parent's
+        ticks = sum(int(value) for value in fields[11 : 15 if reaped else 13])  # utime stime [cutime cstime]
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def _tree(self, pid: int) -> float:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return self._seconds(pid, reaped=True) + sum(self._seconds(int(child), reaped=False) for child in children)
+
+    def read(self) -> tuple[float, float, float]:
+        mine = os.times()
+        return (
+            self._tree(self.server_pid),
+            self._tree(self.postmaster_pid),
+            mine.user + mine.system + mine.children_user + mine.children_system,
+        )
+
+    @staticmethod
+    def per_request(before, after, requests: int) -> dict:
+        names = ("application", "postgresql", "load_generator")
+        return {name: round((b - a) / requests * 1000, 3) for name, a, b in zip(names, before, after, strict=True)}
+
+
+def postmaster_pid(connection) -> int:
+    backend = connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def wrk(url, script, args, concurrency, duration, meter=None):
     threads = min(concurrency, 2)
     command = [
         "wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s",
         "-s", str(BENCH / script), url, "--", *args,
     ]  # fmt: skip
+    before = meter.read() if meter else None
     output = subprocess.run(
         command, capture_output=True, text=True, check=True, env={**os.environ, "BENCH_DIR": str(BENCH)}
     ).stdout
+    after = meter.read() if meter else None
     data = json.loads(re.search(r"WRK_JSON (\{.*\})", output).group(1))
     seconds = data["duration_us"] / 1e6
+    cpu = {"cpu_ms_per_request": CpuMeter.per_request(before, after, data["requests"])} if meter else {}
     return {
         "concurrency": concurrency,
         "requests": data["requests"],
@@ -126,6 +176,7 @@ def wrk(url, script, args, concurrency, duration):
         "mean_ms": round(data["mean_us"] / 1000, 2),
         "non_2xx": data["non_2xx"],
         "socket_errors": data["socket_errors"],
+        **cpu,
     }
 
 
@@ -151,7 +202,7 @@ def signed_requests(path, port, access_key, secret_key, label, count):
     return file
 
 
-def raw_insert_baseline(concurrency, duration):
+def raw_insert_baseline(concurrency, duration, meter):
     """The physical baseline: single-row INSERTs (autocommit) into a table with a unique name index."""
     with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS bench_raw")
@@ -162,7 +213,7 @@ def raw_insert_baseline(concurrency, duration):
     latencies, counts, start_barrier = (
         [[] for _ in range(concurrency)],
         [0] * concurrency,
-        threading.Barrier(concurrency),
+        threading.Barrier(concurrency + 1),
     )
 
     def worker(n):
@@ -179,8 +230,11 @@ def raw_insert_baseline(concurrency, duration):
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
     for thread in threads:
         thread.start()
+    start_barrier.wait()  # every connection is open
+    before = meter.read()
     for thread in threads:
         thread.join()
+    cpu = CpuMeter.per_request(before, meter.read(), sum(counts))
     every = sorted(x for per in latencies for x in per)
     return {
         "concurrency": concurrency,
@@ -188,6 +242,7 @@ def raw_insert_baseline(concurrency, duration):
         "throughput_rps": round(sum(counts) / duration, 1),
         "p50_ms": round(statistics.quantiles(every, n=100)[49] * 1000, 3),
         "p99_ms": round(statistics.quantiles(every, n=100)[98] * 1000, 3),
+        "cpu_ms_per_request": {"postgresql": cpu["postgresql"], "load_generator": cpu["load_generator"]},
     }
 
 
@@ -309,31 +364,45 @@ def main():
             results["list_ratio_1m_over_10k"] = round(results["list_1m"]["p50_ms"] / results["list_10k"]["p50_ms"], 2)
 
             results["create_token"], results["create_aksk"], results["raw_insert"] = [], [], []
+            meter = CpuMeter(process.pid, postmaster_pid(connection))
             path = "/v2/manage/namespaces/bench-create/repos"
             for concurrency in CONCURRENCY:
                 file = signed_requests(path, port, access_key, secret_key, f"sig{concurrency}", 40000)
                 # The baseline right before the service at the same concurrency: on a shared machine
                 # whose speed drifts over minutes, each ratio compares runs a few seconds apart.
                 log(f"raw INSERT baseline, concurrency {concurrency}")
-                results["raw_insert"].append(raw_insert_baseline(concurrency, DURATION))
+                results["raw_insert"].append(raw_insert_baseline(concurrency, DURATION, meter))
                 log(f"create with X-Auth-Token, concurrency {concurrency}")
                 results["create_token"].append(
-                    wrk(base, "create.lua", [token, "bench-create", f"tok{concurrency}"], concurrency, DURATION)
+                    wrk(base, "create.lua", [token, "bench-create", f"tok{concurrency}"], concurrency, DURATION, meter)
                 )
                 log(f"create with AK/SK, concurrency {concurrency}")
                 results["create_aksk"].append(
-                    wrk(base, "signed.lua", [str(file), str(min(concurrency, 2))], concurrency, DURATION)
+                    wrk(base, "signed.lua", [str(file), str(min(concurrency, 2))], concurrency, DURATION, meter)
                 )
                 file.unlink()
             # For scale: the same server answering a request that does no SQL and no DRF at all.
             log("GET /healthz, concurrency 8")
-            results["healthz_c8"] = wrk(base, "get.lua", [token, "/healthz"], 8, DURATION)
+            results["healthz_c8"] = wrk(base, "get.lua", [token, "/healthz"], 8, DURATION, meter)
             results["healthz_c8"]["ratio_to_raw_insert"] = round(
                 results["healthz_c8"]["throughput_rps"] / results["raw_insert"][1]["throughput_rps"], 3
             )
         finally:
             process.terminate()
             process.wait()
+        # For scale: a bare Django view (bench/bare.py) doing the same three statements, same server setup.
+        log("bare Django view doing the same statements, concurrency 8 (and its raw-INSERT baseline)")
+        process, base, port = start_server("bench.bare:application")
+        try:
+            meter = CpuMeter(process.pid, postmaster_pid(connection))
+            results["raw_insert_bare"] = raw_insert_baseline(8, DURATION, meter)
+            results["bare_view_c8"] = wrk(base, "create.lua", [token, "bench-create", "bare"], 8, DURATION, meter)
+        finally:
+            process.terminate()
+            process.wait()
+        results["bare_view_c8"]["ratio_to_raw_insert"] = round(
+            results["bare_view_c8"]["throughput_rps"] / results["raw_insert_bare"]["throughput_rps"], 3
+        )
 
     for kind in ("create_token", "create_aksk"):
         for run, raw in zip(results[kind], results["raw_insert"], strict=True):
@@ -343,6 +412,23 @@ def main():
     results["queries_per_request"] = queries_per_request(token, access_key, secret_key)
     results["seconds"] = round(time.time() - started)
     write(results)
+
+
+def cpu_rows(results) -> list[str]:
+    rows = []
+    for label, run in (
+        ("create, X-Auth-Token", results["create_token"][1]),
+        ("create, AK/SK", results["create_aksk"][1]),
+        ("raw INSERT (psycopg)", results["raw_insert"][1]),
+        ("GET /healthz", results["healthz_c8"]),
+        ("bare Django view, same statements", results["bare_view_c8"]),
+    ):
+        cpu = run["cpu_ms_per_request"]
+        total = sum(cpu.values())
+        parts = [cpu.get("application", "-"), cpu["postgresql"], cpu["load_generator"], round(total, 3)]
+        bound = round(results["machine"]["cores"] * 1000 / total) if total else "-"
+        rows.append("| " + " | ".join(str(cell) for cell in [label, *parts, bound]) + " |")
+    return rows
 
 
 def write(results):
@@ -386,7 +472,21 @@ def write(results):
         "",
         f"For scale, the same server answering `GET /healthz` (no SQL, no DRF) at concurrency 8: "
         f"{results['healthz_c8']['throughput_rps']} requests/s, p99 {results['healthz_c8']['p99_ms']} ms, "
-        f"{results['healthz_c8']['ratio_to_raw_insert']} of the raw INSERTs measured before the creates at 8.",
+        f"{results['healthz_c8']['ratio_to_raw_insert']} of the raw INSERTs measured before the creates at 8. "
+        f"A bare Django view (`bench/bare.py`: the same settings and middleware, no DRF, no model instances) "
+        f"doing the same three statements as a create, at concurrency 8: {results['bare_view_c8']['throughput_rps']} "
+        f"requests/s, p99 {results['bare_view_c8']['p99_ms']} ms, {results['bare_view_c8']['ratio_to_raw_insert']} "
+        "of the raw INSERTs measured right before it.",
+        "",
+        "## Where the CPU goes (concurrency 8)",
+        "",
+        "Milliseconds of CPU per request, read from /proc during the runs above: the gunicorn processes, "
+        "all of PostgreSQL's, and the load generator (wrk; for the raw INSERTs, the psycopg client). "
+        f"With {results['machine']['cores']} cores shared by all three, the total bounds the throughput.",
+        "",
+        "| what | application | PostgreSQL | load generator | total | at most, requests/s (cores / total) |",
+        "|---|---|---|---|---|---|",
+        *cpu_rows(results),
         "",
         "## First page of `GET /v2/manage/repos` (limit 100, caller sees 10 thousand)",
         "",
