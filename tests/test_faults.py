@@ -187,3 +187,78 @@ def test_database_outage_and_recovery(stack):
         stored = {row[0] for row in connection.execute("SELECT name FROM swr_repository")}
     missing = set(created) - stored
     assert not missing, f"answered 201 but not stored: {sorted(missing)[:10]}"
+
+
+@pytest.fixture
+def cluster():
+    """A started throwaway cluster, for tests that talk to it without a server in between."""
+    if BINDIR is None:
+        pytest.skip("PostgreSQL server binaries (initdb) are not installed")
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def _django_connection(cluster, monkeypatch):
+    """A connection of the project's PostgreSQL backend to the cluster, configured as the settings configure one."""
+    from django.db.utils import ConnectionHandler
+
+    from registry import settings
+
+    monkeypatch.setenv("DATABASE_URL", cluster.url())
+    return ConnectionHandler({"default": settings._database()})["default"]
+
+
+def _last_query(cluster, pid: int) -> str:
+    with psycopg.connect(cluster.url(), autocommit=True) as side:
+        return side.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0]
+
+
+def _wait_readable(connection, seconds=10):
+    import select
+
+    assert select.select([connection.connection.fileno()], [], [], seconds)[0], "the server said nothing"
+
+
+def test_health_check_asks_the_server_only_when_the_connection_heard_from_it(cluster, django_db_blocker, monkeypatch):
+    """Before each request's first query Django checks a reused connection. A quiet, healthy connection is
+    not asked anything (no SELECT 1 round trip); one whose backend was terminated, or whose server restarted,
+    is replaced, so the request is served instead of failing."""
+    with django_db_blocker.unblock():  # a connection of its own, to its own cluster
+        _check_and_replace(cluster, _django_connection(cluster, monkeypatch))
+
+
+def _check_and_replace(cluster, db):
+    assert type(db).__module__ == "registry.postgresql.base"
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("SELECT 'the last query'")
+        assert db.health_check_enabled
+        pid = db.connection.info.backend_pid
+
+        db.health_check_done = False  # a new request
+        db.close_if_health_check_failed()
+        assert db.connection is not None
+        assert db.connection.info.backend_pid == pid
+        assert _last_query(cluster, pid) == "SELECT 'the last query'"  # nothing was sent
+
+        with psycopg.connect(cluster.url(), autocommit=True) as side:
+            side.execute("SELECT pg_terminate_backend(%s)", [pid])
+        _wait_readable(db)
+        db.health_check_done = False
+        with db.cursor() as cursor:  # the check runs before the query and replaces the connection
+            cursor.execute("SELECT pg_backend_pid()")
+            assert cursor.fetchone()[0] != pid
+
+        pid = db.connection.info.backend_pid
+        cluster.stop()
+        cluster.start()
+        db.health_check_done = False
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            assert cursor.fetchone()[0] != pid
+    finally:
+        db.close()
