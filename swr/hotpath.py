@@ -103,33 +103,41 @@ def access_key(key: str) -> AccessKey | None:
 
 
 @cache
-def _namespace_statement():
-    namespace, tenant, creator = _Columns(Namespace, "n"), _Columns(Tenant, "t"), _Columns(User, "c")
+def _namespace_statement(related: bool):
+    namespace = _Columns(Namespace, "n")
+    parts = (namespace, _Columns(Tenant, "t"), _Columns(User, "c")) if related else (namespace,)
     grants = _quote(NamespacePermission._meta.db_table)
-    sql = (
-        f"SELECT {namespace.sql}, {tenant.sql}, {creator.sql}, "
-        f"(SELECT g.{_quote('level')} FROM {grants} g "
-        f"WHERE g.{_quote('namespace_id')} = n.{_quote('id')} AND g.{_quote('user_id')} = %s) "
-        f"FROM {_quote(Namespace._meta.db_table)} n "
+    joins = (
         f"INNER JOIN {_quote(Tenant._meta.db_table)} t ON t.{_quote('id')} = n.{_quote('tenant_id')} "
         f"LEFT OUTER JOIN {_quote(User._meta.db_table)} c ON c.{_quote('id')} = n.{_quote('creator_id')} "
+        if related
+        else ""
+    )
+    sql = (
+        f"SELECT {', '.join(part.sql for part in parts)}, "
+        f"(SELECT g.{_quote('level')} FROM {grants} g "
+        f"WHERE g.{_quote('namespace_id')} = n.{_quote('id')} AND g.{_quote('user_id')} = %s) "
+        f"FROM {_quote(Namespace._meta.db_table)} n {joins}"
         f"WHERE n.{_quote('name')} = %s"
     )
-    return sql, (namespace, tenant, creator)
+    return sql, parts
 
 
-def namespace_with_level(name: str, user: User) -> Namespace | None:
-    """The namespace of this name with its tenant and creator, and the user's own grant level on it
-    as ``granted_level`` (None without a grant): what :func:`swr.policy.with_user_level` annotates."""
-    sql, parts = _namespace_statement()
+def namespace_with_level(name: str, user: User, *, related: bool = True) -> Namespace | None:
+    """The namespace of this name and the user's own grant level on it as ``granted_level`` (None
+    without a grant): what :func:`swr.policy.with_user_level` annotates. With ``related``, its tenant
+    and creator come in the same query; without, they are not loaded (a path that does not show them)."""
+    sql, parts = _namespace_statement(related)
     with connection.cursor() as cursor:
         cursor.execute(sql, [user.pk, name])
         row = cursor.fetchone()
     if row is None:
         return None
-    namespace, tenant, creator = _split(row[:-1], *parts)
-    _cache_related(namespace, "tenant", tenant)
-    _cache_related(namespace, "creator", creator)
+    namespace, *loaded = _split(row[:-1], *parts)
+    if related:
+        tenant, creator = loaded
+        _cache_related(namespace, "tenant", tenant)
+        _cache_related(namespace, "creator", creator)
     namespace.granted_level = row[-1]
     return namespace
 

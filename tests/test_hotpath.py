@@ -78,6 +78,21 @@ def test_namespace_with_level_is_the_orm_annotation(level, namespace, make_user,
     assert loaded.granted_level == level
 
 
+@pytest.mark.parametrize("level", [None, PermissionLevel.EDIT])
+def test_namespace_with_level_without_related_loads_the_namespace_alone(level, namespace, make_user, tenant, grant):
+    reader = make_user("bob", tenant)
+    if level is not None:
+        grant(reader, namespace, level)
+    with CaptureQueriesContext(connection) as queries:
+        loaded = hotpath.namespace_with_level("group", reader, related=False)
+    assert len(queries) == 1
+    assert " JOIN " not in queries[0]["sql"]
+    _assert_same(loaded, Namespace.objects.get(name="group"))
+    assert loaded.granted_level == level
+    assert not Namespace.tenant.is_cached(loaded)
+    assert not Namespace.creator.is_cached(loaded)
+
+
 def test_namespace_without_creator_and_unknown_namespace(tenant, owner):
     services.namespace_create(name="orphan", tenant=tenant)
     loaded = hotpath.namespace_with_level("orphan", owner)

@@ -35,13 +35,16 @@ DELETED = OpenApiResponse(description="Deleted; no body.")
 class LookupMixin:
     """Find the namespace and repository named in the URL and check the caller's permission on them."""
 
-    def get_namespace(self, action: str | None) -> Namespace:
-        """The namespace of the URL; with ``action``, only if the caller may do it there."""
+    def get_namespace(self, action: str | None, *, related: bool = True) -> Namespace:
+        """The namespace of the URL; with ``action``, only if the caller may do it there.
+
+        Its tenant and creator are loaded with it, unless ``related`` is False (an answer that shows neither).
+        """
         name = self.kwargs["namespace"]
         # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
         namespace = None
         if names.NAMESPACE.is_valid(name):
-            namespace = hotpath.namespace_with_level(name, self.request.user)
+            namespace = hotpath.namespace_with_level(name, self.request.user, related=related)
         if namespace is None:
             raise NamespaceNotFound(f"Organization {name!r} not found.")
         if action is not None:
@@ -128,7 +131,7 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         responses={201: CREATED, **errors(400, 403, 404, 409, 413, 415)},
     )
     def create(self, request, namespace):
-        namespace = self.get_namespace("repository.create")
+        namespace = self.get_namespace("repository.create", related=False)
         serializer = RepositoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.audit_object = f"{namespace.name}/{serializer.validated_data['name']}"
