@@ -145,8 +145,8 @@ def _database() -> dict:
         conn_health_checks=True,
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend, with a health check that asks the server only when the socket says
-        # something happened (registry/postgresql/base.py).
+        # Django's backend, with a per-request health check that asks the server only when the
+        # socket says something happened, and compiled timestamp parsing (registry/postgresql/base.py).
         config["ENGINE"] = "registry.postgresql"
         # Fail fast when the database is away: a request answers 503 instead of hanging.
         config.setdefault("OPTIONS", {}).update(
