@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -395,6 +396,13 @@ def test_create_costs_a_fixed_number_of_queries(api, namespace):
         assert post_json(api, BODY).status_code == 201
     queries = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
     assert len(queries) == (3 if connection.vendor == "postgresql" else 5), queries
+
+
+def test_create_checks_the_model_rules_once(api, namespace):
+    """The serializer checks types; the rules (name, category, lengths) are checked once, by the service."""
+    with mock.patch.object(Repository, "full_clean", autospec=True, side_effect=Repository.full_clean) as checked:
+        assert post_json(api, BODY).status_code == 201
+    assert checked.call_count == 1
 
 
 def test_invalid_name_message_names_the_rule_of_the_spec(api, namespace):

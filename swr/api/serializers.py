@@ -1,9 +1,12 @@
 """Request shapes of the management API.
 
 Serializers check types and shapes; the rules of a value (names, choices,
-lengths) belong to the model, which the serializer asks through
-``full_clean()`` so that the API and the admin give the same messages.
+lengths) belong to the model, whose ``full_clean()`` the service runs before
+it writes, so that the API and the admin give the same messages; the API
+reports them under its own field names (``ModelValidatedSerializer.model_rules``).
 """
+
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -61,23 +64,23 @@ class NameField(serializers.CharField):
 
 
 class ModelValidatedSerializer(serializers.Serializer):
-    """Validate the fields through the model's ``full_clean()``, reporting errors under the API's field names.
+    """Types and shapes here; the rules of the values are the model's, which the service checks once.
 
-    The model is built in memory only; relations and uniqueness are the service's business.
+    Wrap the service call in :meth:`model_rules`: the model's ``full_clean()`` errors
+    (names, choices, lengths) come back as this serializer's errors, under the API's
+    field names, as if the serializer had found them.
     """
 
     model = None
 
-    def validate(self, attrs):
-        names_by_source = {field.source: name for name, field in self.fields.items()}
-        instance = self.model(**attrs)
-        exclude = [f.name for f in self.model._meta.fields if f.name not in attrs]
+    @contextmanager
+    def model_rules(self):
         try:
-            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+            yield
         except DjangoValidationError as exc:
+            names_by_source = {field.source: name for name, field in self.fields.items()}
             errors = get_error_detail(exc)
             raise serializers.ValidationError({names_by_source.get(k, k): v for k, v in errors.items()}) from None
-        return attrs
 
 
 class NamespaceCreateSerializer(ModelValidatedSerializer):

@@ -95,9 +95,10 @@ class NamespaceViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         self.audit_object = serializer.validated_data["name"]
         if request.user.tenant is None:
             raise PermissionTooLow("Only users of a tenant can create organizations.")
-        services.namespace_create(
-            name=serializer.validated_data["name"], tenant=request.user.tenant, creator=request.user
-        )
+        with serializer.model_rules():
+            services.namespace_create(
+                name=serializer.validated_data["name"], tenant=request.user.tenant, creator=request.user
+            )
         return Response({}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -135,12 +136,13 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         serializer = RepositoryCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.audit_object = f"{namespace.name}/{serializer.validated_data['name']}"
-        services.repository_create(
-            namespace=namespace,
-            creator=request.user,
-            audit=self.audit_entry(status.HTTP_201_CREATED),
-            **serializer.validated_data,
-        )
+        with serializer.model_rules():
+            services.repository_create(
+                namespace=namespace,
+                creator=request.user,
+                audit=self.audit_entry(status.HTTP_201_CREATED),
+                **serializer.validated_data,
+            )
         self.audit_stored = True
         return Response({}, status=status.HTTP_201_CREATED)
 
@@ -162,7 +164,8 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         repository = self.get_repository("repository.update")
         serializer = RepositoryUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.repository_update(repository=repository, **serializer.validated_data)
+        with serializer.model_rules():
+            services.repository_update(repository=repository, **serializer.validated_data)
         return Response({}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
