@@ -65,48 +65,75 @@ def _split(row, *parts: _Columns):
         start += len(part)
 
 
+def _grant_level(user_column: str) -> str:
+    """The level of the grant of the user in ``user_column`` on namespace ``n`` (NULL without one)."""
+    grants = _quote(NamespacePermission._meta.db_table)
+    return (
+        f"(SELECT g.{_quote('level')} FROM {grants} g "
+        f"WHERE g.{_quote('namespace_id')} = n.{_quote('id')} AND g.{_quote('user_id')} = {user_column})"
+    )
+
+
 @cache
-def _credential_statement(model: type[Model], key_column: str):
-    credential, user, tenant = _Columns(model, "k"), _Columns(User, "u"), _Columns(Tenant, "t")
+def _credential_statement(model: type[Model], key_column: str, with_namespace: bool):
+    parts = (_Columns(model, "k"), _Columns(User, "u"), _Columns(Tenant, "t"))
+    columns, namespace_join = ", ".join(part.sql for part in parts), ""
+    if with_namespace:
+        parts += (_Columns(Namespace, "n"),)
+        columns += f", {parts[-1].sql}, {_grant_level('k.' + _quote('user_id'))}"
+        namespace_join = f"LEFT OUTER JOIN {_quote(Namespace._meta.db_table)} n ON n.{_quote('name')} = %s "
     sql = (
-        f"SELECT {credential.sql}, {user.sql}, {tenant.sql} "
+        f"SELECT {columns} "
         f"FROM {_quote(model._meta.db_table)} k "
         f"INNER JOIN {_quote(User._meta.db_table)} u ON u.{_quote('id')} = k.{_quote('user_id')} "
         f"LEFT OUTER JOIN {_quote(Tenant._meta.db_table)} t ON t.{_quote('id')} = u.{_quote('tenant_id')} "
-        f"WHERE k.{_quote(key_column)} = %s"
+        f"{namespace_join}WHERE k.{_quote(key_column)} = %s"
     )
-    return sql, (credential, user, tenant)
+    return sql, parts
 
 
-def _credential(model: type[Model], key_column: str, key: str):
-    """The credential whose ``key_column`` is ``key``, with its user and the user's tenant; one query."""
-    sql, parts = _credential_statement(model, key_column)
+def _credential(model: type[Model], key_column: str, key: str, namespace: str | None):
+    """The credential whose ``key_column`` is ``key``, with its user and the user's tenant; one query.
+
+    With ``namespace``, the same query loads that namespace (alone, no tenant or creator) with the
+    credential's user's grant level on it, as the credential's ``loaded_namespace`` (None when no
+    namespace has that name): a request that names an organization learns who calls and about what
+    in one round trip.
+    """
+    sql, parts = _credential_statement(model, key_column, namespace is not None)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
+        cursor.execute(sql, [key] if namespace is None else [namespace, key])
         row = cursor.fetchone()
     if row is None:
         return None
-    credential, user, tenant = _split(row, *parts)
+    if namespace is None:
+        credential, user, tenant = _split(row, *parts)
+    else:
+        credential, user, tenant, found = _split(row[:-1], *parts)
+        if found is not None:
+            found.granted_level = row[-1]
+        credential.loaded_namespace = found
     _cache_related(user, "tenant", tenant)
     _cache_related(credential, "user", user)
     return credential
 
 
-def api_token(key_hash: str) -> ApiToken | None:
-    """The API token of this hash, with ``user`` and ``user.tenant`` loaded (one query)."""
-    return _credential(ApiToken, "key_hash", key_hash)
+def api_token(key_hash: str, namespace: str | None = None) -> ApiToken | None:
+    """The API token of this hash, with ``user`` and ``user.tenant`` loaded (one query); with
+    ``namespace``, also that namespace as ``loaded_namespace`` (see :func:`_credential`)."""
+    return _credential(ApiToken, "key_hash", key_hash, namespace)
 
 
-def access_key(key: str) -> AccessKey | None:
-    """The access key (AK), with ``user`` and ``user.tenant`` loaded (one query)."""
-    return _credential(AccessKey, "access_key", key)
+def access_key(key: str, namespace: str | None = None) -> AccessKey | None:
+    """The access key (AK), with ``user`` and ``user.tenant`` loaded (one query); with ``namespace``,
+    also that namespace as ``loaded_namespace`` (see :func:`_credential`)."""
+    return _credential(AccessKey, "access_key", key, namespace)
 
 
 @cache
 def _namespace_statement(related: bool):
     namespace = _Columns(Namespace, "n")
     parts = (namespace, _Columns(Tenant, "t"), _Columns(User, "c")) if related else (namespace,)
-    grants = _quote(NamespacePermission._meta.db_table)
     joins = (
         f"INNER JOIN {_quote(Tenant._meta.db_table)} t ON t.{_quote('id')} = n.{_quote('tenant_id')} "
         f"LEFT OUTER JOIN {_quote(User._meta.db_table)} c ON c.{_quote('id')} = n.{_quote('creator_id')} "
@@ -114,9 +141,7 @@ def _namespace_statement(related: bool):
         else ""
     )
     sql = (
-        f"SELECT {', '.join(part.sql for part in parts)}, "
-        f"(SELECT g.{_quote('level')} FROM {grants} g "
-        f"WHERE g.{_quote('namespace_id')} = n.{_quote('id')} AND g.{_quote('user_id')} = %s) "
+        f"SELECT {', '.join(part.sql for part in parts)}, {_grant_level('%s')} "
         f"FROM {_quote(Namespace._meta.db_table)} n {joins}"
         f"WHERE n.{_quote('name')} = %s"
     )

@@ -386,8 +386,9 @@ class TestRequestId:
 
 
 def test_create_costs_a_fixed_number_of_queries(api, namespace):
-    """Token lookup, namespace with the caller's grant, then quota place, insert and audit record: three
-    statements on PostgreSQL, where the last three are one statement; five on SQLite, where they are three.
+    """The token with its user and the URL's namespace with the caller's grant (one statement), then quota
+    place, insert and audit record: two statements on PostgreSQL, where the last three are one statement;
+    four on SQLite, where they are three.
 
     The test runs inside a transaction, so the service's atomic block shows up
     as SAVEPOINT statements that a real request does not send; they are not counted.
@@ -395,7 +396,7 @@ def test_create_costs_a_fixed_number_of_queries(api, namespace):
     with CaptureQueriesContext(connection) as captured:
         assert post_json(api, BODY).status_code == 201
     queries = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
-    assert len(queries) == (3 if connection.vendor == "postgresql" else 5), queries
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 4), queries
 
 
 def test_create_checks_the_model_rules_once(api, namespace):

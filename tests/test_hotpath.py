@@ -93,6 +93,27 @@ def test_namespace_with_level_without_related_loads_the_namespace_alone(level, n
     assert not Namespace.creator.is_cached(loaded)
 
 
+@pytest.mark.parametrize("level", [None, PermissionLevel.READ, PermissionLevel.MANAGE])
+def test_a_credential_loads_the_namespace_of_the_url_in_the_same_query(level, namespace, make_user, tenant, grant):
+    reader = make_user("bob", tenant)
+    if level is not None:
+        grant(reader, namespace, level)
+    _, raw = services.token_issue(user=reader)
+    key, _ = services.access_key_issue(user=reader)
+    for load in (lambda name: hotpath.api_token(ApiToken.hash_key(raw), name),
+                 lambda name: hotpath.access_key(key.access_key, name)):  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            credential = load("group")
+        assert len(queries) == 1
+        assert credential.user == reader
+        assert credential.user.tenant == tenant
+        expected = hotpath.namespace_with_level("group", reader, related=False)
+        _assert_same(credential.loaded_namespace, expected)
+        assert credential.loaded_namespace.granted_level == expected.granted_level == level
+        assert load("nowhere").loaded_namespace is None
+        assert not hasattr(load(None), "loaded_namespace")
+
+
 def test_namespace_without_creator_and_unknown_namespace(tenant, owner):
     services.namespace_create(name="orphan", tenant=tenant)
     loaded = hotpath.namespace_with_level("orphan", owner)

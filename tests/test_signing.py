@@ -87,6 +87,20 @@ class TestValidSignatures:
         response = send("POST", path, headers, body=form, content_type="application/x-www-form-urlencoded")
         assert response.status_code == 201
 
+    def test_signed_create_of_a_repository_loads_key_and_organization_together(self, key_pair, namespace):
+        """The access key's query also loads the organization of the URL: two statements on PostgreSQL
+        (key and organization, then quota place + insert + audit record), four on SQLite."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        path, body = "/v2/manage/namespaces/group/repos", json.dumps({"repository": "web", "is_public": True}).encode()
+        headers = sign(*key_pair, "POST", path, body=body)
+        with CaptureQueriesContext(connection) as captured:
+            assert send("POST", path, headers, body=body).status_code == 201
+        queries = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
+        assert len(queries) == (2 if connection.vendor == "postgresql" else 4), queries
+        assert namespace.repositories.get().name == "web"
+
     def test_date_within_fifteen_minutes(self, key_pair):
         date = datetime.now(UTC) - timedelta(minutes=14)
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY, date=date)

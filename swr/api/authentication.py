@@ -13,6 +13,12 @@ from swr.models import ApiToken
 HEADER = "X-Auth-Token"
 
 
+def namespace_to_load(request) -> str | None:
+    """The organization a view will look up for this request, if it asked to have it loaded with the caller
+    (``LookupMixin.namespace_loaded_with_caller``): the credential's query then loads both."""
+    return getattr(request, "namespace_to_load", None)
+
+
 class TokenAuthentication(BaseAuthentication):
     """A bearer token in X-Auth-Token, looked up by its SHA-256 in one query."""
 
@@ -20,7 +26,7 @@ class TokenAuthentication(BaseAuthentication):
         raw = request.headers.get(HEADER)
         if raw is None:
             return None
-        token = hotpath.api_token(ApiToken.hash_key(raw.strip()))
+        token = hotpath.api_token(ApiToken.hash_key(raw.strip()), namespace_to_load(request))
         if token is None or not token.user.is_active:
             raise AuthenticationFailed("Authentication failed: the token is not valid.")
         if token.revoked_at is not None:
@@ -66,7 +72,7 @@ class SignatureAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Authentication failed: X-Sdk-Date is more than 15 minutes from now.")
         if "x-sdk-date" not in authorization.signed_headers:
             raise AuthenticationFailed("Authentication failed: X-Sdk-Date must be a signed header.")
-        key = hotpath.access_key(authorization.access_key)
+        key = hotpath.access_key(authorization.access_key, namespace_to_load(request))
         if key is None or not key.user.is_active:
             raise AuthenticationFailed("Authentication failed: unknown access key.")
         if not key.is_active:

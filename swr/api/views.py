@@ -32,8 +32,24 @@ CREATED = OpenApiResponse(EmptySerializer, description="Done: the body is {}.")
 DELETED = OpenApiResponse(description="Deleted; no body.")
 
 
+_NOT_LOADED = object()
+
+
 class LookupMixin:
-    """Find the namespace and repository named in the URL and check the caller's permission on them."""
+    """Find the namespace and repository named in the URL and check the caller's permission on them.
+
+    For the actions in ``namespace_loaded_with_caller`` the credential's query also loads the URL's
+    namespace (without tenant and creator), so that the request needs one round trip less.
+    """
+
+    namespace_loaded_with_caller: frozenset[str] = frozenset()
+
+    def initial(self, request, *args, **kwargs):
+        name = self.kwargs.get("namespace")
+        # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
+        if self.action in self.namespace_loaded_with_caller and name and names.NAMESPACE.is_valid(name):
+            request.namespace_to_load = name
+        super().initial(request, *args, **kwargs)
 
     def get_namespace(self, action: str | None, *, related: bool = True) -> Namespace:
         """The namespace of the URL; with ``action``, only if the caller may do it there.
@@ -41,9 +57,11 @@ class LookupMixin:
         Its tenant and creator are loaded with it, unless ``related`` is False (an answer that shows neither).
         """
         name = self.kwargs["namespace"]
-        # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
         namespace = None
-        if names.NAMESPACE.is_valid(name):
+        loaded = getattr(self.request.auth, "loaded_namespace", _NOT_LOADED)
+        if not related and loaded is not _NOT_LOADED and getattr(self.request, "namespace_to_load", None) == name:
+            namespace = loaded  # loaded with the caller's credential (None: there is no such namespace)
+        elif names.NAMESPACE.is_valid(name):
             namespace = hotpath.namespace_with_level(name, self.request.user, related=related)
         if namespace is None:
             raise NamespaceNotFound(f"Organization {name!r} not found.")
@@ -125,6 +143,7 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
 
     audit_resource = "repository"
     serializer_class = RepositoryDetailSerializer
+    namespace_loaded_with_caller = frozenset({"create"})
 
     @extend_schema(
         summary="Create an image repository",
