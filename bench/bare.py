@@ -1,4 +1,4 @@
-"""For scale only (make bench): a bare Django view doing the three statements of a repository create.
+"""For scale only (make bench): a bare Django view doing the work of a repository create in three statements.
 
 No DRF, no serializer, no model instances, no policy module: the project's
 settings and middleware (so the same access log line per request), then the
