@@ -168,18 +168,28 @@ def namespace_with_level(name: str, user: User, *, related: bool = True) -> Name
 
 
 @cache
-def _insert_columns(model: type[Model]):
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    return fields, ", ".join(_quote(field.column) for field in fields)
+def _insert_fields(model: type[Model]) -> list:
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
+
+
+@cache
+def insert_target(model: type[Model]) -> tuple[str, str, int]:
+    """Table, column list and number of values of an INSERT of a ``model`` row (all but the primary key)."""
+    fields = _insert_fields(model)
+    return _quote(model._meta.db_table), ", ".join(_quote(field.column) for field in fields), len(fields)
+
+
+def insert_values(obj: Model) -> list:
+    """The values of ``insert_target(type(obj))``'s columns, as ``obj.save(force_insert=True)`` would
+    write them (defaults, auto_now and values prepared for the database)."""
+    database = connections[DEFAULT_DB_ALIAS]  # not the proxy: it is read once per field
+    return [field.get_db_prep_save(field.pre_save(obj, add=True), database) for field in _insert_fields(type(obj))]
 
 
 def insert_parts(obj: Model) -> tuple[str, str, list]:
-    """Table, column list and values to INSERT ``obj`` as ``obj.save(force_insert=True)`` would
-    (defaults, auto_now and values prepared for the database)."""
-    fields, columns = _insert_columns(type(obj))
-    database = connections[DEFAULT_DB_ALIAS]  # not the proxy: it is read once per field
-    values = [field.get_db_prep_save(field.pre_save(obj, add=True), database) for field in fields]
-    return _quote(obj._meta.db_table), columns, values
+    """Table, column list and values to INSERT ``obj`` as ``obj.save(force_insert=True)`` would."""
+    table, columns, _ = insert_target(type(obj))
+    return table, columns, insert_values(obj)
 
 
 def inserted(obj: Model, pk) -> Model:

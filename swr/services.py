@@ -10,6 +10,7 @@ the domain's conflict error here, and nowhere else.
 import secrets
 from contextlib import nullcontext
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -65,6 +66,28 @@ def _quota_exceeded(tenant_id: int, key: str):
     raise error(f"Tenant {tenant.name!r} already owns its quota of {tenant.quota(key)} {noun}.")
 
 
+@cache
+def _within_quota_statement(model: type, key: str, audit_model: type | None) -> str:
+    """The statement of :func:`_insert_within_quota`, built once per kind of row."""
+    table, columns, width = hotpath.insert_target(model)
+    count, quota = f"{key}_count", f"{key}_quota"
+    tenant_table = connection.ops.quote_name(Tenant._meta.db_table)
+    sql = (
+        f"WITH place AS (UPDATE {tenant_table} SET {count} = {count} + 1 "
+        f"WHERE id = %s AND {count} < COALESCE({quota}, %s) RETURNING id), "
+        f"created AS (INSERT INTO {table} ({columns}) "
+        f"SELECT {', '.join(['%s'] * width)} FROM place RETURNING id)"
+    )
+    if audit_model is None:
+        return sql + " SELECT id FROM created"
+    audit_table, audit_columns, audit_width = hotpath.insert_target(audit_model)
+    return sql + (
+        f", recorded AS (INSERT INTO {audit_table} ({audit_columns}) "
+        f"SELECT {', '.join(['%s'] * audit_width)} FROM created RETURNING id) "
+        "SELECT created.id, (SELECT id FROM recorded) FROM created"
+    )
+
+
 def _insert_within_quota(obj, tenant_id: int, key: str, audit: AuditRecord | None = None) -> None:
     """PostgreSQL: take the quota place and insert ``obj`` (and its ``audit`` record) in one statement.
 
@@ -74,24 +97,10 @@ def _insert_within_quota(obj, tenant_id: int, key: str, audit: AuditRecord | Non
     is inserted from the created row, so it exists exactly when the row does.
     One round trip, no explicit transaction: the hot path of creates.
     """
-    table, columns, values = hotpath.insert_parts(obj)
-    count, quota = f"{key}_count", f"{key}_quota"
-    tenant_table = connection.ops.quote_name(Tenant._meta.db_table)
-    sql = (
-        f"WITH place AS (UPDATE {tenant_table} SET {count} = {count} + 1 "
-        f"WHERE id = %s AND {count} < COALESCE({quota}, %s) RETURNING id), "
-        f"created AS (INSERT INTO {table} ({columns}) "
-        f"SELECT {', '.join(['%s'] * len(values))} FROM place RETURNING id)"
-    )
-    params = [tenant_id, settings.SWR_DEFAULT_QUOTAS[key], *values]
+    sql = _within_quota_statement(type(obj), key, None if audit is None else type(audit))
+    params = [tenant_id, settings.SWR_DEFAULT_QUOTAS[key], *hotpath.insert_values(obj)]
     if audit is not None:
-        audit_table, audit_columns, audit_values = hotpath.insert_parts(audit)
-        sql += (
-            f", recorded AS (INSERT INTO {audit_table} ({audit_columns}) "
-            f"SELECT {', '.join(['%s'] * len(audit_values))} FROM created RETURNING id)"
-        )
-        params += audit_values
-    sql += " SELECT created.id, (SELECT id FROM recorded) FROM created" if audit else " SELECT id FROM created"
+        params += hotpath.insert_values(audit)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

@@ -71,8 +71,6 @@ class ModelValidatedSerializer(serializers.Serializer):
     field names, as if the serializer had found them.
     """
 
-    model = None
-
     @contextmanager
     def model_rules(self):
         try:
@@ -84,8 +82,6 @@ class ModelValidatedSerializer(serializers.Serializer):
 
 
 class NamespaceCreateSerializer(ModelValidatedSerializer):
-    model = Namespace
-
     namespace = NameField(
         source="name",
         help_text="Organization name: 1-64 characters, lower-case letters, digits, '.', '_' and '-'.",
@@ -93,8 +89,6 @@ class NamespaceCreateSerializer(ModelValidatedSerializer):
 
 
 class RepositoryCreateSerializer(ModelValidatedSerializer):
-    model = Repository
-
     repository = NameField(
         source="name",
         help_text="Image repository name: 1-128 characters, lower-case letters, digits, '.', '/', '_' and '-'.",
@@ -116,8 +110,6 @@ class RepositoryCreateSerializer(ModelValidatedSerializer):
 
 
 class RepositoryUpdateSerializer(ModelValidatedSerializer):
-    model = Repository
-
     is_public = SwrBooleanField(help_text="Whether every tenant may pull the repository.")
     category = CategoryField(
         required=False,

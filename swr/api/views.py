@@ -59,7 +59,7 @@ class LookupMixin:
         name = self.kwargs["namespace"]
         namespace = None
         loaded = getattr(self.request.auth, "loaded_namespace", _NOT_LOADED)
-        if not related and loaded is not _NOT_LOADED and getattr(self.request, "namespace_to_load", None) == name:
+        if not related and loaded is not _NOT_LOADED:
             namespace = loaded  # loaded with the caller's credential (None: there is no such namespace)
         elif names.NAMESPACE.is_valid(name):
             namespace = hotpath.namespace_with_level(name, self.request.user, related=related)
