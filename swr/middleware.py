@@ -18,7 +18,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        client_id = request.headers.get("X-Request-Id", "")
+        client_id = request.META.get("HTTP_X_REQUEST_ID", "")
         request.request_id = client_id if _CLIENT_REQUEST_ID.fullmatch(client_id) else uuid.uuid4().hex
         token = current_request_id.set(request.request_id)
         try:

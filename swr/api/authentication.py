@@ -11,6 +11,7 @@ from swr.api.errors import AuthenticationFailed
 from swr.models import ApiToken
 
 HEADER = "X-Auth-Token"
+HEADER_META_KEY = "HTTP_X_AUTH_TOKEN"  # request.META's name of the header: no HttpHeaders built per request
 
 
 def namespace_to_load(request) -> str | None:
@@ -23,7 +24,7 @@ class TokenAuthentication(BaseAuthentication):
     """A bearer token in X-Auth-Token, looked up by its SHA-256 in one query."""
 
     def authenticate(self, request):
-        raw = request.headers.get(HEADER)
+        raw = request.META.get(HEADER_META_KEY)
         if raw is None:
             return None
         token = hotpath.api_token(ApiToken.hash_key(raw.strip()), namespace_to_load(request))
