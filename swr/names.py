@@ -8,6 +8,7 @@ the API reports the messages produced here.
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.core.exceptions import ValidationError
 
@@ -32,10 +33,16 @@ class NameRule:
     first_chars: str
     first_description: str
 
+    @cached_property
+    def _match(self):
+        return re.compile(self.pattern).match
+
     def problem(self, value: object) -> str | None:
         """Say which part of the rule ``value`` breaks, or None when it is valid."""
         if not isinstance(value, str):
             return f"must be a string, got {type(value).__name__}"
+        if len(value) <= self.max_length and self._match(value):
+            return None  # valid: the pattern says so at once; the checks below say what is wrong
         if value == "":
             return "must not be empty"
         if len(value) > self.max_length:
@@ -62,9 +69,7 @@ class NameRule:
                     f"separators {match.group()!r} at position {match.start() + 1} may not stand "
                     "together (only two underscores '__' may)"
                 )
-        if not re.match(self.pattern, value):  # pragma: no cover - the checks above are complete
-            return "does not match the naming rule"
-        return None
+        return "does not match the naming rule"  # pragma: no cover - the checks above are complete
 
     def is_valid(self, value: object) -> bool:
         return self.problem(value) is None
