@@ -108,7 +108,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "swr.middleware.LazyMessageMiddleware",  # django.contrib.messages, its storage made on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

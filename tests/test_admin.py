@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from django.utils.functional import empty
 from rest_framework.test import APIClient
 
 from swr import names, services
@@ -183,3 +184,28 @@ def test_names_cannot_be_changed_once_created(admin_client, namespace):
     assert (repository.name, repository.category, repository.is_public) == ("web", "lang", False)
     form = admin_client.get(f"/admin/swr/namespace/{namespace.pk}/change/").context["adminform"].form
     assert "name" not in form.fields
+
+
+def test_messages_are_made_only_for_requests_that_use_them(admin_client, api, namespace):
+    # The admin stores a message on one request and shows it on the next (the redirect)...
+    response = admin_client.post(
+        "/admin/swr/repository/add/",
+        _with_inlines(
+            {"namespace": namespace.pk, "name": "from-admin", "category": "other", "description": ""}, "permissions"
+        ),
+        follow=True,
+    )
+    assert response.redirect_chain
+    assert response.status_code == 200
+    shown = [str(message) for message in response.context["messages"]]
+    assert len(shown) == 1
+    assert "from-admin" in shown[0]
+    assert "was added successfully" in shown[0]
+    # ...while an API request never makes a message storage.
+    answer = api.post(
+        "/v2/manage/namespaces/group/repos",
+        data=json.dumps({"repository": "from-api", "is_public": False}),
+        content_type="application/json",
+    )
+    assert answer.status_code == 201
+    assert answer.wsgi_request._messages._wrapped is empty
