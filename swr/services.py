@@ -41,8 +41,10 @@ from swr.models import (
     User,
 )
 
-# Fields set by the service itself, not by whoever calls it.
-_NOT_VALIDATED = ("tenant", "namespace", "creator")
+# Fields that whoever calls a service does not set: the relations the service sets itself, and a
+# repository's usage counters, which start at zero and change only with what the registry stores
+# (their CHECK constraints still guard them).
+_NOT_VALIDATED = ("tenant", "namespace", "creator", "num_images", "num_download", "size")
 
 
 def _take_quota(tenant_id: int, key: str) -> None:
