@@ -10,6 +10,8 @@ discarded stderr).
 2. the physical baseline: the same concurrency doing raw single-row INSERTs
    (with a unique index, like a repository name) through psycopg, measured
    right before the service at each concurrency, and the ratio service / baseline;
+   at concurrency 8 with X-Auth-Token, more such pairs (BENCH_C8_ROUNDS in all), and
+   the targets judged on their median: this machine's speed drifts over minutes;
 3. first-page list latency when the caller sees 10 thousand repositories and
    the database holds 10 thousand, then 1 million (seeded in bulk), and the ratio;
 4. SQL queries per request for create and list;
@@ -42,6 +44,9 @@ BENCH = ROOT / "bench"
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/swr_bench")
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 CONCURRENCY = [1, 8, 32]
+# Pairs of (raw INSERTs, creates with X-Auth-Token) at concurrency 8 in all, the first in the main table: this
+# machine's speed drifts by 10-20% over minutes, so the target is judged on the median of paired ratios.
+C8_ROUNDS = int(os.environ.get("BENCH_C8_ROUNDS", "3"))
 TARGETS = {
     "create_c8_ratio_min": 0.10,
     "create_c8_p99_ms_max": 25.0,
@@ -381,6 +386,20 @@ def main():
                     wrk(base, "signed.lua", [str(file), str(min(concurrency, 2))], concurrency, DURATION, meter)
                 )
                 file.unlink()
+            log(f"{C8_ROUNDS - 1} more pairs of raw INSERTs and creates with X-Auth-Token, concurrency 8")
+            pairs = [(results["raw_insert"][1], results["create_token"][1])]
+            for n in range(1, C8_ROUNDS):
+                raw = raw_insert_baseline(8, DURATION, meter)
+                pairs.append((raw, wrk(base, "create.lua", [token, "bench-create", f"tok8r{n}"], 8, DURATION, meter)))
+            results["create_token_c8_rounds"] = [
+                {
+                    "raw_insert_rps": raw["throughput_rps"],
+                    "create_rps": run["throughput_rps"],
+                    "ratio_to_raw_insert": round(run["throughput_rps"] / raw["throughput_rps"], 3),
+                    "p99_ms": run["p99_ms"],
+                }
+                for raw, run in pairs
+            ]
             # For scale: the same server answering a request that does no SQL and no DRF at all.
             log("GET /healthz, concurrency 8")
             results["healthz_c8"] = wrk(base, "get.lua", [token, "/healthz"], 8, DURATION, meter)
@@ -434,12 +453,15 @@ def cpu_rows(results) -> list[str]:
 def write(results):
     day = results["date"][:10]
     (BENCH / "results" / f"{day}.json").write_text(json.dumps(results, indent=2) + "\n")
-    c8 = results["create_token"][1]
+    rounds = results["create_token_c8_rounds"]
+    c8_ratio = statistics.median(pair["ratio_to_raw_insert"] for pair in rounds)
+    c8_p99 = statistics.median(pair["p99_ms"] for pair in rounds)
     q = results["queries_per_request"]
     verdict = {
-        f"create throughput at c=8 ≥ {TARGETS['create_c8_ratio_min']} × raw INSERT": c8["ratio_to_raw_insert"]
-        >= TARGETS["create_c8_ratio_min"],
-        f"create p99 at c=8 < {TARGETS['create_c8_p99_ms_max']} ms": c8["p99_ms"] < TARGETS["create_c8_p99_ms_max"],
+        f"create throughput at c=8 ≥ {TARGETS['create_c8_ratio_min']} × raw INSERT (median of {len(rounds)} "
+        f"pairs: {c8_ratio})": c8_ratio >= TARGETS["create_c8_ratio_min"],
+        f"create p99 at c=8 < {TARGETS['create_c8_p99_ms_max']} ms (median of {len(rounds)} runs: {c8_p99} ms)": c8_p99
+        < TARGETS["create_c8_p99_ms_max"],
         f"list at 1M within {TARGETS['list_1m_over_10k_max']}× of 10k": results["list_ratio_1m_over_10k"]
         <= TARGETS["list_1m_over_10k_max"],
         f"create in at most {TARGETS['create_queries_max']} queries": q["create_token"]
@@ -469,6 +491,13 @@ def write(results):
         "| what | concurrency | requests/s | p50 ms | p99 ms | ratio to raw INSERT |",
         "|---|---|---|---|---|---|",
         *rows,
+        "",
+        "Creates with X-Auth-Token at concurrency 8, each run right after its own raw-INSERT baseline "
+        "(the first pair is in the table above): ratios "
+        + ", ".join(str(pair["ratio_to_raw_insert"]) for pair in rounds)
+        + "; p99 "
+        + ", ".join(f"{pair['p99_ms']} ms" for pair in rounds)
+        + ". The targets below take the median.",
         "",
         f"For scale, the same server answering `GET /healthz` (no SQL, no DRF) at concurrency 8: "
         f"{results['healthz_c8']['throughput_rps']} requests/s, p99 {results['healthz_c8']['p99_ms']} ms, "
