@@ -16,7 +16,7 @@ from swr.api.serializers import (
     UserAuthSerializer,
     UserIdListSerializer,
 )
-from swr.api.views import CREATED, DELETED, LookupMixin
+from swr.api.views import CREATED, DELETED, LookupMixin, created
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, User
 
 
@@ -75,12 +75,12 @@ class AccessViewSetBase(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
     def create(self, request, **kwargs):
         target = self.get_target("grants.change")
         services.grants_create(obj=target, levels=self._levels(request, target))
-        return Response({}, status=status.HTTP_201_CREATED)
+        return created()
 
     def partial_update(self, request, **kwargs):
         target = self.get_target("grants.change")
         services.grants_update(obj=target, levels=self._levels(request, target))
-        return Response({}, status=status.HTTP_201_CREATED)
+        return created()
 
     def destroy(self, request, **kwargs):
         target = self.get_target("grants.change")

@@ -1,6 +1,7 @@
 """Thin views of the management API: authenticate, check the policy, validate, call a service."""
 
 from django.db.models import Count, Sum
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.permissions import AllowAny
@@ -30,6 +31,15 @@ API_UPDATED = "2026-11-27T00:00:00Z"
 
 CREATED = OpenApiResponse(EmptySerializer, description="Done: the body is {}.")
 DELETED = OpenApiResponse(description="Deleted; no body.")
+
+
+def created() -> HttpResponse:
+    """201 with the body ``{}``, SWR's answer to a create or an update.
+
+    Written out as the JSON renderer would write it: the API answers JSON whatever
+    the Accept header says, so there is nothing to negotiate or render.
+    """
+    return HttpResponse(b"{}", status=status.HTTP_201_CREATED, content_type="application/json")
 
 
 _NOT_LOADED = object()
@@ -117,7 +127,7 @@ class NamespaceViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
             services.namespace_create(
                 name=serializer.validated_data["name"], tenant=request.user.tenant, creator=request.user
             )
-        return Response({}, status=status.HTTP_201_CREATED)
+        return created()
 
     @extend_schema(
         summary="List the organizations you hold a permission on",
@@ -163,7 +173,7 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
                 **serializer.validated_data,
             )
         self.audit_stored = True
-        return Response({}, status=status.HTTP_201_CREATED)
+        return created()
 
     @extend_schema(
         summary="Show an image repository",
@@ -185,7 +195,7 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         with serializer.model_rules():
             services.repository_update(repository=repository, **serializer.validated_data)
-        return Response({}, status=status.HTTP_201_CREATED)
+        return created()
 
     @extend_schema(
         summary="Delete an image repository",
