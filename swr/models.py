@@ -150,7 +150,8 @@ class Namespace(models.Model):
 class Repository(models.Model):
     """An image repository inside a namespace."""
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="repositories")
+    # No index of its own: the unique (namespace, name) constraint's index leads with it.
+    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="repositories", db_index=False)
     name = RepositoryNameField(help_text="Repository name, unique within its namespace; may contain '/'.")
     category = models.CharField(
         max_length=16,
@@ -246,7 +247,8 @@ class Grant(models.Model):
 class NamespacePermission(Grant):
     """A user's permission level on one namespace."""
 
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="permissions")
+    # No index of its own: the unique (namespace, user) constraint's index leads with it.
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="permissions", db_index=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="namespace_permissions")
 
     class Meta(Grant.Meta):
@@ -270,7 +272,8 @@ class NamespacePermission(Grant):
 class RepositoryPermission(Grant):
     """A user's permission level on one repository; it adds to what the namespace grant gives."""
 
-    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="permissions")
+    # No index of its own: the unique (repository, user) constraint's index leads with it.
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="permissions", db_index=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="repository_permissions")
 
     class Meta(Grant.Meta):

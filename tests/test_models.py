@@ -1,8 +1,10 @@
 """Model validation (what the admin shows) and the database constraints behind it."""
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import UniqueConstraint
 
 from swr import names
 from swr.choices import Category, PermissionLevel
@@ -149,3 +151,17 @@ class TestDatabaseConstraints:
         Repository.objects.create(namespace=namespace, name="web", is_public=True)
         with pytest.raises(ProtectedError):
             namespace.delete()
+
+
+@pytest.mark.parametrize("model", [m for m in apps.get_app_config("swr").get_models() if not m._meta.auto_created])
+def test_no_index_on_one_column_that_a_wider_index_already_leads_with(model):
+    # Every index costs each INSERT; one on a single column adds nothing when a wider b-tree index starts with it.
+    meta = model._meta
+    wider = [c.fields for c in meta.constraints if isinstance(c, UniqueConstraint) and len(c.fields) > 1]
+    wider += [i.fields for i in meta.indexes if len(i.fields) > 1]
+    leading = {meta.get_field(fields[0].lstrip("-")).column for fields in wider}
+    single = [f.column for f in meta.concrete_fields if f.db_index and not f.unique]
+    single += [
+        meta.get_field(i.fields[0].lstrip("-")).column for i in meta.indexes if len(i.fields) == 1 and not i.opclasses
+    ]
+    assert not leading & set(single), f"{model.__name__}: covered by a wider index: {sorted(leading & set(single))}"
