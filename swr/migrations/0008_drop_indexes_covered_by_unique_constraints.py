@@ -47,7 +47,6 @@ class Migration(migrations.Migration):
                     name='repository',
                     field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='permissions', to='swr.repository'),
                 ),
-            
             ],
         ),
     ]
