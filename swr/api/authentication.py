@@ -11,7 +11,8 @@ from swr.api.errors import AuthenticationFailed
 from swr.models import ApiToken
 
 HEADER = "X-Auth-Token"
-HEADER_META_KEY = "HTTP_X_AUTH_TOKEN"  # request.META's name of the header: no HttpHeaders built per request
+# request.META's name of the header, read directly: no HttpHeaders mapping built per request
+HEADER_META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 
 
 def namespace_to_load(request) -> str | None:
