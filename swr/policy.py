@@ -7,9 +7,12 @@ what the namespace grant gives. Grants only ever count inside the tenant that
 owns the namespace. Public repositories are readable by every authenticated
 user of every tenant.
 
-Two rules keep a refusal from giving more away than an answer would (spec section 6):
+Two more rules of spec section 6 live here (require_grants, require_repository):
 nobody grants a level above their own effective level on the object, and whether a
-private repository exists is never told to someone who may not read it.
+private repository exists is never told to someone who may not read it. Organization names are
+not hidden that way: they are unique across all tenants and ``POST /v2/manage/namespaces``
+answers 409 for any existing one (spec section 4), so a lookup's 404 for a missing organization
+and 403 for another's tell nothing that creating it would not.
 """
 
 from collections.abc import Iterable
