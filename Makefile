@@ -28,15 +28,21 @@ migrate: $(VENV)/.base-installed
 
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	@TOKEN=$$($(BIN)/python manage.py swr_token --tenant demo --user demo --namespace group | tail -n 1) && \
-	echo "" && \
-	echo "Demo tenant 'demo', user 'demo', organization 'group'. Token (valid 24 hours):" && \
-	echo "  export TOKEN=$$TOKEN" && \
-	echo "Create an image repository:" && \
-	echo "  curl -X POST http://$(HOST):$(PORT)/v2/manage/namespaces/group/repos \\" && \
-	echo "    -H \"X-Auth-Token: \$$TOKEN\" -H \"Content-Type: application/json\" \\" && \
-	echo "    -d '{\"repository\":\"busybox\",\"category\":\"linux\",\"description\":\"this is a busybox repository\",\"is_public\":true}'" && \
-	echo "Admin site: http://$(HOST):$(PORT)/admin/ (make an account with: $(BIN)/python manage.py createsuperuser)" && \
+	@OUT=$$($(BIN)/python manage.py swr_token --tenant demo --user demo --namespace group) || exit 1; \
+	TOKEN=$$(printf '%s\n' "$$OUT" | tail -n 1); \
+	PROJECT_ID=$$(printf '%s\n' "$$OUT" | sed -n 's/.*(project id \([0-9a-f]*\)).*/\1/p' | tail -n 1); \
+	echo ""; \
+	echo "Demo tenant 'demo' (project id $$PROJECT_ID), user 'demo', organization 'group'. Token (valid 24 hours):"; \
+	echo "  export TOKEN=$$TOKEN PROJECT_ID=$$PROJECT_ID"; \
+	echo "Create an image repository:"; \
+	echo "  curl -X POST http://$(HOST):$(PORT)/v2/manage/namespaces/group/repos \\"; \
+	echo "    -H \"X-Auth-Token: \$$TOKEN\" -H \"Content-Type: application/json\" \\"; \
+	echo "    -d '{\"repository\":\"busybox\",\"category\":\"linux\",\"description\":\"this is a busybox repository\",\"is_public\":true}'"; \
+	echo "AK/SK for the SDK (with PROJECT_ID above; last line 'AK SK'):"; \
+	echo "  $(BIN)/python manage.py swr_accesskey --tenant demo --user demo"; \
+	echo "A password for POST /v3/auth/tokens (user demo, domain demo; asked twice, not echoed):"; \
+	echo "  $(BIN)/python manage.py swr_token --tenant demo --user demo --password"; \
+	echo "Admin site: http://$(HOST):$(PORT)/admin/ (make an account with: $(BIN)/python manage.py createsuperuser)"; \
 	echo ""
 	DJANGO_LOG_FORMAT=plain $(BIN)/python manage.py runserver $(HOST):$(PORT)
 

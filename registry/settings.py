@@ -178,6 +178,12 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+
+# models.W040: SQLite ignores the INCLUDE columns of the repository listing's covering indexes
+# (swr.models.Repository.Meta.indexes). They serve index-only scans on PostgreSQL; on SQLite the
+# same indexes still work on their key columns, so the warning that every command printed there
+# says nothing to act on. Silenced on SQLite only: on any other engine it would still be news.
+SILENCED_SYSTEM_CHECKS = ["models.W040"] if DATABASES["default"]["ENGINE"].endswith("sqlite3") else []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "swr.User"
 
@@ -254,7 +260,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
-        # runserver's own request lines; swr.access writes one line per request already
-        "django.server": {"level": "WARNING"},
+        # runserver's (make run's) own line per request: swr.access writes one for every request already,
+        # and the dev server logs 4xx as WARNING. Only its errors are kept (5xx, HTTPS sent to it).
+        "django.server": {"level": "ERROR"},
     },
 }

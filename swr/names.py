@@ -38,49 +38,84 @@ class NameRule:
         return re.compile(self.pattern).match
 
     def problem(self, value: object) -> str | None:
-        """Say which part of the rule ``value`` breaks, or None when it is valid."""
+        """Say every part of the rule ``value`` breaks, in one text; None when it is valid."""
+        problems = self.problems(value)
+        return "; ".join(problems) if problems else None
+
+    def problems(self, value: object) -> list[str]:
+        """Each part of the rule that ``value`` breaks, in the order of spec section 2: length, first
+        character, last character, characters not allowed (which, where), separators together (where).
+        Empty when the value is valid."""
         if not isinstance(value, str):
-            return f"must be a string, got {type(value).__name__}"
+            return [f"must be a string, got {type(value).__name__}"]
         if len(value) <= self.max_length and self._match(value):
-            return None  # valid: the pattern says so at once; the checks below say what is wrong
+            return []  # valid: the pattern says so at once; the checks below say what is wrong
         if value == "":
-            return "must not be empty"
+            return ["must not be empty"]
+        problems = []
         if len(value) > self.max_length:
-            return f"is {len(value)} characters long; at most {self.max_length} are allowed"
+            problems.append(f"is {len(value)} characters long; at most {self.max_length} are allowed")
+        # A first or last character that is not allowed anywhere is reported with the characters below.
+        if value[0] not in self.first_chars and self._allowed(value[0]):
+            problems.append(f"must start with {self.first_description}, not {value[0]!r}")
+        if len(value) > 1 and value[-1] in self.separators:
+            problems.append(f"must end with a lower-case letter or digit, not {value[-1]!r}")
+        upper, space, other = [], [], []
         for position, char in enumerate(value, start=1):
-            if "a" <= char <= "z" or "0" <= char <= "9" or char in self.separators:
+            if self._allowed(char):
                 continue
-            if "A" <= char <= "Z":
-                return f"upper-case letter {char!r} at position {position} is not allowed; use lower case"
-            if char.isspace():
-                return f"white space ({char!r}) at position {position} is not allowed"
+            kind = upper if "A" <= char <= "Z" else space if char.isspace() else other
+            kind.append(f"{char!r} at position {position}")
+        if upper:
+            problems.append(f"{_plural(upper, 'upper-case letter', 'upper-case letters')} (use lower case)")
+        if space:
+            problems.append(_plural(space, "white space", "white space", are="is"))
+        if other:
             allowed = " ".join(repr(s) for s in self.separators)
-            return (
-                f"character {char!r} at position {position} is not allowed; "
-                f"use lower-case letters, digits and the separators {allowed}"
+            problems.append(
+                f"{_plural(other, 'character', 'characters')} "
+                f"(use lower-case letters, digits and the separators {allowed})"
             )
-        if value[0] not in self.first_chars:
-            return f"must start with {self.first_description}, not {value[0]!r}"
-        if value[-1] in self.separators:
-            return f"must end with a lower-case letter or digit, not {value[-1]!r}"
-        for match in re.finditer(f"[{re.escape(self.separators)}]{{2,}}", value):
-            if match.group() != "__":
-                return (
-                    f"separators {match.group()!r} at position {match.start() + 1} may not stand "
-                    "together (only two underscores '__' may)"
-                )
-        return "does not match the naming rule"  # pragma: no cover - the checks above are complete
+        together = [
+            f"{match.group()!r} at position {match.start() + 1}"
+            for match in re.finditer(f"[{re.escape(self.separators)}]{{2,}}", value)
+            if match.group() != "__"
+        ]
+        if together:
+            problems.append(f"separators {_listing(together)} may not stand together (only two underscores '__' may)")
+        return problems or ["does not match the naming rule"]  # pragma: no cover - the checks above are complete
+
+    def _allowed(self, char: str) -> bool:
+        return "a" <= char <= "z" or "0" <= char <= "9" or char in self.separators
 
     def is_valid(self, value: object) -> bool:
         return self.problem(value) is None
 
     def validate(self, value: object) -> None:
-        """Django validator: raise ValidationError with the first problem found."""
+        """Django validator: raise ValidationError with every problem found, in one message."""
         problem = self.problem(value)
         if problem is not None:
             raise ValidationError(f"Invalid {self.kind}: {problem}", code=self.code)
 
     __call__ = validate
+
+
+# At most this many places are listed for one kind of problem; the rest are counted.
+_LISTED = 5
+
+
+def _listing(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c' …; past _LISTED items, the rest as 'and N more'."""
+    if len(items) > _LISTED:
+        return f"{', '.join(items[:_LISTED])} and {len(items) - _LISTED} more"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _plural(items: list[str], one: str, many: str, *, are: str = "are") -> str:
+    """'<one> <item> is not allowed' or '<many> <items> are not allowed'."""
+    if len(items) == 1:
+        return f"{one} {items[0]} is not allowed"
+    return f"{many} {_listing(items)} {are} not allowed"
 
 
 _LOWER = "abcdefghijklmnopqrstuvwxyz"

@@ -6,11 +6,21 @@ grant on the namespace, or nothing. A repository grant adds to (never lowers)
 what the namespace grant gives. Grants only ever count inside the tenant that
 owns the namespace. Public repositories are readable by every authenticated
 user of every tenant.
+
+Two more rules of spec section 6 live here (require_grants, require_repository):
+nobody grants a level above their own effective level on the object, and whether a
+private repository exists is never told to someone who may not read it. Organization names are
+not hidden that way: they are unique across all tenants and ``POST /v2/manage/namespaces``
+answers 409 for any existing one (spec section 4), so a lookup's 404 for a missing organization
+and 403 for another's tell nothing that creating it would not.
 """
+
+from collections.abc import Iterable
+from typing import NoReturn
 
 from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 
-from swr.api.errors import OtherTenant, PermissionTooLow
+from swr.api.errors import OtherTenant, PermissionTooLow, RepositoryNotFound
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, User
 
@@ -65,6 +75,17 @@ def repository_level(user: User, repository: Repository) -> int:
     return _granted(repository, RepositoryPermission, user, repository=repository)
 
 
+def effective_level(user: User, namespace: Namespace, repository: Repository | None = None) -> int:
+    """The user's level on ``namespace``, or on ``repository`` in it (the higher of the two grants); 0 for none.
+
+    What the user holds, not what a public repository lets everybody read.
+    """
+    level = namespace_level(user, namespace)
+    if repository is not None:
+        level = max(level, repository_level(user, repository))
+    return level
+
+
 def can(user: User, action: str, namespace: Namespace, repository: Repository | None = None) -> bool:
     """May ``user`` do ``action`` on ``namespace``, or on ``repository`` in it?"""
     on_namespace, on_repository = REQUIREMENTS[action]
@@ -77,15 +98,84 @@ def can(user: User, action: str, namespace: Namespace, repository: Repository | 
 
 def require(user: User, action: str, namespace: Namespace, repository: Repository | None = None) -> None:
     """Raise the SWR error that explains why ``user`` may not do ``action``, if they may not."""
-    if can(user, action, namespace, repository):
-        return
+    if not can(user, action, namespace, repository):
+        held = 0 if repository is None else repository_level(user, repository)
+        _refuse(user, action, namespace, None if repository is None else repository.name, held)
+
+
+def require_repository(
+    user: User, action: str, namespace: Namespace, name: str, repository: Repository | None
+) -> Repository:
+    """The repository ``name`` of ``namespace`` (``repository``: its row, None when there is none), if the user
+    may do ``action`` on it; else the error to answer.
+
+    A missing name is a 404 (4040010) only for those who may read the namespace, who could list its
+    repositories anyway. Anyone else gets for a missing name exactly the refusal (status, code, message)
+    of an existing private repository they hold no grant on: whether a private repository exists is
+    never told to someone who may not read it (spec section 6).
+    """
+    if repository is None:
+        if can(user, "namespace.read", namespace):
+            raise RepositoryNotFound(f"Image repository {name!r} not found in organization {namespace.name!r}.")
+        _refuse(user, action, namespace, name, 0)
+    require(user, action, namespace, repository)
+    return repository
+
+
+def _refuse(user: User, action: str, namespace: Namespace, repository_name: str | None, held: int) -> NoReturn:
+    """403: another tenant's namespace (4039001), or a level too low (4039002) saying what is needed.
+
+    The message depends only on the names, the action and the levels the user holds, never on
+    whether the repository exists: a missing one reads as one the user holds no grant on (``held`` 0).
+    """
     if user.tenant_id != namespace.tenant_id:
         raise OtherTenant(f"Organization {namespace.name!r} belongs to another tenant.")
     on_namespace, on_repository = REQUIREMENTS[action]
     needed = f"the {on_namespace.label.lower()} permission ({on_namespace.value}) on organization {namespace.name!r}"
-    if repository is not None and on_repository is not None:
-        needed += f" or {on_repository.value} on repository {repository.name!r}"
-    raise PermissionTooLow(f"This needs {needed}; you have {namespace_level(user, namespace)}.")
+    if repository_name is not None and on_repository is not None:
+        needed += f" or {on_repository.value} on repository {repository_name!r}"
+    you_have = f"you have {namespace_level(user, namespace)}"
+    if held:
+        you_have += f" on the organization and {held} on the repository"
+    raise PermissionTooLow(f"This needs {needed}; {you_have}.")
+
+
+def _level(level: int) -> str:
+    return f"{PermissionLevel(level).label.lower()} ({level})" if level in PermissionLevel.values else str(level)
+
+
+def require_grants(
+    user: User,
+    namespace: Namespace,
+    repository: Repository | None,
+    changes: Iterable[tuple[User, int | None, int | None]],
+) -> None:
+    """Refuse (403 4039002) grant changes on ``namespace``, or on ``repository`` in it, beyond ``user``'s own level.
+
+    ``changes``: one ``(holder, held, granted)`` per grant to write: the level ``holder`` holds there
+    now (None: no grant yet) and the level the grant is to have (None: it is removed). Spec section 6:
+    nobody grants a level above their own effective level on the object (:func:`effective_level`),
+    to others or to themselves. And a grant above that level is out of reach: it is changed or
+    removed only by someone who holds at least as much, or an editor could demote or remove the
+    managers of what he edits, taking away what he could never give. Every entry that breaks the
+    rule is in ``details``; the message is the first.
+    """
+    own = effective_level(user, namespace, repository)
+    target = f"organization {namespace.name!r}" if repository is None else f"repository {repository.name!r}"
+    problems = []
+    for holder, held, granted in changes:
+        if granted is not None and granted > own:
+            problems.append(
+                f"You hold {_level(own)} on {target}: nobody grants above their own level, "
+                f"so you cannot give {_level(granted)} to user {holder.username!r}."
+            )
+        elif held is not None and held > own:
+            problems.append(
+                f"User {holder.username!r} holds {_level(held)} on {target}, above your {_level(own)}: only "
+                f"someone who holds at least {_level(held)} there may change or remove that grant."
+            )
+    if problems:
+        raise PermissionTooLow(problems[0], details=[{"field": "auth", "error_msg": p} for p in problems])
 
 
 def visible_namespaces(user: User, *, with_repository_grants: bool = False) -> QuerySet[Namespace]:

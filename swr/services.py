@@ -18,7 +18,7 @@ from django.db.models import Count, F, OuterRef, ProtectedError, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from swr import hotpath, signing
+from swr import hotpath, policy, signing
 from swr.api.errors import (
     NamespaceExists,
     NamespaceNotEmpty,
@@ -235,10 +235,24 @@ def _grant_target(obj: Namespace | Repository):
     return RepositoryPermission, "repository", obj.name
 
 
+def _within_level(by: User | None, obj: Namespace | Repository, changes: list) -> None:
+    """Refuse what reaches above the level of ``by`` on ``obj`` (:func:`swr.policy.require_grants`).
+
+    ``by`` None: staff in the admin and the management commands, who are not bound by a grant.
+    """
+    if by is not None:
+        namespace, repository = (obj, None) if isinstance(obj, Namespace) else (obj.namespace, obj)
+        policy.require_grants(by, namespace, repository, changes)
+
+
 @transaction.atomic
-def grants_create(*, obj: Namespace | Repository, levels: dict[User, int]) -> None:
-    """Grant each user their level on ``obj``; 409 if any of them already has a grant there."""
+def grants_create(*, obj: Namespace | Repository, levels: dict[User, int], by: User | None = None) -> None:
+    """Grant each user their level on ``obj``; 409 if any of them already has a grant there.
+
+    ``by``: who grants; 403 for a level above their own on ``obj`` (spec section 6).
+    """
     model, field, label = _grant_target(obj)
+    _within_level(by, obj, [(user, None, level) for user, level in levels.items()])
     existing = model.objects.filter(**{field: obj}, user__in=levels).select_related("user").first()
     if existing is not None:
         raise PermissionExists(f"User {existing.user.username!r} already has a permission on {label!r}.")
@@ -250,10 +264,15 @@ def grants_create(*, obj: Namespace | Repository, levels: dict[User, int]) -> No
 
 
 @transaction.atomic
-def grants_update(*, obj: Namespace | Repository, levels: dict[User, int]) -> None:
-    """Change each user's level on ``obj``; 404 if any of them has no grant there."""
+def grants_update(*, obj: Namespace | Repository, levels: dict[User, int], by: User | None = None) -> None:
+    """Change each user's level on ``obj``; 404 if any of them has no grant there.
+
+    ``by``: who changes them; 403 for a level above their own on ``obj``, or a grant above it (spec section 6).
+    """
     model, field, label = _grant_target(obj)
     grants = {g.user_id: g for g in model.objects.select_for_update().filter(**{field: obj}, user__in=levels)}
+    held = {user: grants[user.pk].level if user.pk in grants else None for user in levels}
+    _within_level(by, obj, [(user, held[user], level) for user, level in levels.items()])
     for user, level in levels.items():
         if user.pk not in grants:
             raise PermissionNotFound(f"User {user.username!r} has no permission on {label!r} to change.")
@@ -263,13 +282,17 @@ def grants_update(*, obj: Namespace | Repository, levels: dict[User, int]) -> No
 
 
 @transaction.atomic
-def grants_delete(*, obj: Namespace | Repository, users: list[User]) -> None:
-    """Remove the users' grants on ``obj``; 404 if any of them has none there."""
+def grants_delete(*, obj: Namespace | Repository, users: list[User], by: User | None = None) -> None:
+    """Remove the users' grants on ``obj``; 404 if any of them has none there.
+
+    ``by``: who removes them; 403 for a grant above their own level on ``obj`` (spec section 6).
+    """
     model, field, label = _grant_target(obj)
     grants = model.objects.filter(**{field: obj}, user__in=users)
-    found = set(grants.values_list("user_id", flat=True))
+    held = dict(grants.select_for_update().values_list("user_id", "level"))
+    _within_level(by, obj, [(user, held[user.pk], None) for user in users if user.pk in held])
     for user in users:
-        if user.pk not in found:
+        if user.pk not in held:
             raise PermissionNotFound(f"User {user.username!r} has no permission on {label!r} to delete.")
     grants.delete()
 

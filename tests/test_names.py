@@ -48,16 +48,20 @@ REPOSITORY_CASES = [
     ("busyBox", "upper-case letter 'B' at position 5"),
     ("café", "character 'é' at position 4 is not allowed"),
     ("ａb", "character 'ａ' at position 1"),  # full-width a
-    ("a b", "white space (' ') at position 2"),
+    ("a b", "white space ' ' at position 2 is not allowed"),
     (" a", "white space"),
     ("a ", "white space"),
-    ("a\tb", "white space ('\\t')"),
-    ("a\n", "white space ('\\n')"),
+    ("a\tb", "white space '\\t'"),
+    ("a\n", "white space '\\n'"),
     ("a:b", "character ':' at position 2 is not allowed"),
     ("a@b", "character '@'"),
     ("a$b", "character '$'"),
     ("a\\b", "character '\\\\'"),
     ("a\x00b", "character '\\x00'"),
+    # Several problems: each is reported, in one message.
+    ("Bad--Name", "'N' at position 6 are not allowed (use lower case); separators '--' at position 4 may not"),
+    ("-a--b-", "must start with a lower-case letter or digit, not '-'; must end with"),
+    ("A" * 129, "is 129 characters long; at most 128 are allowed; upper-case letters"),
 ]
 
 NAMESPACE_CASES = [
@@ -87,9 +91,10 @@ NAMESPACE_CASES = [
     ("a/b", "character '/' at position 2 is not allowed"),
     ("Group", "upper-case letter 'G' at position 1"),
     ("grüne", "character 'ü' at position 3"),
-    ("my group", "white space (' ') at position 3"),
-    ("group\n", "white space ('\\n')"),
+    ("my group", "white space ' ' at position 3"),
+    ("group\n", "white space '\\n'"),
     ("a$b", "character '$'"),
+    ("1Bad--Name", "must start with a lower-case letter, not '1'; upper-case letters 'B' at position 2 and 'N'"),
 ]
 
 
@@ -158,3 +163,97 @@ def test_patterns_do_not_accept_a_trailing_newline():
 
 def test_non_string_is_refused():
     assert names.REPOSITORY.problem(123) == "must be a string, got int"
+
+
+# Every broken part of the rule, in the order of spec section 2: length, first and last character,
+# characters not allowed (which, where), separators together (where). (rule, name, the problems)
+SEVERAL_PROBLEMS = [
+    (
+        names.REPOSITORY,
+        "Bad--Name",
+        [
+            "upper-case letters 'B' at position 1 and 'N' at position 6 are not allowed (use lower case)",
+            "separators '--' at position 4 may not stand together (only two underscores '__' may)",
+        ],
+    ),
+    (
+        names.NAMESPACE,
+        "Bad--Name",
+        [
+            "upper-case letters 'B' at position 1 and 'N' at position 6 are not allowed (use lower case)",
+            "separators '--' at position 4 may not stand together (only two underscores '__' may)",
+        ],
+    ),
+    (
+        names.REPOSITORY,
+        "-My Web..app/",
+        [
+            "must start with a lower-case letter or digit, not '-'",
+            "must end with a lower-case letter or digit, not '/'",
+            "upper-case letters 'M' at position 2 and 'W' at position 5 are not allowed (use lower case)",
+            "white space ' ' at position 4 is not allowed",
+            "separators '..' at position 8 may not stand together (only two underscores '__' may)",
+        ],
+    ),
+    (
+        names.NAMESPACE,
+        "9a/b:c-",
+        [
+            "must start with a lower-case letter, not '9'",
+            "must end with a lower-case letter or digit, not '-'",
+            "characters '/' at position 3 and ':' at position 5 are not allowed "
+            "(use lower-case letters, digits and the separators '.' '_' '-')",
+        ],
+    ),
+    (
+        names.REPOSITORY,
+        "a" * 120 + "--B--C--D",
+        [
+            "is 129 characters long; at most 128 are allowed",
+            "upper-case letters 'B' at position 123, 'C' at position 126 and 'D' at position 129 are not allowed "
+            "(use lower case)",
+            "separators '--' at position 121, '--' at position 124 and '--' at position 127 may not stand together "
+            "(only two underscores '__' may)",
+        ],
+    ),
+    (
+        names.NAMESPACE,
+        "ABCDEFG",
+        [
+            "upper-case letters 'A' at position 1, 'B' at position 2, 'C' at position 3, 'D' at position 4, "
+            "'E' at position 5 and 2 more are not allowed (use lower case)"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "expected"), SEVERAL_PROBLEMS, ids=[f"{c[0].kind} {short_id(c[1])}" for c in SEVERAL_PROBLEMS]
+)
+def test_every_problem_is_reported_at_once(rule, value, expected):
+    """Spec section 2: a name error says which parts of the rule were broken; all of them, not the first."""
+    assert rule.problems(value) == expected
+    with pytest.raises(ValidationError) as info:
+        rule.validate(value)
+    assert info.value.messages == [f"Invalid {rule.kind}: " + "; ".join(expected)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["namespace", "repository"])
+def test_the_api_reports_every_problem_in_one_message_and_in_details(api, namespace, field):
+    """`Bad--Name` took two tries: the answer now names both problems (the error codes are unchanged)."""
+    if field == "namespace":
+        url, body = "/v2/manage/namespaces", {"namespace": "Bad--Name"}
+        code, kind = "SVCSTG.SWR.4001028", "organization name"
+    else:
+        url, body = "/v2/manage/namespaces/group/repos", {"repository": "Bad--Name", "is_public": True}
+        code, kind = "SVCSTG.SWR.4001029", "image name"
+    response = api.post(url, data=body, format="json")
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["error_code"] == code
+    assert answer["error_msg"] == (
+        f"Invalid {kind}: upper-case letters 'B' at position 1 and 'N' at position 6 are not allowed "
+        "(use lower case); separators '--' at position 4 may not stand together (only two underscores '__' may)"
+    )
+    assert answer["details"] == [{"field": field, "error_msg": answer["error_msg"]}]

@@ -74,12 +74,12 @@ class AccessViewSetBase(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
 
     def create(self, request, **kwargs):
         target = self.get_target("grants.change")
-        services.grants_create(obj=target, levels=self._levels(request, target))
+        services.grants_create(obj=target, levels=self._levels(request, target), by=request.user)
         return created()
 
     def partial_update(self, request, **kwargs):
         target = self.get_target("grants.change")
-        services.grants_update(obj=target, levels=self._levels(request, target))
+        services.grants_update(obj=target, levels=self._levels(request, target), by=request.user)
         return created()
 
     def destroy(self, request, **kwargs):
@@ -87,7 +87,7 @@ class AccessViewSetBase(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         serializer = UserIdListSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         users = self._users(serializer.validated_data, target)
-        services.grants_delete(obj=target, users=list(users.values()))
+        services.grants_delete(obj=target, users=list(users.values()), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -133,7 +133,7 @@ class NamespaceAccessViewSet(AccessViewSetBase):
         return target.tenant_id
 
     def own_level(self, target):
-        return policy.namespace_level(self.request.user, target)
+        return policy.effective_level(self.request.user, target)
 
 
 @access_schema(REPOSITORY_PATH_PARAMETER)
@@ -149,8 +149,7 @@ class RepositoryAccessViewSet(AccessViewSetBase):
         return target.namespace.tenant_id
 
     def own_level(self, target):
-        user = self.request.user
-        return max(policy.namespace_level(user, target.namespace), policy.repository_level(user, target))
+        return policy.effective_level(self.request.user, target.namespace, target)
 
 
 class QuotaView(APIView):

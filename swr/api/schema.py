@@ -43,17 +43,28 @@ REPOSITORY_PATH_PARAMETER = OpenApiParameter(
 )
 
 
+# Swagger UI's Authorize dialog lists the schemes in the order of components.securitySchemes, which
+# drf-spectacular sorts by name (upper case before lower case): the names put the token first, where a
+# person pastes what swr_token or a password login gave them, and the AK/SK signature after it.
+
+
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "swr.api.authentication.TokenAuthentication"
     name = "XAuthToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "X-Auth-Token"}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Auth-Token",
+            "description": "A token (swr_...) from `manage.py swr_token`, the admin, or the X-Subject-Token "
+            "header of POST /v3/auth/tokens. Sent as the X-Auth-Token header.",
+        }
 
 
 class SignatureAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "swr.api.authentication.SignatureAuthentication"
-    name = "AkSkSignature"
+    name = "akskSignature"
 
     def get_security_definition(self, auto_schema):
         return {
@@ -61,5 +72,6 @@ class SignatureAuthenticationScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": "SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=..., Signature=... with X-Sdk-Date, "
-            "as the Huawei Cloud SDKs sign requests.",
+            "as the Huawei Cloud SDKs sign requests. Each request has its own signature: use an SDK, "
+            "not this page (a token pasted here would be sent as Authorization and refused).",
         }

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from swr import hotpath, names, policy, services
 from swr.api.audit import AuditedMixin
-from swr.api.errors import NamespaceNotFound, PermissionTooLow, RepositoryNotFound
+from swr.api.errors import NamespaceNotFound, PermissionTooLow
 from swr.api.filters import NamespaceFilterSet, RepositoryFilterSet, SwrFilterBackend, query_params
 from swr.api.pagination import LimitOffsetPagination
 from swr.api.schema import FILTER_PARAMETER, REPOSITORY_PATH_PARAMETER, errors
@@ -80,20 +80,20 @@ class LookupMixin:
         return namespace
 
     def get_repository(self, action: str) -> Repository:
-        """The repository of the URL ('$' standing for '/'), if the caller may do ``action`` on it."""
+        """The repository of the URL ('$' standing for '/'), if the caller may do ``action`` on it.
+
+        A missing repository is refused like an existing private one to whoever may not read the
+        organization (:func:`swr.policy.require_repository`).
+        """
         namespace = self.get_namespace(None)
         name = self.kwargs["repository"].replace("$", "/")
         repository = None
         if names.REPOSITORY.is_valid(name):
             queryset = namespace.repositories.select_related("creator").filter(name=name)
             repository = policy.with_repository_level(queryset, self.request.user).first()
-        if repository is None:
-            # Whether a name exists is only told to those who may read the organization.
-            policy.require(self.request.user, "namespace.read", namespace)
-            raise RepositoryNotFound(f"Image repository {name!r} not found in organization {namespace.name!r}.")
-        repository.namespace = namespace
-        policy.require(self.request.user, action, namespace, repository)
-        return repository
+            if repository is not None:
+                repository.namespace = namespace
+        return policy.require_repository(self.request.user, action, namespace, name, repository)
 
 
 class NamespaceViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):

@@ -12,32 +12,37 @@ from swr.models import Namespace
 
 class Command(TenantUserCommand):
     help = (
-        "Issue an API token (X-Auth-Token) for USER of TENANT, creating both when missing. "
-        "The token is printed alone on the last line."
+        "Issue an API token (X-Auth-Token) for USER of TENANT, creating both when missing; with --password, "
+        "also set the user's password for POST /v3/auth/tokens. User names are global across tenants. "
+        "The token is printed alone on the last line; the line before it gives the tenant's project id."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--tenant", required=True, help="Tenant (domain) name.")
-        parser.add_argument("--user", required=True, help="User name.")
-        parser.add_argument("--tenant-admin", action="store_true", help="Make the user an administrator of the tenant.")
+        super().add_arguments(parser)
         parser.add_argument(
             "--namespace",
             help="Also make sure this organization exists, created by the user when it is missing.",
         )
 
-    @transaction.atomic
-    def handle(self, *args, tenant, user, tenant_admin, namespace, **options):
-        user_obj = self.ensure_user(tenant, user, tenant_admin)
-        if namespace:
-            self._ensure_namespace(namespace, user_obj.tenant, user_obj)
-        token, raw = services.token_issue(user=user_obj)
-        self.stdout.write(f"Token for {user_obj.username}, valid until {token.expires_at:%Y-%m-%d %H:%M} UTC:")
+    def handle(self, *args, tenant, user, tenant_admin, namespace, password, **options):
+        secret = self.read_password(user) if password else None
+        with transaction.atomic():
+            user_obj = self.ensure_user(tenant, user, tenant_admin, secret)
+            if namespace:
+                self._ensure_namespace(namespace, user_obj.tenant, user_obj)
+            token, raw = services.token_issue(user=user_obj)
+        self.write_notes()
+        tenant_obj = user_obj.tenant
+        self.stdout.write(
+            f"Token for {user_obj.username} of tenant {tenant_obj.name} (project id {tenant_obj.project_id}), "
+            f"valid until {token.expires_at:%Y-%m-%d %H:%M} UTC:"
+        )
         self.stdout.write(raw)
 
     def _ensure_namespace(self, name, tenant, user):
         existing = Namespace.objects.filter(name=name).first()
         if existing is not None and existing.tenant_id != tenant.pk:
-            raise CommandError(f"Organization {name!r} exists and belongs to another tenant.")
+            raise CommandError(f"Organization {name!r} exists and belongs to another tenant. Nothing was created.")
         if existing is None:
             try:
                 services.namespace_create(name=name, tenant=tenant, creator=user)
@@ -46,4 +51,4 @@ class Command(TenantUserCommand):
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None
             else:
-                self.stdout.write(f"Created organization {name}.")
+                self.note(f"Created organization {name}.")
