@@ -265,6 +265,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     if error is None:
         logger.exception("Unhandled error in %s", type(context.get("view")).__name__, exc_info=exc)
         error = InternalError()
+    if error.status_code >= 500:
+        from swr.api.authentication import release_claimed_signature  # it imports this module
+
+        release_claimed_signature(context.get("request"))
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
