@@ -38,6 +38,7 @@ NAMESPACE_NOT_EMPTY = "SVCSTG.SWR.4060074"
 NAMESPACE_EXISTS = "SVCSTG.SWR.4090060"
 REPOSITORY_EXISTS = "SVCSTG.SWR.4090006"
 PERMISSION_EXISTS = "SVCSTG.SWR.4090076"
+LOGIN_THROTTLED = "SVCSTG.SWR.4290001"
 BODY_TOO_LARGE = "SVCSTG.SWR.4131001"
 UNSUPPORTED_MEDIA_TYPE = "SVCSTG.SWR.4150000"
 INTERNAL_ERROR = "SVCSTG.SWR.5000046"
@@ -157,6 +158,18 @@ class BodyTooLarge(SwrError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     error_code = BODY_TOO_LARGE
     default_detail = "Request body too large: the limit is 1 MiB."
+
+
+class LoginThrottled(SwrError):
+    """Too many failed password logins for a user name; ``wait`` is the Retry-After in seconds."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    error_code = LOGIN_THROTTLED
+    default_detail = "Too many failed logins for this user name; try again after Retry-After seconds."
+
+    def __init__(self, message: str | None = None, *, wait: int):
+        super().__init__(message)
+        self.wait = wait
 
 
 class ServiceUnavailable(SwrError):
