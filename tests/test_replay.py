@@ -8,6 +8,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,9 +137,10 @@ class TestReplays:
         assert signing.claim_lifetime(now + offset, now=now) == lifetime
 
     def test_claim_is_atomic_per_signature(self):
-        assert signing.claim("a" * 64, datetime.now(UTC), now=datetime.now(UTC))
-        assert not signing.claim("A" * 64, datetime.now(UTC), now=datetime.now(UTC))
-        assert signing.claim("b" * 64, datetime.now(UTC), now=datetime.now(UTC))
+        first, second = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+        assert signing.claim(first, datetime.now(UTC), now=datetime.now(UTC))
+        assert not signing.claim(first.upper(), datetime.now(UTC), now=datetime.now(UTC))
+        assert signing.claim(second, datetime.now(UTC), now=datetime.now(UTC))
 
 
 def _live_sign(server, ak, sk, method, path, data):
