@@ -80,6 +80,28 @@ SWR_DEFAULT_QUOTAS = {
 SWR_CREDENTIALS_KEY = os.environ.get("SWR_CREDENTIALS_KEY", "")
 # How far X-Sdk-Date of a signed request may be from the server's clock.
 SWR_SIGNATURE_MAX_SKEW = timedelta(minutes=15)
+
+
+def _cache() -> dict:
+    """The cache that every worker and node shares; it holds the used signatures of state-changing requests.
+
+    Redis when SWR_CACHE_URL names one (redis://host:6379/0), else a table of the database (`migrate`
+    creates it). The table keeps up to SWR_CACHE_MAX_ENTRIES entries, one per signed POST/PUT/PATCH/DELETE
+    of the last 15 to 30 minutes; past that Django's culling drops entries, so beyond about 25 signed changes
+    a second use Redis.
+    """
+    url = os.environ.get("SWR_CACHE_URL", "")
+    if url:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    return {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "swr_cache",
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("SWR_CACHE_MAX_ENTRIES", "50000"))},
+    }
+
+
+CACHES = {"default": _cache()}
+
 # Largest request body accepted; larger ones are answered 413.
 SWR_MAX_BODY_BYTES = 1024 * 1024
 
@@ -95,6 +117,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "swr",
 ]
 
@@ -110,6 +133,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "swr.middleware.LazyMessageMiddleware",  # django.contrib.messages, its storage made on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a lockout of the admin's login form into the 429 answer
 ]
 
 ROOT_URLCONF = "registry.urls"
@@ -186,6 +210,30 @@ DATABASES = {"default": _database()}
 SILENCED_SYSTEM_CHECKS = ["models.W040"] if DATABASES["default"]["ENGINE"].endswith("sqlite3") else []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "swr.User"
+
+# Password logins (POST /v3/auth/tokens and the admin's login form) are throttled per user name by
+# django-axes, counted in the database so that every worker and node sees the same count (spec section 1):
+# after SWR_LOGIN_FAILURE_LIMIT failures, each within SWR_LOGIN_LOCKOUT_MINUTES of the one before, every
+# attempt answers 429 SVCSTG.SWR.4290001 until SWR_LOGIN_LOCKOUT_MINUTES after the last failure, whether
+# the password is right or not. `python manage.py axes_reset_username NAME` lifts a lockout early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_FAILURE_LIMIT = int(os.environ.get("SWR_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("SWR_LOGIN_LOCKOUT_MINUTES", "15")))
+# Attempts during a lockout do not extend it: it ends when the window after the last failure has passed.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "swr.api.auth_views.lockout_response"
+# Successful logins are in the audit trail already; failed ones are counted, not kept.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# axes.W006 asks for the client address among the lockout parameters; the spec counts per user name only,
+# which no change of address or User-Agent escapes.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -6,6 +6,11 @@ of ``X-Sdk-Date``, and sends the HMAC-SHA256 of that string under its secret
 key in ``Authorization: SDK-HMAC-SHA256 Access=AK, SignedHeaders=a;b, Signature=hex``.
 The server rebuilds the same canonical request from what it received and
 compares the signatures in constant time.
+
+The hash of the body in the canonical request binds the signature to the body:
+a declared ``X-Sdk-Content-Sha256`` must be the body's SHA-256, and
+``UNSIGNED-PAYLOAD`` is accepted only where the SDK sends it (spec section 1).
+A signature of a state-changing request is accepted once (:func:`claim`).
 """
 
 import base64
@@ -20,12 +25,25 @@ from urllib.parse import parse_qsl, quote
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+from django.core.cache import caches
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
 CONTENT_HASH_HEADER = "X-Sdk-Content-Sha256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# Content types whose bodies the SDK hashes; for any other it declares UNSIGNED-PAYLOAD
+# (huaweicloudsdkcore.signer.signer.Signer._process_content_header).
+HASHED_CONTENT_TYPES = ("application/json", "application/bson")
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+# Cache alias of the store of used signatures: shared by every worker and node (registry/settings.py).
+USED_SIGNATURES_CACHE = "default"
+
+
+class SignatureError(ValueError):
+    """A signed request that cannot be accepted; the message says why, for the client."""
+
 
 _AUTHORIZATION = re.compile(
     rf"^{ALGORITHM}\s+Access=(?P<access>[^,\s]+),\s*SignedHeaders=(?P<headers>[^,\s]+),\s*Signature=(?P<signature>[0-9a-fA-F]+)$"
@@ -62,18 +80,59 @@ def canonical_query(query_string: str) -> str:
     return "&".join(f"{_encode(key)}={_encode(value)}" for key, value in pairs)
 
 
-def payload_hash(body: bytes, declared: str | None) -> str:
-    if not body:
-        return EMPTY_HASH
-    if declared:  # the SDK sends UNSIGNED-PAYLOAD for form and multipart bodies, and signs that header
-        return declared
-    return hashlib.sha256(body).hexdigest()
+def sends_unsigned_payload(content_type: str | None) -> bool:
+    """Whether the official SDK declares ``UNSIGNED-PAYLOAD`` for a body of this Content-Type.
+
+    It does so whenever a Content-Type is set and is not JSON or BSON: form and multipart bodies, streams.
+    """
+    return bool(content_type) and not content_type.startswith(HASHED_CONTENT_TYPES)
+
+
+def payload_hash(body: bytes, declared: str | None, content_type: str | None) -> str:
+    """The last line of the canonical request: the hex SHA-256 of ``body``, as the SDK's signer writes it.
+
+    ``declared`` is the X-Sdk-Content-Sha256 header (None when absent). A declared digest must be the
+    body's (compared in constant time); ``UNSIGNED-PAYLOAD`` is accepted only for the Content-Types the SDK
+    sends it for. Raises SignatureError otherwise.
+    """
+    actual = hashlib.sha256(body).hexdigest() if body else EMPTY_HASH
+    if declared is None:
+        return actual
+    if declared == UNSIGNED_PAYLOAD:
+        if not sends_unsigned_payload(content_type):
+            raise SignatureError(
+                f"{CONTENT_HASH_HEADER}: {UNSIGNED_PAYLOAD} is accepted only for form, multipart and stream "
+                f"bodies, not for Content-Type {content_type or '(none)'!r}; sign the SHA-256 of the body."
+            )
+        return EMPTY_HASH if not body else declared
+    if _HEX_DIGEST.fullmatch(declared):
+        if not hmac.compare_digest(declared.lower(), actual):
+            raise SignatureError(
+                f"{CONTENT_HASH_HEADER} is not the SHA-256 of the body that was sent; "
+                "sign the body you send (or leave the header out and let the signer hash it)."
+            )
+        return EMPTY_HASH if not body else declared
+    raise SignatureError(
+        f"{CONTENT_HASH_HEADER} must be the hex SHA-256 of the body or {UNSIGNED_PAYLOAD}, not {declared[:80]!r}."
+    )
 
 
 def canonical_request(
-    *, method: str, path: str, query_string: str, headers: dict[str, str], signed_headers: list[str], body: bytes
+    *,
+    method: str,
+    path: str,
+    query_string: str,
+    headers: dict[str, str],
+    signed_headers: list[str],
+    body: bytes,
+    content_hash: str | None = None,
+    content_type: str | None = None,
 ) -> str:
-    """``headers`` maps lower-case names to values; only ``signed_headers`` are used, in that order."""
+    """``headers`` maps lower-case names to values; only ``signed_headers`` are used, in that order.
+
+    ``content_hash`` is the X-Sdk-Content-Sha256 header and ``content_type`` the Content-Type, as sent (None
+    when absent); see :func:`payload_hash`, whose SignatureError this raises.
+    """
     canonical_headers = "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in signed_headers)
     return "\n".join(
         [
@@ -82,7 +141,7 @@ def canonical_request(
             canonical_query(query_string),
             canonical_headers,
             ";".join(signed_headers),
-            payload_hash(body, headers.get(CONTENT_HASH_HEADER.lower())),
+            payload_hash(body, content_hash, content_type),
         ]
     )
 
@@ -100,6 +159,35 @@ def parse_date(value: str) -> datetime | None:
         return datetime.strptime(value, DATE_FORMAT).replace(tzinfo=UTC)
     except (TypeError, ValueError):
         return None
+
+
+# Each signature of a state-changing request is accepted once.
+
+
+def _claim_key(signature_hex: str) -> str:
+    return f"swr:signature:{signature_hex.lower()}"
+
+
+def claim(signature_hex: str, signed_at: datetime, *, now: datetime) -> bool:
+    """Record a signature as used; False when it was used before (a replay).
+
+    The record lives as long as the signature's X-Sdk-Date is accepted (until ``signed_at`` plus the allowed
+    skew, at most twice the skew from now), in a cache that every worker and node shares; ``cache.add`` is
+    atomic, so of two identical requests racing exactly one claims the signature.
+    """
+    timeout = claim_lifetime(signed_at, now=now)
+    return caches[USED_SIGNATURES_CACHE].add(_claim_key(signature_hex), True, timeout=timeout)
+
+
+def claim_lifetime(signed_at: datetime, *, now: datetime) -> int:
+    """Seconds a used signature is remembered: until its X-Sdk-Date is out of the accepted window, plus two."""
+    lifetime = signed_at + settings.SWR_SIGNATURE_MAX_SKEW - now
+    return max(1, int(lifetime.total_seconds()) + 2)
+
+
+def release(signature_hex: str) -> None:
+    """Give a claimed signature back: its request changed nothing (the server failed), so a retry may use it."""
+    caches[USED_SIGNATURES_CACHE].delete(_claim_key(signature_hex))
 
 
 # Issuing and storing keys.

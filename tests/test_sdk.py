@@ -5,10 +5,14 @@ every request with SDK-HMAC-SHA256, sends it over HTTP to gunicorn, and reads
 the answers into its own models.
 """
 
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.retry.backoff_strategy import BackoffStrategies
 from huaweicloudsdkswr.v2 import SwrClient
 from huaweicloudsdkswr.v2 import model as m
 
@@ -150,3 +154,69 @@ def test_wrong_secret_key_is_refused(server, owner):
     with pytest.raises(ClientRequestException) as info:
         client.list_namespaces(m.ListNamespacesRequest())
     assert (info.value.status_code, info.value.error_code) == (401, "SVCSTG.SWR.4010000")
+
+
+def _date_now() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def test_changes_in_quick_succession_and_identical_ones_in_one_second(sdk, namespace):
+    """Issue 11 must-have 4: each signature of a change is accepted once. Changes that differ (method, path,
+    body) go through back to back; a change identical to one already accepted in the same second (X-Sdk-Date
+    has one-second resolution, pinned here to make the second certain) is a replay: 401. A unique X-Request-Id
+    header, which the SDK signs like every header, makes it a new request."""
+    date = _date_now()
+    create = m.CreateRepoRequest(namespace="group", body=m.CreateRepoRequestBody(repository="web", is_public=True))
+    delete = m.DeleteRepoRequest(namespace="group", repository="web")
+    sdk.create_repo_invoker(create).add_header("X-Sdk-Date", date).invoke()
+    sdk.delete_repo_invoker(delete).add_header("X-Sdk-Date", date).invoke()
+    with pytest.raises(ClientRequestException) as info:
+        sdk.create_repo_invoker(create).add_header("X-Sdk-Date", date).invoke()
+    assert (info.value.status_code, info.value.error_code) == (401, "SVCSTG.SWR.4010000")
+    assert "the signature was already used" in info.value.error_msg
+    assert not Repository.objects.exists()
+    sdk.create_repo_invoker(create).add_header("X-Sdk-Date", date).add_header("X-Request-Id", uuid.uuid4().hex).invoke()
+    assert Repository.objects.get().name == "web"
+
+    # Unpinned, as an application calls it: distinct changes in a row all go through.
+    sdk.create_namespace(m.CreateNamespaceRequest(body=m.CreateNamespaceRequestBody(namespace="quick")))
+    sdk.create_repo(
+        m.CreateRepoRequest(namespace="quick", body=m.CreateRepoRequestBody(repository="a", is_public=True))
+    )
+    sdk.create_repo(
+        m.CreateRepoRequest(namespace="quick", body=m.CreateRepoRequestBody(repository="b", is_public=True))
+    )
+    sdk.delete_repo(m.DeleteRepoRequest(namespace="quick", repository="a"))
+    sdk.delete_repo(m.DeleteRepoRequest(namespace="quick", repository="b"))
+    sdk.delete_namespaces(m.DeleteNamespacesRequest(namespace="quick"))
+    assert not Namespace.objects.filter(name="quick").exists()
+
+
+def test_sdk_retry_after_a_server_error_goes_through(live_server, owner, namespace, monkeypatch):
+    """The SDK's own retry (invoker.with_retry) re-signs each attempt; within one second the attempt is
+    identical to the one that failed. A 5xx changed nothing and gives the signature back, so the retry
+    succeeds. The server runs in this process (pytest-django's live_server) so that the first attempt can be
+    made to fail."""
+    create_repository, attempts = services.repository_create, []
+
+    def fail_first(**kwargs):
+        attempts.append(kwargs["name"])
+        if len(attempts) == 1:
+            raise RuntimeError("the server failed")
+        return create_repository(**kwargs)
+
+    monkeypatch.setattr(services, "repository_create", fail_first)
+    client = sdk_client(live_server.url, owner)
+    request = m.CreateRepoRequest(namespace="group", body=m.CreateRepoRequestBody(repository="web", is_public=True))
+    (
+        client.create_repo_invoker(request)
+        .add_header("X-Sdk-Date", _date_now())  # both attempts in one second: the same signature
+        .with_retry(
+            retry_condition=lambda response, error: error is not None and error.status_code >= 500,
+            max_retries=2,
+            backoff_strategy=BackoffStrategies.NONE,
+        )
+        .invoke()
+    )
+    assert attempts == ["web", "web"]
+    assert Repository.objects.get().name == "web"

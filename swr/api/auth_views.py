@@ -1,6 +1,16 @@
-"""``POST /v3/auth/tokens``: password login in the IAM style, answering a token in ``X-Subject-Token``."""
+"""``POST /v3/auth/tokens``: password login in the IAM style, answering a token in ``X-Subject-Token``.
 
+Password logins are throttled per user name (spec section 1) by django-axes (registry/settings.py): once
+locked, a login answers 429 SVCSTG.SWR.4290001 with Retry-After, here and on the admin's login form.
+"""
+
+import math
+
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.db.models import Max
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -9,8 +19,35 @@ from rest_framework.views import APIView
 
 from swr import services
 from swr.api.audit import AuditedMixin
-from swr.api.errors import AuthenticationFailed
+from swr.api.errors import AuthenticationFailed, LoginThrottled, error_response
 from swr.api.schema import errors
+from swr.models import User
+
+
+def login_throttled(username: str) -> LoginThrottled:
+    """The 429 for a locked user name, with the seconds until its lockout ends (the window after the last
+    counted failure)."""
+    window = settings.AXES_COOLOFF_TIME
+    last = AccessAttempt.objects.filter(username=username).aggregate(last=Max("attempt_time"))["last"]
+    remaining = (last + window - timezone.now()) if last else window
+    wait = max(1, math.ceil(remaining.total_seconds()))
+    minutes = int(window.total_seconds() // 60)
+    return LoginThrottled(
+        f"Too many failed logins for user name '{username}' ({settings.AXES_FAILURE_LIMIT} within {minutes} "
+        f"minutes): logins are refused until {minutes} minutes after the last failure. Try again in {wait} "
+        "seconds.",
+        wait=wait,
+    )
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """AXES_LOCKOUT_CALLABLE: the answer to any login of a locked user name (the admin's form included)."""
+    if original_response is not None and original_response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+        return original_response  # the API's own answer (TokenView), already this one
+    error = login_throttled((credentials or {}).get("username") or "")
+    response = error_response(error)
+    response["Retry-After"] = str(error.wait)
+    return response
 
 
 class _Domain(serializers.Serializer):
@@ -18,7 +55,7 @@ class _Domain(serializers.Serializer):
 
 
 class _PasswordUser(serializers.Serializer):
-    name = serializers.CharField()
+    name = serializers.CharField(max_length=User._meta.get_field("username").max_length)
     password = serializers.CharField(trim_whitespace=False)
     domain = _Domain()
 
@@ -58,7 +95,10 @@ TOKEN_ANSWER = inline_serializer(
 
 
 class TokenView(AuditedMixin, APIView):
-    """Log in with name, password and domain; the token is in the X-Subject-Token header."""
+    """Log in with name, password and domain; the token is in the X-Subject-Token header.
+
+    401 for a wrong name, password or domain; 429 once the user name is locked out (too many failures).
+    """
 
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -68,7 +108,10 @@ class TokenView(AuditedMixin, APIView):
         summary="Obtain a token with a password",
         auth=[],
         request=TokenRequestSerializer,
-        responses={201: OpenApiResponse(TOKEN_ANSWER, description="The token is in X-Subject-Token."), **errors(400)},
+        responses={
+            201: OpenApiResponse(TOKEN_ANSWER, description="The token is in X-Subject-Token."),
+            **errors(400, 429),
+        },
     )
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
@@ -76,6 +119,8 @@ class TokenView(AuditedMixin, APIView):
         given = serializer.validated_data["auth"]["identity"]["password"]["user"]
         self.audit_object = f"{given['domain']['name']}/{given['name']}"
         user = authenticate(request._request, username=given["name"], password=given["password"])
+        if user is None and getattr(request._request, "axes_locked_out", False):
+            raise login_throttled(given["name"])
         if user is None or user.tenant is None or user.tenant.name != given["domain"]["name"]:
             raise AuthenticationFailed("Authentication failed: wrong user name, password or domain.")
         request.user = user

@@ -1,6 +1,7 @@
-"""Authentication: X-Auth-Token bearer tokens and SDK-HMAC-SHA256 AK/SK signatures."""
+"""Authentication: X-Auth-Token bearer tokens and SDK-HMAC-SHA256 AK/SK signatures (spec section 1)."""
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.utils import timezone
@@ -13,6 +14,13 @@ from swr.models import ApiToken
 HEADER = "X-Auth-Token"
 # request.META's name of the header, read directly: no HttpHeaders mapping built per request
 HEADER_META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
+# The same answer for an access key that does not exist, is disabled, belongs to a deactivated user or
+# cannot be decrypted here: none of them tells whether the key exists (spec section 1).
+UNUSABLE_ACCESS_KEY = "Authentication failed: unknown or disabled access key."
+# Methods whose signed requests may be sent any number of times; every other signature is accepted once.
+REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+logger = logging.getLogger("swr.api")
 
 
 def namespace_to_load(request) -> str | None:
@@ -22,7 +30,11 @@ def namespace_to_load(request) -> str | None:
 
 
 class TokenAuthentication(BaseAuthentication):
-    """A bearer token in X-Auth-Token, looked up by its SHA-256 in one query."""
+    """A bearer token in X-Auth-Token, looked up by its SHA-256 in one query.
+
+    An unknown token and one of a deactivated user read the same; "revoked" and "expired" are told apart
+    because only the holder of the token (a 256-bit secret) can see them, and they tell the holder what to do.
+    """
 
     def authenticate(self, request):
         raw = request.META.get(HEADER_META_KEY)
@@ -56,8 +68,31 @@ def _header_value(request, name: str) -> str:
         return raw
 
 
+def _optional_header(request, name: str) -> str | None:
+    """A header's value as sent, or None when the request does not carry it."""
+    meta_key = "HTTP_" + name.upper().replace("-", "_")
+    return _header_value(request, name.lower()) if meta_key in request.META else None
+
+
+def release_claimed_signature(request) -> None:
+    """Give back the signature this request claimed, when it had one: the server failed to answer it (5xx)
+    and changed nothing, and the SDK's retry within the same second carries the same signature."""
+    signature = getattr(request, "claimed_signature", None)
+    if signature is None:
+        return
+    try:
+        signing.release(signature)
+    except Exception:  # the store is away too; the signature stays used and the client signs again
+        logger.warning("Could not give back the signature of a failed request", exc_info=True)
+
+
 class SignatureAuthentication(BaseAuthentication):
-    """``Authorization: SDK-HMAC-SHA256 ...`` with ``X-Sdk-Date``, as the Huawei Cloud SDKs sign requests."""
+    """``Authorization: SDK-HMAC-SHA256 ...`` with ``X-Sdk-Date``, as the Huawei Cloud SDKs sign requests.
+
+    Refused (401 SVCSTG.SWR.4010000): a malformed header; a date more than 15 minutes from now; an unknown,
+    disabled or unusable key (one message for all); a body that does not match its declared hash; a
+    signature that does not match; a signature of a POST/PUT/PATCH/DELETE that was accepted before.
+    """
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -75,28 +110,47 @@ class SignatureAuthentication(BaseAuthentication):
         if "x-sdk-date" not in authorization.signed_headers:
             raise AuthenticationFailed("Authentication failed: X-Sdk-Date must be a signed header.")
         key = hotpath.access_key(authorization.access_key, namespace_to_load(request))
-        if key is None or not key.user.is_active:
-            raise AuthenticationFailed("Authentication failed: unknown access key.")
-        if not key.is_active:
-            raise AuthenticationFailed("Authentication failed: the access key is disabled.")
+        if key is None or not key.is_active or not key.user.is_active:
+            raise AuthenticationFailed(UNUSABLE_ACCESS_KEY)
         secret_key = signing.decrypt_secret(key.secret_encrypted)
         if secret_key is None:
-            raise AuthenticationFailed("Authentication failed: the access key cannot be used on this server.")
-        canonical = signing.canonical_request(
-            method=request.method,
-            path=request.path,
-            query_string=request.META.get("QUERY_STRING", ""),
-            headers={name: _header_value(request, name) for name in authorization.signed_headers},
-            signed_headers=authorization.signed_headers,
-            body=request.body,
-        )
+            logger.warning(
+                "Access key %s cannot be decrypted: it was stored under another SWR_CREDENTIALS_KEY", key.access_key
+            )
+            raise AuthenticationFailed(UNUSABLE_ACCESS_KEY)
+        try:
+            canonical = signing.canonical_request(
+                method=request.method,
+                path=request.path,
+                query_string=request.META.get("QUERY_STRING", ""),
+                headers={name: _header_value(request, name) for name in authorization.signed_headers},
+                signed_headers=authorization.signed_headers,
+                body=request.body,
+                content_hash=_optional_header(request, signing.CONTENT_HASH_HEADER),
+                content_type=request.META.get("CONTENT_TYPE"),
+            )
+        except signing.SignatureError as error:
+            raise AuthenticationFailed(f"Authentication failed: {error}") from None
         expected = signing.signature(secret_key, signing.string_to_sign(canonical, sdk_date))
         if not hmac.compare_digest(expected, authorization.signature):
             raise AuthenticationFailed("Authentication failed: the signature does not match the request.")
         project_id = request.META.get("HTTP_X_PROJECT_ID")
         if project_id and key.user.tenant and project_id != key.user.tenant.project_id:
             raise AuthenticationFailed("Authentication failed: X-Project-Id is not the project of this access key.")
+        if request.method not in REPEATABLE_METHODS:
+            self._claim(request, authorization.signature, signed_at)
         return key.user, key
+
+    @staticmethod
+    def _claim(request, signature: str, signed_at) -> None:
+        """Accept this signature once; the error handler gives it back when the server fails (5xx)."""
+        if not signing.claim(signature, signed_at, now=timezone.now()):
+            raise AuthenticationFailed(
+                "Authentication failed: the signature was already used. A signed POST, PUT, PATCH or DELETE is "
+                "accepted once; an identical request needs a new signature (a new X-Sdk-Date second, or a "
+                "unique signed header such as X-Request-Id)."
+            )
+        request.claimed_signature = signature
 
     def authenticate_header(self, request):
         return signing.ALGORITHM

@@ -38,6 +38,7 @@ NAMESPACE_NOT_EMPTY = "SVCSTG.SWR.4060074"
 NAMESPACE_EXISTS = "SVCSTG.SWR.4090060"
 REPOSITORY_EXISTS = "SVCSTG.SWR.4090006"
 PERMISSION_EXISTS = "SVCSTG.SWR.4090076"
+LOGIN_THROTTLED = "SVCSTG.SWR.4290001"
 BODY_TOO_LARGE = "SVCSTG.SWR.4131001"
 UNSUPPORTED_MEDIA_TYPE = "SVCSTG.SWR.4150000"
 INTERNAL_ERROR = "SVCSTG.SWR.5000046"
@@ -159,6 +160,18 @@ class BodyTooLarge(SwrError):
     default_detail = "Request body too large: the limit is 1 MiB."
 
 
+class LoginThrottled(SwrError):
+    """Too many failed password logins for a user name; ``wait`` is the Retry-After in seconds."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    error_code = LOGIN_THROTTLED
+    default_detail = "Too many failed logins for this user name; try again after Retry-After seconds."
+
+    def __init__(self, message: str | None = None, *, wait: int):
+        super().__init__(message)
+        self.wait = wait
+
+
 class ServiceUnavailable(SwrError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     error_code = SERVICE_UNAVAILABLE
@@ -265,6 +278,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     if error is None:
         logger.exception("Unhandled error in %s", type(context.get("view")).__name__, exc_info=exc)
         error = InternalError()
+    if error.status_code >= 500:
+        from swr.api.authentication import release_claimed_signature  # it imports this module
+
+        release_claimed_signature(context.get("request"))
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header

@@ -15,6 +15,7 @@ ERROR_DESCRIPTIONS = {
     409: "Already exists.",
     413: "Request body over 1 MiB (SVCSTG.SWR.4131001).",
     415: "Unsupported Content-Type (SVCSTG.SWR.4150000).",
+    429: "Too many failed logins for this user name (SVCSTG.SWR.4290001); try again after Retry-After seconds.",
     500: "Internal error (SVCSTG.SWR.5000046).",
 }
 
