@@ -11,15 +11,16 @@ from swr import services
 from swr.api.audit import AuditedMixin
 from swr.api.errors import AuthenticationFailed
 from swr.api.schema import errors
+from swr.api.serializers import StringField
 
 
 class _Domain(serializers.Serializer):
-    name = serializers.CharField(help_text="Tenant (domain) name.")
+    name = StringField(help_text="Tenant (domain) name.")
 
 
 class _PasswordUser(serializers.Serializer):
-    name = serializers.CharField()
-    password = serializers.CharField(trim_whitespace=False)
+    name = StringField()
+    password = StringField(trim_whitespace=False)
     domain = _Domain()
 
 
