@@ -213,7 +213,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "swr.api.parsers.JSONParser",  # DRF's, with bodies nested deeper than 32 levels refused
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
