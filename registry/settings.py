@@ -197,8 +197,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Hashed, compressed files once collectstatic has run; until then the plain names (registry/staticfiles.py),
+    # which whitenoise serves from the apps' folders: the admin and /docs/ work without collectstatic.
+    "staticfiles": {"BACKEND": "registry.staticfiles.ManifestOrPlainStaticFilesStorage"},
 }
+WHITENOISE_USE_FINDERS = True
 
 # Bodies are limited to 1 MiB by swr.middleware.BodySizeLimitMiddleware; keep
 # Django's own form parsing limit in line with it.
