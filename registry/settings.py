@@ -244,11 +244,35 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
+# A request that fails Django's CSRF check answers the SWR error body (the admin keeps its own page).
+CSRF_FAILURE_VIEW = "swr.api.errors.csrf_failure"
+
+# Django logs each SuspiciousOperation (an unknown Host header, too many form fields ...) to
+# django.security.<its class name> as an ERROR with a stack trace. It is the client's fault,
+# answered 400: one WARNING line is enough (swr.logs.ClientFaultFilter).
+SUSPICIOUS_OPERATIONS = [
+    "DisallowedHost",
+    "DisallowedRedirect",
+    "DisallowedModelAdminLookup",
+    "DisallowedModelAdminToField",
+    "InvalidSessionKey",
+    "RequestDataTooBig",
+    "SuspiciousFileOperation",
+    "SuspiciousMultipartForm",
+    "SuspiciousOperation",
+    "SuspiciousSession",
+    "TooManyFieldsSent",
+    "TooManyFilesSent",
+]
+
 LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "json")  # json, or plain for reading in a terminal
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "swr.logs.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "swr.logs.RequestIdLogFilter"},
+        "client_fault": {"()": "swr.logs.ClientFaultFilter"},
+    },
     "formatters": {
         "json": {"()": "swr.logs.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
@@ -259,5 +283,6 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # runserver's own request lines; swr.access writes one line per request already
         "django.server": {"level": "WARNING"},
+        **{f"django.security.{name}": {"filters": ["client_fault"]} for name in SUSPICIOUS_OPERATIONS},
     },
 }
