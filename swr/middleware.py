@@ -79,9 +79,10 @@ class BodySizeLimitMiddleware:
     with unread data makes the kernel reset it, and the client may then lose
     the 413 answer. Bodies beyond DRAIN_LIMIT are not read at all.
 
-    A chunked body arrives with its length set by :class:`ChunkedBodyMiddleware`, which
-    reads it; only a server that cannot hand it over whole (Django's development
+    Under WSGI, a chunked body arrives with its length set by :class:`ChunkedBodyMiddleware`,
+    which reads it; only a server that cannot hand it over whole (Django's development
     server) leaves it without one, and the request is refused rather than read as empty.
+    (Django's ASGI handler reads every body whole, chunked or not.)
     """
 
     DRAIN_LIMIT = 16 * 1024 * 1024
@@ -91,7 +92,7 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         raw = request.META.get("CONTENT_LENGTH") or ""
-        if not raw and is_chunked(request.META):
+        if not raw and is_chunked(request.META) and "wsgi.input" in request.META:
             return error_response(
                 SwrError(
                     "This server cannot read a body sent with Transfer-Encoding: chunked (Django's development "

@@ -301,6 +301,7 @@ class ErrorSerializer(serializers.Serializer):
 USER_ID_MAX = 2**63 - 1
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9]+$"})
 class UserIdField(StringField):
     """A user id: a JSON string of ASCII digits naming a possible id (spec section 1).
 
