@@ -251,8 +251,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Hashed, compressed files once collectstatic has run; until then the plain names (registry/staticfiles.py),
+    # which whitenoise serves from the apps' folders: the admin and /docs/ work without collectstatic.
+    "staticfiles": {"BACKEND": "registry.staticfiles.ManifestOrPlainStaticFilesStorage"},
 }
+WHITENOISE_USE_FINDERS = True
 
 # Bodies are limited to 1 MiB by swr.middleware.BodySizeLimitMiddleware; keep
 # Django's own form parsing limit in line with it.
@@ -267,7 +270,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "swr.api.parsers.JSONParser",  # DRF's, with bodies nested deeper than 32 levels refused
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -295,11 +298,35 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
+# A request that fails Django's CSRF check answers the SWR error body (the admin keeps its own page).
+CSRF_FAILURE_VIEW = "swr.api.errors.csrf_failure"
+
+# Django logs each SuspiciousOperation (an unknown Host header, too many form fields ...) to
+# django.security.<its class name> as an ERROR with a stack trace. It is the client's fault,
+# answered 400: one WARNING line is enough (swr.logs.ClientFaultFilter).
+SUSPICIOUS_OPERATIONS = [
+    "DisallowedHost",
+    "DisallowedRedirect",
+    "DisallowedModelAdminLookup",
+    "DisallowedModelAdminToField",
+    "InvalidSessionKey",
+    "RequestDataTooBig",
+    "SuspiciousFileOperation",
+    "SuspiciousMultipartForm",
+    "SuspiciousOperation",
+    "SuspiciousSession",
+    "TooManyFieldsSent",
+    "TooManyFilesSent",
+]
+
 LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "json")  # json, or plain for reading in a terminal
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "swr.logs.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "swr.logs.RequestIdLogFilter"},
+        "client_fault": {"()": "swr.logs.ClientFaultFilter"},
+    },
     "formatters": {
         "json": {"()": "swr.logs.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
@@ -311,5 +338,6 @@ LOGGING = {
         # runserver's (make run's) own line per request: swr.access writes one for every request already,
         # and the dev server logs 4xx as WARNING. Only its errors are kept (5xx, HTTPS sent to it).
         "django.server": {"level": "ERROR"},
+        **{f"django.security.{name}": {"filters": ["client_fault"]} for name in SUSPICIOUS_OPERATIONS},
     },
 }

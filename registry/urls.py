@@ -1,7 +1,8 @@
 """Root URLs: API versions, the SWR management API under /v2/manage/, the OpenAPI document and the admin.
 
 Django's own error pages are replaced by the SWR error body, so that an
-unknown URL or an unhandled error answers JSON like every API error.
+unknown URL, an unknown Host header or an unhandled error answers JSON like
+every API error (the CSRF failure page too: settings.CSRF_FAILURE_VIEW).
 """
 
 from django.contrib import admin
@@ -10,6 +11,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from swr import health
 from swr.api.auth_views import TokenView
+from swr.api.errors import only_get
 from swr.api.views import VersionsView
 
 urlpatterns = [
@@ -17,8 +19,9 @@ urlpatterns = [
     path("v2", VersionsView.as_view(), name="versions-v2"),
     path("v2/manage/", include("swr.api.urls")),
     path("v3/auth/tokens", TokenView.as_view(), name="auth-tokens"),
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    # Documents, read with GET only: any other method answers 405 with the error body.
+    path("openapi.json", only_get(SpectacularJSONAPIView.as_view()), name="openapi"),
+    path("docs/", only_get(SpectacularSwaggerView.as_view(url_name="openapi")), name="docs"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

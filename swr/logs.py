@@ -18,10 +18,33 @@ _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) 
 
 
 class RequestIdLogFilter(logging.Filter):
-    """Put the id of the request being served on every log record (``%(request_id)s``)."""
+    """Put the id of the request being served on every log record (``%(request_id)s``).
+
+    The id comes from the record's ``request`` when it has one: Django writes its
+    ``django.request`` lines (a 5xx answer) after the middleware has returned, when
+    the context variable no longer holds the request's id. Other records take the
+    id of the request being served, ``-`` outside a request.
+    """
 
     def filter(self, record):
-        record.request_id = current_request_id.get()
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or current_request_id.get()
+        return True
+
+
+class ClientFaultFilter(logging.Filter):
+    """One WARNING line without a stack trace, for a logger whose records are the client's fault.
+
+    Django logs each SuspiciousOperation (an unknown Host header, too many form
+    fields ...) as an ERROR with a stack trace, to ``django.security.<class name>``;
+    the client gets a 400. Attached to those loggers (settings.LOGGING), this turns
+    each such record into a warning that names the problem, before any handler sees it.
+    """
+
+    def filter(self, record):
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.exc_info = record.exc_text = record.stack_info = None
         return True
 
 

@@ -1,5 +1,6 @@
-"""Middleware that applies to every request: request ids, the body size limit, messages made on demand."""
+"""Middleware for every request: request ids, chunked bodies, the body size limit, messages made on demand."""
 
+import io
 import re
 import uuid
 
@@ -32,12 +33,56 @@ class RequestIdMiddleware:
         return response
 
 
+def is_chunked(environ) -> bool:
+    """Whether the request's body is sent with ``Transfer-Encoding: chunked``."""
+    codings = environ.get("HTTP_TRANSFER_ENCODING", "")
+    return "chunked" in (coding.strip().lower() for coding in codings.split(","))
+
+
+class ChunkedBodyMiddleware:
+    """WSGI middleware (registry.wsgi): a body sent with ``Transfer-Encoding: chunked`` is read like any other.
+
+    gunicorn hands such a body over de-chunked, with no CONTENT_LENGTH, and says
+    so with ``wsgi.input_terminated`` (the stream ends where the body ends); Django
+    reads CONTENT_LENGTH bytes only, and would see an empty body. This reads the
+    body, at most one byte past ``limit`` (SWR_MAX_BODY_BYTES), and gives Django
+    those bytes with their length: :class:`BodySizeLimitMiddleware` then answers
+    413 to one that is too large, as for any other body (spec section 1).
+    """
+
+    def __init__(self, application, limit: int):
+        self.application = application
+        self.limit = limit
+
+    def __call__(self, environ, start_response):
+        if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated") and is_chunked(environ):
+            body = self._read(environ["wsgi.input"])
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.application(environ, start_response)
+
+    def _read(self, stream) -> bytes:
+        chunks, size = [], 0
+        while size <= self.limit:
+            chunk = stream.read(min(64 * 1024, self.limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+
+
 class BodySizeLimitMiddleware:
     """Answer 413 to a body that is larger than SWR_MAX_BODY_BYTES, without parsing it.
 
     A moderately large body is read and dropped first: closing a connection
     with unread data makes the kernel reset it, and the client may then lose
     the 413 answer. Bodies beyond DRAIN_LIMIT are not read at all.
+
+    Under WSGI, a chunked body arrives with its length set by :class:`ChunkedBodyMiddleware`,
+    which reads it; only a server that cannot hand it over whole (Django's development
+    server) leaves it without one, and the request is refused rather than read as empty.
+    (Django's ASGI handler reads every body whole, chunked or not.)
     """
 
     DRAIN_LIMIT = 16 * 1024 * 1024
@@ -46,11 +91,20 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        raw = request.META.get("CONTENT_LENGTH") or "0"
-        try:
-            length = int(raw)
-        except ValueError:
+        raw = request.META.get("CONTENT_LENGTH") or ""
+        if not raw and is_chunked(request.META) and "wsgi.input" in request.META:
+            return error_response(
+                SwrError(
+                    "This server cannot read a body sent with Transfer-Encoding: chunked (Django's development "
+                    "server); send it with a Content-Length header."
+                )
+            )
+        # Digits only: int() would also read ' 10', '+10', '1_0' and other scripts' digits (spec section 1).
+        if raw and not (raw.isascii() and raw.isdigit()):
             return error_response(SwrError(f"Invalid Content-Length header: {raw!r}"))
+        digits = raw.lstrip("0")
+        # A length of more digits than the drain limit has is over it (and int() refuses over 4300 digits).
+        length = int(digits or "0") if len(digits) <= len(str(self.DRAIN_LIMIT)) else self.DRAIN_LIMIT + 1
         if length > settings.SWR_MAX_BODY_BYTES:
             if length <= self.DRAIN_LIMIT:
                 while request.read(64 * 1024):

@@ -21,6 +21,7 @@ from swr import services
 from swr.api.audit import AuditedMixin
 from swr.api.errors import AuthenticationFailed, LoginThrottled, error_response
 from swr.api.schema import errors
+from swr.api.serializers import StringField
 from swr.models import User
 
 
@@ -51,12 +52,12 @@ def lockout_response(request, original_response=None, credentials=None):
 
 
 class _Domain(serializers.Serializer):
-    name = serializers.CharField(help_text="Tenant (domain) name.")
+    name = StringField(help_text="Tenant (domain) name.")
 
 
 class _PasswordUser(serializers.Serializer):
-    name = serializers.CharField(max_length=User._meta.get_field("username").max_length)
-    password = serializers.CharField(trim_whitespace=False)
+    name = StringField(max_length=User._meta.get_field("username").max_length)
+    password = StringField(trim_whitespace=False)
     domain = _Domain()
 
 

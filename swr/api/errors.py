@@ -7,11 +7,15 @@ Django's URL resolver or by an unhandled exception, leaves through
 
 import logging
 import sys
+from functools import wraps
 
 from django import db
+from django.conf import settings
 from django.core import exceptions as django_exceptions
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views import csrf
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
@@ -225,6 +229,23 @@ def from_validation_error(exc: exceptions.ValidationError) -> SwrError:
     return SwrError(message, details=details, error_code=code or INVALID_PARAMETER)
 
 
+def suspicious_operation_error(exc: django_exceptions.SuspiciousOperation) -> SwrError:
+    """The 400 for a request Django refuses as suspicious, in words for the client.
+
+    Django's own messages are written for the operator ("You may need to add 'x' to
+    ALLOWED_HOSTS", setting names); they go to the log, not to the client.
+    """
+    if isinstance(exc, django_exceptions.DisallowedHost):
+        return SwrError("Invalid Host header.")
+    if isinstance(exc, django_exceptions.TooManyFieldsSent):
+        return SwrError(f"Too many fields in the request: at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}.")
+    if isinstance(exc, django_exceptions.TooManyFilesSent):
+        return SwrError(f"Too many files in the request: at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES}.")
+    if isinstance(exc, django_exceptions.SuspiciousMultipartForm):
+        return SwrError("Malformed multipart/form-data body.")
+    return SwrError("Invalid request.")
+
+
 def to_swr_error(exc: Exception) -> SwrError | None:
     """Translate any exception the service can meet into an SwrError; None when it is a bug."""
     if isinstance(exc, SwrError):
@@ -240,7 +261,7 @@ def to_swr_error(exc: Exception) -> SwrError | None:
     if isinstance(exc, django_exceptions.RequestDataTooBig):
         return BodyTooLarge()
     if isinstance(exc, django_exceptions.SuspiciousOperation):
-        return SwrError(f"Invalid request: {exc}")
+        return suspicious_operation_error(exc)
     if isinstance(exc, Http404):
         return UrlNotFound()
     if isinstance(exc, exceptions.ParseError):
@@ -292,7 +313,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     )
 
 
-# Django's error views (registry.urls handler400/403/404/500).
+# Django's error views (registry.urls handler400/403/404/500, settings.CSRF_FAILURE_VIEW).
 
 
 def bad_request(request, exception=None):
@@ -305,17 +326,53 @@ def permission_denied(request, exception=None):
 
 def page_not_found(request, exception=None):
     message = f"URL not found: {request.method} {request.path}"
-    if request.path.endswith("/") and request.path != "/" and _resolves(request.path_info.rstrip("/")):
+    if request.path.endswith("/") and request.path != "/" and _is_api_path(request.path_info.rstrip("/")):
         message += " (API paths have no trailing slash)"
     return error_response(UrlNotFound(message))
 
 
-def _resolves(path: str) -> bool:
+def _is_api_path(path: str) -> bool:
+    """Whether ``path`` is a route of the service's own, not of the admin site (whose URLs end in '/')."""
     try:
-        resolve(path)
+        match = resolve(path)
     except Resolver404:
         return False
-    return True
+    return match.app_name != "admin"
+
+
+def csrf_failure(request, reason=""):
+    """A request that fails Django's CSRF check: 403 with the error body; the admin's forms keep their own page."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.app_name == "admin":
+        return csrf.csrf_failure(request, reason=reason)
+    return error_response(PermissionTooLow(f"CSRF verification failed: {reason}"))
+
+
+def only_get(view):
+    """Let ``view`` answer GET and HEAD only: 405 with the error body for any other method.
+
+    For the routes outside the API (health checks, Swagger UI), whose views would
+    otherwise answer other methods with HTML or fail. Such a view changes nothing,
+    so it needs no CSRF check: without the exemption, Django would answer a POST
+    with its HTML CSRF page before the 405.
+    """
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method not in ("GET", "HEAD"):
+            response = error_response(
+                SwrError(
+                    f"Method {request.method} not allowed: use GET.",
+                    status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+                    error_code=METHOD_NOT_ALLOWED,
+                )
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def server_error(request):

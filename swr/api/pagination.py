@@ -6,15 +6,25 @@ from rest_framework.response import Response
 from swr.api.errors import SwrError
 from swr.api.filters import query_params
 
+# Largest offset: SQL's OFFSET is a 64-bit integer.
+OFFSET_MAX = 2**63 - 1
+
+
+def is_ascii_number(raw: str) -> bool:
+    """Whether ``raw`` is a whole number written in ASCII digits only (spec section 1).
+
+    ``int()`` also reads '1_0', ' 10', '+10' and other scripts' digits such as '１０'.
+    """
+    return raw.isascii() and raw.isdigit()
+
 
 def _int_param(params, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
+    digits = raw.lstrip("0") or "0"
+    # Past 19 digits a number is beyond every bound here (and int() refuses over 4300 digits).
+    value = int(digits) if is_ascii_number(raw) and len(digits) <= 19 else None
     if value is None or value < minimum or (maximum is not None and value > maximum):
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
         message = f"Invalid {name}: {raw!r} is not a whole number {bounds}."
@@ -31,7 +41,7 @@ class LimitOffsetPagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         params = query_params(request)
         self.limit = _int_param(params, "limit", self.default_limit, 1, self.max_limit)
-        self.offset = _int_param(params, "offset", 0, 0)
+        self.offset = _int_param(params, "offset", 0, 0, OFFSET_MAX)
         self.total = queryset.count()
         if self.offset >= self.total:
             return []
@@ -61,6 +71,6 @@ class LimitOffsetPagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": "Rows to skip; default 0.",
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": OFFSET_MAX},
             },
         ]

@@ -7,6 +7,7 @@ reports them under its own field names (``ModelValidatedSerializer.model_rules``
 """
 
 import copy
+import json
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -48,7 +49,37 @@ class SwrBooleanField(serializers.Field):
         return bool(value)
 
 
-class CategoryField(serializers.CharField):
+def json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages: 'a number', 'a list' ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string" if isinstance(value, str) else type(value).__name__
+
+
+class StringField(serializers.CharField):
+    """A string that must be a JSON string: a number, boolean, list or object is refused, never turned into text.
+
+    DRF's CharField turns the numbers 123 and 1.5 into "123" and "1.5"; spec section 1
+    makes types strict. Form bodies hold text only, so they pass as before.
+    """
+
+    default_error_messages = {"invalid": "must be a string, not {type}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", type=json_type(data))
+        return super().to_internal_value(data)
+
+
+class CategoryField(StringField):
     """A repository category; the model checks the choice, this accepts the old spelling 'arms'."""
 
     def to_internal_value(self, data):
@@ -56,7 +87,7 @@ class CategoryField(serializers.CharField):
         return CATEGORY_ALIASES.get(value, value)
 
 
-class NameField(serializers.CharField):
+class NameField(StringField):
     """A name, passed to the model untouched: the naming rule judges blanks, white space and every character."""
 
     def __init__(self, **kwargs):
@@ -114,7 +145,7 @@ class RepositoryCreateSerializer(ModelValidatedSerializer):
         trim_whitespace=False,
         help_text="One of " + ", ".join(Category.values) + " ('arms' is read as 'arm'). Default: other.",
     )
-    description = serializers.CharField(
+    description = StringField(
         required=False,
         default="",
         allow_blank=True,
@@ -130,7 +161,7 @@ class RepositoryUpdateSerializer(ModelValidatedSerializer):
         trim_whitespace=False,
         help_text="One of " + ", ".join(Category.values) + " ('arms' is read as 'arm'). Unchanged when absent.",
     )
-    description = serializers.CharField(
+    description = StringField(
         required=False,
         allow_blank=True,
         trim_whitespace=False,
@@ -266,19 +297,63 @@ class ErrorSerializer(serializers.Serializer):
     details = ErrorDetailSerializer(many=True)
 
 
+# User ids are the primary keys of swr.User, a BigAutoField: 1 to 2**63 - 1 on every engine.
+USER_ID_MAX = 2**63 - 1
+
+
+@extend_schema_field({"type": "string", "pattern": "^[0-9]+$"})
+class UserIdField(StringField):
+    """A user id: a JSON string of ASCII digits naming a possible id (spec section 1).
+
+    ``str.isdigit`` also accepts '²', '①' and other scripts' digits, and an id past the
+    column's range cannot name a user: both are refused here, with the same 400 as any
+    other string that is not an id. The value comes back without leading zeros.
+    """
+
+    default_error_messages = {
+        "not_an_id": "{input!r} is not a user id: user ids are ASCII digits, from 1 to " + f"{USER_ID_MAX}.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= USER_ID_MAX:
+            self.fail("not_an_id", input=value)
+        return str(int(value))
+
+
+@extend_schema_field({"type": "integer", "enum": PermissionLevel.values})
+class PermissionLevelField(serializers.Field):
+    """A permission level: the JSON number 1, 3 or 7, and nothing else ("7", 7.0 and true are refused)."""
+
+    default_error_messages = {
+        "required": "auth is required: 7 (manage), 3 (edit) or 1 (read).",
+        "null": "Invalid permission value null: use the number 7 (manage), 3 (edit) or 1 (read).",
+        "invalid": "Invalid permission value {input} ({type}): use the number 7 (manage), 3 (edit) or 1 (read).",
+    }
+    error_code = "invalid_permission"
+
+    def fail(self, key, **kwargs):
+        code = "required" if key == "required" else self.error_code
+        raise serializers.ValidationError(self.error_messages[key].format(**kwargs), code=code)
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool) and data in PermissionLevel.values:
+            return data
+        self.fail("invalid", input=json.dumps(data, default=repr), type=json_type(data))
+
+    def to_representation(self, value):
+        return int(value)
+
+
 class UserAuthSerializer(serializers.Serializer):
     """One user's permission: ``{"user_id", "user_name", "auth"}``."""
 
-    user_id = serializers.CharField(help_text="Id of a user of the same tenant (POST /v3/auth/tokens tells it).")
-    user_name = serializers.CharField(required=False, allow_blank=True, help_text="The user's name (informative).")
-    auth = serializers.IntegerField(help_text="7 manage, 3 edit, 1 read.")
-
-    def validate_auth(self, value):
-        if value not in PermissionLevel.values:
-            raise serializers.ValidationError(
-                f"Invalid permission value {value}: use 7 (manage), 3 (edit) or 1 (read).", code="invalid_permission"
-            )
-        return value
+    user_id = UserIdField(help_text="Id of a user of the same tenant (POST /v3/auth/tokens tells it): ASCII digits.")
+    user_name = StringField(required=False, allow_blank=True, help_text="The user's name (informative).")
+    auth = PermissionLevelField(help_text="7 manage, 3 edit, 1 read: the JSON number.")
 
 
 class GrantListSerializer(serializers.ListSerializer):
@@ -294,7 +369,7 @@ class GrantListSerializer(serializers.ListSerializer):
 
 
 class UserIdListSerializer(serializers.ListSerializer):
-    child = serializers.CharField(help_text="A user id.")
+    child = UserIdField(help_text="A user id: ASCII digits.")
 
     def validate(self, attrs):
         if not attrs:
