@@ -233,7 +233,7 @@ AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 # axes.W006 asks for the client address among the lockout parameters; the spec counts per user name only,
 # which no change of address or User-Agent escapes.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+SILENCED_SYSTEM_CHECKS += ["axes.W006"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
