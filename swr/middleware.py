@@ -1,4 +1,4 @@
-"""Middleware that applies to every request: request ids, the body size limit, messages made on demand."""
+"""Middleware that applies to every request: request ids, request bodies (size, read first), messages made on demand."""
 
 import re
 import uuid
@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
+from django.http import UnreadablePostError
 from django.utils.functional import SimpleLazyObject, empty
 
 from swr.api.errors import BodyTooLarge, SwrError, error_response
@@ -75,3 +76,28 @@ class LazyMessageMiddleware(MessageMiddleware):
         if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
             return response
         return super().process_response(request, response)
+
+
+class ReadBodyFirstMiddleware:
+    """Read the request body whole before the request goes on to what takes a database connection.
+
+    Authentication, sessions and views take a connection from the worker's pool
+    (DJANGO_DB_POOL_SIZE) and keep it until the request ends. A client that
+    announces a body and sends it slowly waits here instead, holding only its
+    own greenlet (gunicorn.conf.py). Bodies are at most SWR_MAX_BODY_BYTES
+    (BodySizeLimitMiddleware, before this one, answers larger ones), and the
+    parsers would read them whole anyway. Only bodies announced by Content-Length
+    are read here. A body cut short by the client arrives short (and fails to
+    parse later); a connection that fails while the body is read answers 400.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.META.get("CONTENT_LENGTH") not in (None, "", "0"):
+            try:
+                _ = request.body
+            except UnreadablePostError:
+                return error_response(SwrError("The request body ended before its Content-Length."))
+        return self.get_response(request)
