@@ -82,6 +82,11 @@ SWR_CREDENTIALS_KEY = os.environ.get("SWR_CREDENTIALS_KEY", "")
 SWR_SIGNATURE_MAX_SKEW = timedelta(minutes=15)
 # Largest request body accepted; larger ones are answered 413.
 SWR_MAX_BODY_BYTES = 1024 * 1024
+# Largest request head accepted (swr.middleware.RequestHeadLimitMiddleware): a longer request line is
+# answered 414, a larger header or more headers 431. gunicorn's own limits (gunicorn.conf.py) are higher.
+SWR_MAX_REQUEST_LINE_BYTES = 4 * 1024
+SWR_MAX_HEADER_BYTES = 8 * 1024
+SWR_MAX_HEADERS = 100
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -101,6 +106,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "swr.middleware.RequestIdMiddleware",
     "swr.logs.AccessLogMiddleware",
+    "swr.middleware.RequestHeadLimitMiddleware",
     "swr.middleware.BodySizeLimitMiddleware",
     "swr.middleware.ReadBodyFirstMiddleware",
     "django.middleware.security.SecurityMiddleware",
