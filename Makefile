@@ -46,7 +46,8 @@ run: migrate
 	echo ""
 	DJANGO_LOG_FORMAT=plain $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# The production setup: DEBUG off, static files by whitenoise, gunicorn sized to the machine (gunicorn.conf.py).
+# The production setup: DEBUG off, static files by whitenoise, gunicorn with gevent workers sized to the machine
+# (gunicorn.conf.py: slow clients hold a greenlet each, not a worker; database connections from a pool per worker).
 # Behind a TLS proxy, also set DJANGO_SECURE_SSL=true, DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS.
 serve: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

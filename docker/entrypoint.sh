@@ -22,5 +22,5 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
-# Sized to the machine by gunicorn.conf.py (GUNICORN_WORKERS and friends override it).
+# gevent workers sized to the machine by gunicorn.conf.py (GUNICORN_WORKERS and friends override it).
 exec gunicorn -c gunicorn.conf.py registry.wsgi:application

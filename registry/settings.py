@@ -104,6 +104,11 @@ CACHES = {"default": _cache()}
 
 # Largest request body accepted; larger ones are answered 413.
 SWR_MAX_BODY_BYTES = 1024 * 1024
+# Largest request head accepted (swr.middleware.RequestHeadLimitMiddleware): a longer request line is
+# answered 414, a larger header or more headers 431. gunicorn's own limits (gunicorn.conf.py) are higher.
+SWR_MAX_REQUEST_LINE_BYTES = 4 * 1024
+SWR_MAX_HEADER_BYTES = 8 * 1024
+SWR_MAX_HEADERS = 100
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -124,7 +129,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "swr.middleware.RequestIdMiddleware",
     "swr.logs.AccessLogMiddleware",
+    "swr.middleware.RequestHeadLimitMiddleware",
     "swr.middleware.BodySizeLimitMiddleware",
+    "swr.middleware.ReadBodyFirstMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -161,11 +168,31 @@ def _prepare_threshold() -> int | None:
     return int(value) if value else None
 
 
+def _pool_size() -> int:
+    """DJANGO_DB_POOL_SIZE: database connections of one process, shared by its requests; 0 or empty: none.
+
+    gunicorn's gevent workers (gunicorn.conf.py sets 4) run many requests in one
+    thread, so no connection can be kept per thread between requests: PostgreSQL
+    connections then come from a pool of this size per process (psycopg_pool),
+    taken by a request when it first needs one and given back at its end; SQLite
+    connections are opened per request. Without it (sync workers, runserver,
+    commands, tests), each thread keeps its own connection DJANGO_CONN_MAX_AGE seconds.
+    """
+    value = os.environ.get("DJANGO_DB_POOL_SIZE", "").strip()
+    size = int(value) if value else 0
+    if size < 0:
+        raise ImproperlyConfigured(f"DJANGO_DB_POOL_SIZE must be 0 or more, got {value!r}")
+    return size
+
+
 def _database() -> dict:
     default_url = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+    pool_size = _pool_size()
+    connect_timeout = int(os.environ.get("DJANGO_DB_CONNECT_TIMEOUT", "3"))
     config = dj_database_url.parse(
         os.environ.get("DATABASE_URL", default_url),
-        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
+        conn_max_age=0 if pool_size else int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
+        # With a pool, the pool checks each connection before it hands it out (an empty query).
         conn_health_checks=True,
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
@@ -175,7 +202,7 @@ def _database() -> dict:
         # Fail fast when the database is away: a request answers 503 instead of hanging.
         config.setdefault("OPTIONS", {}).update(
             {
-                "connect_timeout": int(os.environ.get("DJANGO_DB_CONNECT_TIMEOUT", "3")),
+                "connect_timeout": connect_timeout,
                 "options": f"-c statement_timeout={int(os.environ.get('DJANGO_DB_STATEMENT_TIMEOUT_MS', '15000'))}",
                 # Parameters travel apart from the SQL text, and a statement that a connection
                 # runs again and again is parsed and planned once: psycopg prepares it on its
@@ -187,6 +214,9 @@ def _database() -> dict:
                 "prepare_threshold": _prepare_threshold(),
             }
         )
+        if pool_size:
+            # A request waits up to the connect timeout for a free connection (or for the database), then 503.
+            config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": connect_timeout}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         if config["NAME"] != ":memory:":
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -339,5 +369,7 @@ LOGGING = {
         # and the dev server logs 4xx as WARNING. Only its errors are kept (5xx, HTTPS sent to it).
         "django.server": {"level": "ERROR"},
         **{f"django.security.{name}": {"filters": ["client_fault"]} for name in SUSPICIOUS_OPERATIONS},
+        # the connection pool (DJANGO_DB_POOL_SIZE) logs every checkout at INFO
+        "psycopg.pool": {"level": "WARNING"},
     },
 }

@@ -1,4 +1,4 @@
-"""Middleware for every request: request ids, chunked bodies, the body size limit, messages made on demand."""
+"""Middleware for every request: request ids, chunked bodies, request size limits, messages made on demand."""
 
 import io
 import re
@@ -7,9 +7,10 @@ import uuid
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
+from django.http import UnreadablePostError
 from django.utils.functional import SimpleLazyObject, empty
 
-from swr.api.errors import BodyTooLarge, SwrError, error_response
+from swr.api.errors import BodyTooLarge, HeadersTooLarge, RequestLineTooLong, SwrError, error_response
 from swr.logs import current_request_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
@@ -129,3 +130,80 @@ class LazyMessageMiddleware(MessageMiddleware):
         if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
             return response
         return super().process_response(request, response)
+
+
+class RequestHeadLimitMiddleware:
+    """Answer 414 to a long request line and 431 to large or many headers, with the SWR error body.
+
+    Limits (settings): the request line (``METHOD target HTTP/1.1``) at most
+    SWR_MAX_REQUEST_LINE_BYTES (4 KiB); one header (``Name: value``, repeated
+    headers counted together) at most SWR_MAX_HEADER_BYTES (8 KiB); at most
+    SWR_MAX_HEADERS (100) headers. Codes SVCSTG.SWR.4141001 and SVCSTG.SWR.4311001
+    (spec section 1). gunicorn's own limits (gunicorn.conf.py) lie above these,
+    so that this answer comes first; a head beyond them gets gunicorn's plain page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        error = self._check(request)
+        return error_response(error) if error else self.get_response(request)
+
+    @staticmethod
+    def _check(request) -> SwrError | None:
+        meta = request.META
+        # gunicorn passes the request target as the client sent it; other servers get it rebuilt.
+        target = meta.get("RAW_URI") or request.get_full_path()
+        line = len(request.method) + len(target) + len(meta.get("SERVER_PROTOCOL", "HTTP/1.1")) + 2
+        limit = settings.SWR_MAX_REQUEST_LINE_BYTES
+        if line > limit:
+            return RequestLineTooLong(
+                f"Request line too long: {line} bytes; the limit is {limit} bytes. Shorten the URL "
+                "(its path and query string)."
+            )
+        headers = {
+            key[5:] if key.startswith("HTTP_") else key: value
+            for key, value in meta.items()
+            if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
+        }
+        if len(headers) > settings.SWR_MAX_HEADERS:
+            return HeadersTooLarge(
+                f"Too many request headers: {len(headers)}; the limit is {settings.SWR_MAX_HEADERS}."
+            )
+        limit = settings.SWR_MAX_HEADER_BYTES
+        details = []
+        for key, value in headers.items():
+            size = len(key) + 2 + len(str(value))  # Name: value
+            if size > limit:
+                name = key.replace("_", "-").title()
+                message = f"Request header {name} too large: {size} bytes; the limit is {limit}."
+                details.append({"field": name, "error_msg": message})
+        if details:
+            return HeadersTooLarge(f"{details[0]['error_msg']} Send it shorter.", details=details)
+        return None
+
+
+class ReadBodyFirstMiddleware:
+    """Read the request body whole before the request goes on to what takes a database connection.
+
+    Authentication, sessions and views take a connection from the worker's pool
+    (DJANGO_DB_POOL_SIZE) and keep it until the request ends. A client that
+    announces a body and sends it slowly waits here instead, holding only its
+    own greenlet (gunicorn.conf.py). Bodies are at most SWR_MAX_BODY_BYTES
+    (BodySizeLimitMiddleware, before this one, answers larger ones), and the
+    parsers would read them whole anyway. Only bodies announced by Content-Length
+    are read here. A body cut short by the client arrives short (and fails to
+    parse later); a connection that fails while the body is read answers 400.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.META.get("CONTENT_LENGTH") not in (None, "", "0"):
+            try:
+                _ = request.body
+            except UnreadablePostError:
+                return error_response(SwrError("The request body ended before its Content-Length."))
+        return self.get_response(request)

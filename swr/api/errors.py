@@ -44,6 +44,8 @@ REPOSITORY_EXISTS = "SVCSTG.SWR.4090006"
 PERMISSION_EXISTS = "SVCSTG.SWR.4090076"
 LOGIN_THROTTLED = "SVCSTG.SWR.4290001"
 BODY_TOO_LARGE = "SVCSTG.SWR.4131001"
+REQUEST_LINE_TOO_LONG = "SVCSTG.SWR.4141001"
+HEADERS_TOO_LARGE = "SVCSTG.SWR.4311001"
 UNSUPPORTED_MEDIA_TYPE = "SVCSTG.SWR.4150000"
 INTERNAL_ERROR = "SVCSTG.SWR.5000046"
 SERVICE_UNAVAILABLE = "SVCSTG.SWR.5030000"
@@ -174,6 +176,18 @@ class LoginThrottled(SwrError):
     def __init__(self, message: str | None = None, *, wait: int):
         super().__init__(message)
         self.wait = wait
+
+
+class RequestLineTooLong(SwrError):
+    status_code = status.HTTP_414_REQUEST_URI_TOO_LONG
+    error_code = REQUEST_LINE_TOO_LONG
+    default_detail = "Request line too long: shorten the URL."
+
+
+class HeadersTooLarge(SwrError):
+    status_code = status.HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE
+    error_code = HEADERS_TOO_LARGE
+    default_detail = "Request headers too large."
 
 
 class ServiceUnavailable(SwrError):

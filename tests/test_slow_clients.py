@@ -1,0 +1,233 @@
+"""Slow clients do not stop the production setup (issue 11, must-have 9).
+
+gunicorn runs with its production configuration (gunicorn.conf.py: gevent
+workers, a database pool per worker, the body read before a database
+connection is taken), with one worker, so that every slow client and every
+probe share it: with more workers the kernel spreads the connections, and a
+probe could land on a worker that no slow client reached. Twenty slow clients
+of one kind hold their connections open while, round after round, /healthz and
+a create with a token must each answer within 2 seconds.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from django.db import connection
+
+from swr import services
+
+from .conftest import ROOT, _database_url, _free_port
+
+SLOW_CLIENTS = 20
+ROUNDS = 5
+ANSWER_WITHIN = 2.0  # seconds
+
+
+@pytest.fixture(scope="module")
+def one_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """gunicorn with gunicorn.conf.py and one worker, serving the test database; its base URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+        "DATABASE_URL": _database_url(),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"gunicorn exited: {log_path.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail("gunicorn did not answer within 30 s")
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def token(owner):
+    return services.token_issue(user=owner)[1]
+
+
+def call(url, method="GET", body=None, token=None):
+    """One request on a new connection, with a 2 s time limit; (status, body text, seconds)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if token:
+        request.add_header("X-Auth-Token", token)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=ANSWER_WITHIN) as response:
+            status, text = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    except TimeoutError:
+        status, text = None, "no answer"
+    return status, text, time.monotonic() - started
+
+
+class SlowClient:
+    """A connection that sends part of a request, then one more byte at each ``step()``, never all of it."""
+
+    def __init__(self, base, kind, token):
+        url = urlsplit(base)
+        self.sock = socket.create_connection((url.hostname, url.port), timeout=5)
+        self.rest = b""
+        if kind == "idle":  # connects and sends nothing
+            return
+        path = "/v2/manage/namespaces/group/repos" if kind == "slow body, valid token" else "/v3/auth/tokens"
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 100\r\nX-Auth-Token: {token}\r\n"
+        ).encode()
+        if kind == "slow headers":
+            self.sock.sendall(head[:20])
+            self.rest = head[20:]
+        else:  # announces 100 bytes of body and sends one; more come one by one
+            self.sock.sendall(head + b"\r\n{")
+            self.rest = b" " * 90
+
+    def step(self):
+        if self.rest:
+            with contextlib.suppress(OSError):  # the server may have closed a slow head: that is its right
+                self.sock.sendall(self.rest[:1])
+            self.rest = self.rest[1:]
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("kind", ["slow body, no credentials", "slow body, valid token", "slow headers", "idle"])
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_health_checks_and_creates_answer_while_slow_clients_hold_connections(one_worker, namespace, token, kind):
+    """The issue's example: ten connections that announced a 100-byte body and sent one byte stopped /healthz for
+    over 20 s. With a token, a slow body would also hold a database connection of the worker's pool if the body
+    were read after authentication; slow headers and idle connections are its siblings."""
+    clients = []
+    try:
+        clients = [SlowClient(one_worker, kind, token) for _ in range(SLOW_CLIENTS)]
+        time.sleep(0.3)  # the worker has taken them all in
+        answers = []
+        for round_ in range(ROUNDS):
+            for client in clients:
+                client.step()
+            answers.append(("healthz", *call(f"{one_worker}/healthz")))
+            answers.append(
+                (
+                    "create",
+                    *call(
+                        f"{one_worker}/v2/manage/namespaces/group/repos",
+                        "POST",
+                        {"repository": f"r{round_}", "is_public": False},
+                        token,
+                    ),
+                )
+            )
+            time.sleep(0.3)
+        slow = [(what, status, round(seconds, 2)) for what, status, _, seconds in answers if seconds >= ANSWER_WITHIN]
+        assert not slow, f"answered late or not at all: {slow}"
+        assert [(what, status) for what, status, _, _ in answers] == [("healthz", 200), ("create", 201)] * ROUNDS, (
+            answers
+        )
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite waits for its lock inside SQLite, not in gevent")
+def test_a_request_waiting_for_the_database_does_not_stop_its_worker(one_worker, namespace, token):
+    """psycopg waits for PostgreSQL through gevent: while a create waits for a lock, the same worker answers others.
+
+    Guards the loading order of gunicorn.conf.py: psycopg picks how it waits when it is imported, so an
+    application loaded before gevent patches the standard library (preload_app) would block the whole worker.
+    """
+    result = {}
+
+    def create():
+        result["create"] = call_with_time_limit(
+            f"{one_worker}/v2/manage/namespaces/group/repos", {"repository": "waits", "is_public": False}, token
+        )
+
+    with psycopg.connect(_database_url()) as locker:
+        locker.execute("LOCK TABLE swr_repository IN ACCESS EXCLUSIVE MODE")
+        waiting = threading.Thread(target=create)
+        waiting.start()
+        time.sleep(0.5)  # the create is waiting for the lock
+        assert waiting.is_alive(), result
+        for _ in range(3):
+            for path, want in (("/healthz", 200), ("/readyz", 200)):
+                status, _, seconds = call(f"{one_worker}{path}")
+                assert (status, seconds < ANSWER_WITHIN) == (want, True), (path, status, seconds)
+        locker.rollback()  # releases the lock
+    waiting.join(timeout=15)
+    assert result["create"][0] == 201, result
+
+
+def call_with_time_limit(url, body, token):
+    """A POST that may wait long (for a lock): (status, body text)."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("X-Auth-Token", token)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+class BrokenStream:
+    """A request body whose connection fails while it is read."""
+
+    def read(self, *args):
+        raise ConnectionResetError("connection reset by peer")
+
+    readline = read
+
+
+@pytest.mark.django_db
+def test_a_body_cut_off_by_the_network_is_a_400_not_a_500(client):
+    """A sibling: the body is read before the view, and a connection lost while reading it is the client's doing."""
+    response = client.generic(
+        "POST",
+        "/v3/auth/tokens",
+        b"",
+        content_type="application/json",
+        CONTENT_LENGTH="100",
+        **{"wsgi.input": BrokenStream()},
+    )
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "SVCSTG.SWR.4000014"
