@@ -96,9 +96,8 @@ def test_lookup_on_a_secret_column_is_refused(secrets, admin_client, viewer, who
     for lookup in SECRET_LOOKUPS[model]:
         response = client.get(_changelist(model), {lookup: "a"})
         assert response.status_code == 400, lookup
-        body = json.loads(response.content)
-        assert body["error_code"] == "SVCSTG.SWR.4000014"
-        assert "not allowed" in body["error_msg"]
+        assert response["Content-Type"] == "application/json"  # the error body (handler400), no list
+        assert json.loads(response.content)["error_code"] == "SVCSTG.SWR.4000014"
 
 
 @pytest.mark.parametrize(
