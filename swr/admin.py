@@ -1,13 +1,49 @@
-"""Admin site: staff manage tenants, users, namespaces, repositories, grants and tokens.
+"""Admin site: staff manage tenants, users, organizations, repositories, grants and credentials.
 
-New namespaces and repositories are saved through the same services as the
-API, so the creator's grant and the conflict rules are the same everywhere.
+New organizations and repositories are saved and deleted (also by "delete
+selected") through the same services as the API, so the creator's grant, the
+quota counters and the conflict rules are the same everywhere. Models keep
+SWR's internal name "namespace"; the admin says "organization", as the API
+documentation and the README do.
+
+Rights (issue 11). A staff account can do in the admin what its Django
+permissions say, and never hands out more rights than it holds itself:
+
+- Every action that changes data needs a permission on its model (superusers
+  hold them all): "Revoke" needs change on API tokens; "Disable" and "Enable"
+  need change on access keys; Django's "Delete selected" needs delete.
+- "Issue an API token" and "Issue an AK/SK pair" (user list) mint a credential
+  that acts as the selected user, so they need change on users AND add on the
+  credential's model (API token, resp. access key).
+- A staff account that is not a superuser never acts on a user with more rights
+  than its own: a superuser, or a user who holds (directly or through a group,
+  active or not) a permission the staff account lacks. Such a user can be
+  viewed, but not changed, given a password, deleted or issued a credential.
+  Django itself lets "change user" do all of that to anybody; here only a
+  superuser issues credentials for a superuser. For the same reason the
+  superuser flag is read-only to non-superusers, and the permissions and groups
+  they can give (to users, or to groups) are those within their own rights.
+- No list can be filtered through the URL by a column that holds a secret or
+  its hash (:data:`SECRET_FIELDS`), directly or across relations: the filter
+  would be an oracle (``?key_hash__startswith=ac3b`` counts the matching rows).
+  Such a lookup answers 400 (Django's DisallowedModelAdminLookup, rendered by
+  the project's handler400).
+- Grants, organization creators and repository creators name users of the same
+  tenant: the models' ``clean()`` says so, and the admin's forms and inlines
+  and the services all run it.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Q
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from swr import services
 from swr.api.errors import SwrError
@@ -23,19 +59,80 @@ from swr.models import (
     User,
 )
 
+# Columns that hold a secret, its hash or its ciphertext: never a filter of any list.
+SECRET_FIELDS = frozenset(
+    {
+        User._meta.get_field("password"),
+        ApiToken._meta.get_field("key_hash"),
+        AccessKey._meta.get_field("secret_encrypted"),
+    }
+)
 
-def _audit(request, action: str, obj) -> None:
+
+def touches_secret(model, lookup: str) -> bool:
+    """Whether a changelist lookup such as ``user__password__startswith`` reads a column of SECRET_FIELDS."""
+    for part in lookup.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or a lookup type: the path of fields ends here
+        if field in SECRET_FIELDS:
+            return True
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+    return False
+
+
+def _held_permissions(user: User):
+    """The permissions ``user`` holds, directly or through a group, whether the account is active or not."""
+    return Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
+
+
+def _names(permissions) -> set[str]:
+    return {
+        f"{app_label}.{codename}"
+        for app_label, codename in permissions.values_list("content_type__app_label", "codename")
+    }
+
+
+def within_rights(actor: User, target: User) -> bool:
+    """May staff account ``actor`` change, delete or issue credentials for ``target``?
+
+    A superuser may act on anybody; anybody else only on users who are not
+    superusers and whose permissions are all among the actor's own.
+    """
+    if actor.is_superuser:
+        return True
+    return not target.is_superuser and _names(_held_permissions(target)) <= actor.get_all_permissions()
+
+
+def _groups_within_rights(actor: User):
+    """The groups whose permissions are all among ``actor``'s own."""
+    return Group.objects.exclude(permissions__in=Permission.objects.exclude(pk__in=_held_permissions(actor)))
+
+
+def _audit(request, action: str, obj, *, success: bool = True, status_code: int | None = None, detail="") -> None:
     services.audit_record(
         source="admin",
         action=action,
         obj=f"{obj._meta.model_name}:{obj.pk} {obj}",
-        success=True,
+        success=success,
         user=request.user,
+        status_code=status_code,
+        detail=detail,
         request_id=getattr(request, "request_id", ""),
     )
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class SwrModelAdmin(admin.ModelAdmin):
+    """The base of every model admin of the site: no list is filtered by a secret column."""
+
+    def lookup_allowed(self, lookup, value, request):
+        return not touches_secret(self.model, lookup) and super().lookup_allowed(lookup, value, request)
+
+
+class AuditedAdmin(SwrModelAdmin):
     """Every add, change and delete made in the admin site also leaves an audit record."""
 
     def log_addition(self, request, obj, message):
@@ -106,8 +203,37 @@ class TenantAdmin(AuditedAdmin):
         return f"{tenant.repository_count} / {tenant.quota('repository')}"
 
 
+class RightsLimitedMixin:
+    """Non-superusers give only the permissions and groups within their own rights (see the module docstring)."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if not request.user.is_superuser:
+            if db_field.name in ("permissions", "user_permissions"):
+                kwargs["queryset"] = _held_permissions(request.user)
+            elif db_field.name == "groups":
+                kwargs["queryset"] = _groups_within_rights(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(RightsLimitedMixin, AuditedAdmin, DjangoGroupAdmin):
+    """Django's group admin; a non-superuser changes only the groups within their rights."""
+
+    def _within_rights(self, request, group) -> bool:
+        return request.user.is_superuser or _names(group.permissions.all()) <= request.user.get_all_permissions()
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or self._within_rights(request, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or self._within_rights(request, obj))
+
+
 @admin.register(User)
-class UserAdmin(AuditedAdmin, DjangoUserAdmin):
+class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
     list_display = ["username", "tenant", "is_tenant_admin", "is_staff", "is_active"]
     list_filter = ["tenant", "is_tenant_admin", "is_staff", "is_active"]
     list_select_related = ["tenant"]
@@ -121,15 +247,69 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
     ]
     actions = ["issue_token", "issue_access_key"]
 
-    @admin.action(description="Issue an API token (shown once)")
+    def has_change_permission(self, request, obj=None):
+        # Also guards Django's password form for the user (user_change_password).
+        return super().has_change_permission(request, obj) and (obj is None or within_rights(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or within_rights(request.user, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return readonly if request.user.is_superuser else [*readonly, "is_superuser"]
+
+    def _may_issue(self, request, credential_model) -> bool:
+        opts = credential_model._meta
+        return self.has_change_permission(request) and request.user.has_perm(
+            f"{opts.app_label}.{get_permission_codename('add', opts)}"
+        )
+
+    def has_issue_token_permission(self, request):
+        return self._may_issue(request, ApiToken)
+
+    def has_issue_access_key_permission(self, request):
+        return self._may_issue(request, AccessKey)
+
+    def _credential_holders(self, request, queryset, action: str) -> list[User]:
+        """The selected users; none (with a message and audit records) if one of them outranks the staff account."""
+        users = list(queryset.select_related("tenant"))
+        refused = [user for user in users if not self.has_change_permission(request, user)]
+        for user in refused:
+            _audit(
+                request, action, user, success=False, status_code=403, detail="The user holds rights you do not hold."
+            )
+        if refused:
+            self.message_user(
+                request,
+                f"Nothing issued: {', '.join(user.username for user in refused)} hold rights you do not hold "
+                "(a superuser's credentials are issued only by a superuser).",
+                level=messages.ERROR,
+            )
+            return []
+        return users
+
+    @staticmethod
+    def _tenant_line(user: User):
+        if user.tenant is None:
+            return "no tenant: the API gives this user nothing until one is set"
+        return format_html(
+            "user id <code>{}</code>, tenant {}, PROJECT_ID <code>{}</code>",
+            user.pk,
+            user.tenant.name,
+            user.tenant.project_id,
+        )
+
+    @admin.action(description="Issue an API token (shown once)", permissions=["issue_token"])
     def issue_token(self, request, queryset):
-        for user in queryset:
+        for user in self._credential_holders(request, queryset, "apitoken.create"):
             token, raw = services.token_issue(user=user)
             self.message_user(
                 request,
                 format_html(
-                    "Token for {} (expires {}): <code>{}</code> — copy it now, it is not shown again.",
+                    "Token for {} ({}), expires {}: <code>{}</code> — send it as X-Auth-Token; "
+                    "copy it now, it is not shown again.",
                     user.username,
+                    self._tenant_line(user),
                     token.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
                     raw,
                 ),
@@ -137,16 +317,17 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
             )
             _audit(request, "apitoken.create", token)
 
-    @admin.action(description="Issue an AK/SK pair (the secret key is shown once)")
+    @admin.action(description="Issue an AK/SK pair (the secret key is shown once)", permissions=["issue_access_key"])
     def issue_access_key(self, request, queryset):
-        for user in queryset:
+        for user in self._credential_holders(request, queryset, "accesskey.create"):
             key, secret_key = services.access_key_issue(user=user)
             self.message_user(
                 request,
                 format_html(
-                    "Access key for {}: AK <code>{}</code> SK <code>{}</code> — copy the SK now, "
-                    "it is not shown again.",
+                    "Access key for {} ({}): AK <code>{}</code> SK <code>{}</code> — the SDK takes "
+                    "BasicCredentials(AK, SK, PROJECT_ID); copy the SK now, it is not shown again.",
                     user.username,
+                    self._tenant_line(user),
                     key.access_key,
                     secret_key,
                 ),
@@ -176,19 +357,33 @@ class RepositoryPermissionInline(admin.TabularInline):
     extra = 0
 
 
+class NamespaceGrantFormSet(BaseInlineFormSet):
+    """The grants typed on an organization's page; on the add page, none for the creator (who gets manage)."""
+
+    def clean(self):
+        super().clean()
+        creator = self.instance.creator if self.instance.pk is None else None
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", {})
+            if creator is not None and data.get("user") == creator and not data.get("DELETE"):
+                form.add_error("user", "The creator gets the manage permission with the organization.")
+
+
 class NamespacePermissionInline(admin.TabularInline):
     model = NamespacePermission
+    formset = NamespaceGrantFormSet
     fields = ["user", "level"]
     raw_id_fields = ["user"]
     extra = 0
 
 
 @admin.register(Namespace)
-class NamespaceAdmin(ServiceCreateMixin, admin.ModelAdmin):
+class NamespaceAdmin(ServiceCreateMixin):
     list_display = ["name", "tenant", "creator", "created_at"]
     list_filter = ["tenant"]
     list_select_related = ["tenant", "creator"]
-    search_fields = ["name"]
+    # Also what the organization field of the repository page searches (autocomplete_fields).
+    search_fields = ["name", "tenant__name"]
     raw_id_fields = ["creator"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [RepositoryInline, NamespacePermissionInline]
@@ -205,11 +400,13 @@ class NamespaceAdmin(ServiceCreateMixin, admin.ModelAdmin):
 
 
 @admin.register(Repository)
-class RepositoryAdmin(ServiceCreateMixin, admin.ModelAdmin):
+class RepositoryAdmin(ServiceCreateMixin):
     list_display = ["name", "namespace", "category", "is_public", "creator", "created_at", "updated_at"]
     list_filter = ["category", "is_public", "namespace"]
     list_select_related = ["namespace", "creator"]
     search_fields = ["name"]
+    # Organizations of every tenant: searched as the user types, not listed in one select.
+    autocomplete_fields = ["namespace"]
     raw_id_fields = ["creator"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [RepositoryPermissionInline]
@@ -268,7 +465,7 @@ class ApiTokenAdmin(AuditedAdmin):
         # Tokens are issued with the "Issue an API token" action of the user list.
         return False
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         for token in queryset:
             services.token_revoke(token=token)
@@ -292,14 +489,14 @@ class AccessKeyAdmin(AuditedAdmin):
         # Pairs are issued with the "Issue an AK/SK pair" action of the user list.
         return False
 
-    @admin.action(description="Disable the selected access keys")
+    @admin.action(description="Disable the selected access keys", permissions=["change"])
     def disable(self, request, queryset):
         for key in queryset:
             key.is_active = False
             key.save(update_fields=["is_active"])
             _audit(request, "accesskey.disable", key)
 
-    @admin.action(description="Enable the selected access keys")
+    @admin.action(description="Enable the selected access keys", permissions=["change"])
     def enable(self, request, queryset):
         for key in queryset:
             key.is_active = True
@@ -308,14 +505,24 @@ class AccessKeyAdmin(AuditedAdmin):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
-    """The audit trail: read-only."""
+class AuditRecordAdmin(SwrModelAdmin):
+    """The audit trail: read-only. The outcome and status come first, so that a refusal is seen at a glance."""
 
-    list_display = ["created_at", "source", "username", "tenant", "action", "object", "outcome", "status_code"]
-    list_filter = ["source", "outcome", "action", "tenant"]
+    # Outcome and status first; long values cut short (whole on hover, and on the record's page), so
+    # that every column fits a 1400-pixel-wide window.
+    list_display = ["created_at", "outcome", "status", "action", "short_object", "username", "tenant", "source"]
+    list_filter = ["outcome", "source", "action", "tenant"]
     list_select_related = ["tenant"]
     search_fields = ["username", "object", "request_id", "action"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="status", ordering="status_code")
+    def status(self, record):
+        return record.status_code
+
+    @admin.display(description="object", ordering="object")
+    def short_object(self, record):
+        return format_html('<span title="{}">{}</span>', record.object, Truncator(record.object).chars(32))
 
     def has_add_permission(self, request):
         return False

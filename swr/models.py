@@ -5,7 +5,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.db.models.functions import Length
 from django.utils import timezone
@@ -69,15 +69,21 @@ class Tenant(models.Model):
     domain_id = models.CharField(max_length=32, default=_hex_id, editable=False)
     project_id = models.CharField(max_length=32, default=_hex_id, editable=False)
     namespace_quota = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most organizations the tenant may own. Empty: the server's default."
+        "organization quota",
+        null=True,
+        blank=True,
+        help_text="Most organizations the tenant may own. Empty: the server's default.",
     )
     repository_quota = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most image repositories the tenant may own. Empty: the server's default."
+        "repository quota",
+        null=True,
+        blank=True,
+        help_text="Most image repositories the tenant may own. Empty: the server's default.",
     )
     # What the tenant owns, kept by the services in the same transaction as each create and delete, so that a
     # quota is checked and taken by one conditional UPDATE of this row (see swr.services).
-    namespace_count = models.PositiveIntegerField(default=0, editable=False)
-    repository_count = models.PositiveIntegerField(default=0, editable=False)
+    namespace_count = models.PositiveIntegerField("organizations owned", default=0, editable=False)
+    repository_count = models.PositiveIntegerField("repositories owned", default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,7 +115,7 @@ class User(AbstractUser):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="users")
     is_tenant_admin = models.BooleanField(
-        default=False, help_text="Has manage permission on every namespace of the tenant."
+        default=False, help_text="Has manage permission on every organization of the tenant."
     )
 
     class Meta(AbstractUser.Meta):
@@ -122,17 +128,42 @@ class User(AbstractUser):
             ),
         ]
 
+    def clean(self):
+        """A user who holds grants stays in the tenant they name: grants name users of the same tenant."""
+        super().clean()
+        if self.pk is None:
+            return
+        # exclude(tenant_id=None) keeps every grant: a user without a tenant may hold none.
+        if (
+            self.namespace_permissions.exclude(namespace__tenant_id=self.tenant_id).exists()
+            or self.repository_permissions.exclude(repository__namespace__tenant_id=self.tenant_id).exists()
+        ):
+            raise ValidationError(
+                {"tenant": "This user holds permissions in another tenant; remove them before moving the user."}
+            )
+
 
 class Namespace(models.Model):
-    """An organization: a globally unique top-level name that holds image repositories."""
+    """An organization: a globally unique top-level name that holds image repositories.
+
+    The model keeps SWR's internal name (namespace); everything a person reads says organization.
+    """
 
     name = NamespaceNameField(help_text="Organization name, unique across all tenants.")
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="namespaces")
-    creator = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    creator = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A user of the same tenant; gets the manage permission on the organization.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "organization"
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
@@ -146,13 +177,32 @@ class Namespace(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        """The creator is a user of the organization's tenant (grants name users of the same tenant)."""
+        if self.creator_id and self.tenant_id and self.creator.tenant_id != self.tenant_id:
+            raise ValidationError({"creator": "The creator must be a user of the organization's tenant."})
+
+
+def _related_or_none(obj: models.Model, field: str) -> models.Model | None:
+    """The object a foreign key points to (saved or not yet), or None when it is not set."""
+    try:
+        return getattr(obj, field)
+    except ObjectDoesNotExist:
+        return None
+
 
 class Repository(models.Model):
-    """An image repository inside a namespace."""
+    """An image repository inside an organization (namespace)."""
 
     # No index of its own: the unique (namespace, name) constraint's index leads with it.
-    namespace = models.ForeignKey(Namespace, on_delete=models.PROTECT, related_name="repositories", db_index=False)
-    name = RepositoryNameField(help_text="Repository name, unique within its namespace; may contain '/'.")
+    namespace = models.ForeignKey(
+        Namespace,
+        verbose_name="organization",
+        on_delete=models.PROTECT,
+        related_name="repositories",
+        db_index=False,
+    )
+    name = RepositoryNameField(help_text="Repository name, unique within its organization; may contain '/'.")
     category = models.CharField(
         max_length=16,
         choices=Category.choices,
@@ -163,7 +213,14 @@ class Repository(models.Model):
     )
     description = models.CharField(max_length=1000, blank=True, default="")
     is_public = models.BooleanField(help_text="Public repositories can be read by every tenant.")
-    creator = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    creator = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A user of the organization's tenant.",
+    )
     # Kept up to date by the distribution side (push, pull) once it exists; 0 until then.
     num_images = models.PositiveIntegerField(default=0, editable=False, help_text="Number of tags.")
     num_download = models.PositiveBigIntegerField(default=0, editable=False, help_text="Number of pulls.")
@@ -211,6 +268,12 @@ class Repository(models.Model):
     def __str__(self) -> str:
         return f"{self.namespace.name}/{self.name}" if self.namespace_id else self.name
 
+    def clean(self):
+        """The creator is a user of the organization's tenant (grants name users of the same tenant)."""
+        namespace = _related_or_none(self, "namespace")
+        if self.creator_id and namespace is not None and self.creator.tenant_id != namespace.tenant_id:
+            raise ValidationError({"creator": "The creator must be a user of the organization's tenant."})
+
 
 class Grant(models.Model):
     """A user's permission level on one object; the subclasses name the object."""
@@ -236,22 +299,32 @@ class Grant(models.Model):
     def target(self) -> models.Model:
         raise NotImplementedError
 
-    def target_tenant_id(self) -> int:
+    def target_tenant_id(self) -> int | None:
+        """The tenant of the object the grant is on; None while that object is not chosen yet."""
         raise NotImplementedError
 
     def clean(self):
-        if self.user_id and self.user.tenant_id != self.target_tenant_id():
+        """Grants name users of the tenant that owns the object (README, spec section 6)."""
+        tenant_id = self.target_tenant_id()
+        if self.user_id and tenant_id is not None and self.user.tenant_id != tenant_id:
             raise ValidationError({"user": "Permissions can only name users of the same tenant."})
 
 
 class NamespacePermission(Grant):
-    """A user's permission level on one namespace."""
+    """A user's permission level on one organization (namespace)."""
 
     # No index of its own: the unique (namespace, user) constraint's index leads with it.
-    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="permissions", db_index=False)
+    namespace = models.ForeignKey(
+        Namespace,
+        verbose_name="organization",
+        on_delete=models.CASCADE,
+        related_name="permissions",
+        db_index=False,
+    )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="namespace_permissions")
 
     class Meta(Grant.Meta):
+        verbose_name = "organization permission"
         constraints = [
             *Grant.Meta.constraints,
             models.UniqueConstraint(
@@ -266,11 +339,13 @@ class NamespacePermission(Grant):
         return self.namespace
 
     def target_tenant_id(self):
-        return self.namespace.tenant_id if self.namespace_id else None
+        # The admin's add page validates inline grants against the organization before it is saved.
+        namespace = _related_or_none(self, "namespace")
+        return namespace.tenant_id if namespace is not None else None
 
 
 class RepositoryPermission(Grant):
-    """A user's permission level on one repository; it adds to what the namespace grant gives."""
+    """A user's permission level on one repository; it adds to what the organization grant gives."""
 
     # No index of its own: the unique (repository, user) constraint's index leads with it.
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="permissions", db_index=False)
@@ -291,7 +366,9 @@ class RepositoryPermission(Grant):
         return self.repository
 
     def target_tenant_id(self):
-        return self.repository.namespace.tenant_id if self.repository_id else None
+        repository = _related_or_none(self, "repository")
+        namespace = _related_or_none(repository, "namespace") if repository is not None else None
+        return namespace.tenant_id if namespace is not None else None
 
 
 class ApiTokenQuerySet(models.QuerySet):
