@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pytest
+from django.db import transaction
 
 from swr import services
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
@@ -65,14 +66,29 @@ def together(*requests):
         return list(pool.map(run, requests))
 
 
+def behind_a_lock(row, seconds, *requests):
+    """:func:`together`, while this test holds ``row`` locked (``FOR UPDATE``; on SQLite, the database's
+    write lock) for ``seconds``: the requests that reach their transaction meanwhile wait for it, as
+    behind any slow writer, and then go at once (how two deletes meet inside the window between
+    reading a row and removing it)."""
+    with ThreadPoolExecutor(max_workers=1) as runner, transaction.atomic():
+        list(type(row).objects.select_for_update().filter(pk=row.pk))
+        answers = runner.submit(together, *requests)
+        time.sleep(seconds)
+    return answers.result()
+
+
 def assert_usage_is_the_rows():
     """Every tenant's usage counters equal the rows it owns (what swr.services.usage_recount would set)."""
     for tenant in Tenant.objects.all():
         namespaces = Namespace.objects.filter(tenant=tenant).count()
         repositories = Repository.objects.filter(namespace__tenant=tenant).count()
-        assert (tenant.namespace_count, tenant.repository_count) == (namespaces, repositories), tenant.name
-        assert namespaces <= tenant.quota("namespace"), tenant.name
-        assert repositories <= tenant.quota("repository"), tenant.name
+        counters = (tenant.namespace_count, tenant.repository_count)
+        assert counters == (namespaces, repositories), (
+            f"{tenant.name}: counters {counters}, rows {namespaces, repositories}"
+        )
+        assert namespaces <= tenant.quota("namespace"), f"{tenant.name} owns {namespaces} organizations"
+        assert repositories <= tenant.quota("repository"), f"{tenant.name} owns {repositories} repositories"
 
 
 def rounds(count):
@@ -115,21 +131,26 @@ def test_parallel_deletes_of_one_object_answer_one_204(server, token, owner, ten
         "namespace grant": PERMISSION_NOT_FOUND,
         "repository grant": PERMISSION_NOT_FOUND,
     }[target]
-    for number in rounds(8):
+    for number in rounds(12):
         namespace = services.namespace_create(name=f"gone-{number}", tenant=tenant, creator=owner)
         repository = services.repository_create(namespace=namespace, name="app", is_public=False, creator=owner)
         base = f"{server}/v2/manage/namespaces/{namespace.name}"
+        # The DELETE's URL and body, and the row it removes.
         if target == "namespace":
             services.repository_delete(repository=repository)
-            url, body = base, None
+            url, body, row = base, None, namespace
         elif target == "repository":
-            url, body = f"{base}/repos/app", None
+            url, body, row = f"{base}/repos/app", None, repository
+        elif target == "namespace grant":
+            services.grants_create(obj=namespace, levels={bob: 1})
+            url, body, row = f"{base}/access", [str(bob.pk)], NamespacePermission.objects.get(user=bob)
         else:
-            obj = namespace if target == "namespace grant" else repository
-            services.grants_create(obj=obj, levels={bob: 1})
-            url = f"{base}/access" if target == "namespace grant" else f"{base}/repos/app/access"
-            body = [str(bob.pk)]
-        answers = together(*[partial(call, url, "DELETE", body, token)] * 20)
+            services.grants_create(obj=repository, levels={bob: 1})
+            url, body, row = f"{base}/repos/app/access", [str(bob.pk)], RepositoryPermission.objects.get(user=bob)
+        requests = [partial(call, url, "DELETE", body, token)] * 20
+        # Every other round, the DELETEs also line up behind a lock on that row.
+        answers = behind_a_lock(row, 0.5, *requests) if number % 2 else together(*requests)
+        print(number, Counter(answers))
         assert sorted(answers, key=str) == [(204, None)] + [(404, code)] * 19, (number, Counter(answers))
         assert Namespace.objects.filter(pk=namespace.pk).exists() == (target != "namespace")
         assert Repository.objects.filter(pk=repository.pk).exists() == (target not in ("namespace", "repository"))
@@ -235,7 +256,7 @@ def test_counters_equal_rows_after_a_storm_of_creates_and_deletes(server, make_u
         ("DELETE", "repository"): {204, 404},
     }
     seen = Counter()
-    for number in rounds(40):
+    for number in rounds(60):
         requests, kinds = [], []
         for t, user_token in clients:
             namespace = f"{t.name}-{generator.randrange(3)}"
@@ -245,7 +266,7 @@ def test_counters_equal_rows_after_a_storm_of_creates_and_deletes(server, make_u
                 url = f"{server}/v2/manage/namespaces" + (f"/{namespace}" if method == "DELETE" else "")
                 body = {"namespace": namespace} if method == "POST" else None
             else:
-                name = f"app-{generator.randrange(3)}"
+                name = f"app-{generator.randrange(2)}"
                 url = f"{server}/v2/manage/namespaces/{namespace}/repos" + (f"/{name}" if method == "DELETE" else "")
                 body = {"repository": name, "is_public": False} if method == "POST" else None
             requests.append(

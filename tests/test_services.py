@@ -16,13 +16,7 @@ import pytest
 from django.db import OperationalError, connection, connections, transaction
 
 from swr import services
-from swr.api.errors import (
-    NamespaceNotFound,
-    PermissionNotFound,
-    RepositoryNotFound,
-    exception_handler,
-    to_swr_error,
-)
+from swr.api.errors import NamespaceNotFound, RepositoryNotFound, exception_handler, to_swr_error
 from swr.models import AuditRecord, Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,13 +126,6 @@ def test_grants_on_an_object_deleted_meanwhile_are_404(keep, owner, tenant, bob,
         call()
     assert not NamespacePermission.objects.filter(user=bob).exists()
     assert not RepositoryPermission.objects.filter(user=bob).exists()
-
-
-def test_grant_removed_twice_is_404_the_second_time(keep, bob):
-    services.grants_create(obj=keep, levels={bob: 1})
-    services.grants_delete(obj=keep, users=[bob])
-    with pytest.raises(PermissionNotFound):
-        services.grants_delete(obj=keep, users=[bob])
 
 
 def _deadlock(first: Tenant, second: Tenant) -> OperationalError:
