@@ -260,11 +260,20 @@ def suspicious_operation_error(exc: django_exceptions.SuspiciousOperation) -> Sw
     return SwrError("Invalid request.")
 
 
+def _transactions_collided(exc: Exception) -> bool:
+    """A deadlock or a serialization failure (SQLSTATE class 40): the database is there and answered.
+
+    The services take their locks in one order (swr.services) so that none can happen: one that
+    does is a bug, answered 500 and logged with its traceback, not 503 "unreachable".
+    """
+    return str(getattr(exc.__cause__, "sqlstate", None) or "").startswith("40")
+
+
 def to_swr_error(exc: Exception) -> SwrError | None:
     """Translate any exception the service can meet into an SwrError; None when it is a bug."""
     if isinstance(exc, SwrError):
         return exc
-    if isinstance(exc, db.OperationalError | db.InterfaceError):
+    if isinstance(exc, db.OperationalError | db.InterfaceError) and not _transactions_collided(exc):
         # The database is down, unreachable or too slow: a passing condition, not a bug of the request.
         logger.warning("Database unavailable: %s", exc, exc_info=exc)
         return ServiceUnavailable()
