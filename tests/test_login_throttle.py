@@ -124,12 +124,18 @@ class TestPasswordLoginThrottle:
         assert fail(5, "nobody")[:4] == [401] * 4
         assert_throttled(login("nobody"), at_least=1)
 
-    def test_wrong_domain_with_the_right_password_is_not_a_password_failure(self, alice, other_tenant):
-        client = APIClient()
-        for _ in range(6):
-            body = json.dumps(login_body(domain="globex"))
-            assert client.post(LOGIN, data=body, content_type="application/json").status_code == 401
-        assert login().status_code == 201
+    def test_the_right_password_with_a_wrong_domain_counts_as_a_failure(self, alice, other_tenant):
+        """No password oracle: after four wrong passwords, the fifth attempt answers 429 whether it carried the
+        right password with another domain or a wrong one (it answered 401 when only wrong passwords counted)."""
+        assert fail(4) == [401] * 4
+        body = json.dumps(login_body(domain="globex"))
+        assert_throttled(APIClient().post(LOGIN, data=body, content_type="application/json"), at_least=1)
+        assert_throttled(login(), at_least=1)
+
+    def test_a_wrong_domain_alone_locks_like_wrong_passwords(self, alice, other_tenant):
+        body = json.dumps(login_body(domain="globex"))
+        answers = [APIClient().post(LOGIN, data=body, content_type="application/json").status_code for _ in range(5)]
+        assert answers == [401] * 4 + [429]
 
     def test_limits_are_settings(self, alice, settings):
         settings.AXES_FAILURE_LIMIT = 2

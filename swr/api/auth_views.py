@@ -9,6 +9,7 @@ import math
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from django.db.models import Max
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -120,9 +121,14 @@ class TokenView(AuditedMixin, APIView):
         given = serializer.validated_data["auth"]["identity"]["password"]["user"]
         self.audit_object = f"{given['domain']['name']}/{given['name']}"
         user = authenticate(request._request, username=given["name"], password=given["password"])
+        if user is not None and (user.tenant is None or user.tenant.name != given["domain"]["name"]):
+            # The right password with the wrong domain is a failed login too: counted like any other, so
+            # that the answer after it (401 or 429) tells nothing about the password.
+            user_login_failed.send(sender=__name__, credentials={"username": given["name"]}, request=request._request)
+            user = None
         if user is None and getattr(request._request, "axes_locked_out", False):
             raise login_throttled(given["name"])
-        if user is None or user.tenant is None or user.tenant.name != given["domain"]["name"]:
+        if user is None:
             raise AuthenticationFailed("Authentication failed: wrong user name, password or domain.")
         request.user = user
         token, raw = services.token_issue(user=user)
