@@ -261,6 +261,9 @@ AXES_LOCKOUT_CALLABLE = "swr.api.auth_views.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
+# Lockout log lines name the user name (an operator resets it with `manage.py axes_reset_username NAME`)
+# and the address; passwords are always masked.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
 # axes.W006 asks for the client address among the lockout parameters; the spec counts per user name only,
 # which no change of address or User-Agent escapes.
 SILENCED_SYSTEM_CHECKS += ["axes.W006"]
@@ -301,7 +304,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         "swr.api.parsers.JSONParser",  # DRF's, with bodies nested deeper than 32 levels refused
-        "rest_framework.parsers.FormParser",
+        "swr.api.parsers.FormParser",  # DRF's, with a JSON body sent as a form refused with a hint
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -310,6 +313,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+
+# The admin's messages are kept in the session (the database), not in a cookie: the "Issue an API token" and
+# "Issue an AK/SK pair" actions show a secret once, which must not travel in a (signed, unencrypted) cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "SWR-compatible registry management API",
@@ -325,6 +332,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # PATCH bodies are described with their required fields (a repository's PATCH needs is_public, section 5).
+    "COMPONENT_SPLIT_PATCH": False,
     "ENUM_NAME_OVERRIDES": {},
 }
 
