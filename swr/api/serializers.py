@@ -127,6 +127,8 @@ class ModelValidatedSerializer(serializers.Serializer):
 
 
 class NamespaceCreateSerializer(ModelValidatedSerializer):
+    """Body of ``POST /v2/manage/namespaces`` (spec section 4)."""
+
     namespace = NameField(
         source="name",
         help_text="Organization name: 1-64 characters, lower-case letters, digits, '.', '_' and '-'.",
@@ -134,6 +136,8 @@ class NamespaceCreateSerializer(ModelValidatedSerializer):
 
 
 class RepositoryCreateSerializer(ModelValidatedSerializer):
+    """Body of ``POST /v2/manage/namespaces/{namespace}/repos`` (spec section 3)."""
+
     repository = NameField(
         source="name",
         help_text="Image repository name: 1-128 characters, lower-case letters, digits, '.', '/', '_' and '-'.",
@@ -155,6 +159,8 @@ class RepositoryCreateSerializer(ModelValidatedSerializer):
 
 
 class RepositoryUpdateSerializer(ModelValidatedSerializer):
+    """Body of ``PATCH /v2/manage/namespaces/{namespace}/repos/{repository}``: ``is_public`` is required (section 5)."""
+
     is_public = SwrBooleanField(help_text="Whether every tenant may pull the repository.")
     category = CategoryField(
         required=False,
