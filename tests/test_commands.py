@@ -102,7 +102,11 @@ def test_a_refused_command_prints_nothing_of_what_it_rolled_back():
 def test_the_line_before_the_token_gives_the_project_id():
     lines = run("--tenant", "acme", "--user", "alice")
     tenant = Tenant.objects.get()
-    assert lines[-2].startswith(f"Token for alice of tenant acme (project id {tenant.project_id}), valid until ")
+    alice = User.objects.get(username="alice")
+    assert lines[-2].startswith(
+        f"Token for alice (user id {alice.pk}, for grants) of tenant acme (project id {tenant.project_id}), "
+        "valid until "
+    )
 
 
 def test_invalid_user_name_is_refused():
@@ -222,3 +226,17 @@ def test_namespace_of_another_tenant_is_refused():
     run("--tenant", "acme", "--user", "alice", "--namespace", "group")
     with pytest.raises(CommandError, match="another tenant"):
         run("--tenant", "globex", "--user", "bob", "--namespace", "group")
+
+
+def test_making_an_existing_user_a_tenant_administrator_says_so():
+    run("--tenant", "acme", "--user", "alice")
+    lines = run("--tenant", "acme", "--user", "alice", "--tenant-admin")
+    assert "alice is now an administrator of tenant acme." in lines
+    assert User.objects.get(username="alice").is_tenant_admin
+
+
+def test_the_access_key_command_names_the_user_id_for_grants():
+    out = StringIO()
+    call_command("swr_accesskey", "--tenant", "acme", "--user", "alice", stdout=out)
+    alice = User.objects.get(username="alice")
+    assert f"Access key for alice (user id {alice.pk}, for grants) of tenant acme" in out.getvalue()

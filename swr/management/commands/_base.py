@@ -90,6 +90,7 @@ class TenantUserCommand(BaseCommand):
         elif tenant_admin and not user_obj.is_tenant_admin:
             user_obj.is_tenant_admin = True
             user_obj.save(update_fields=["is_tenant_admin"])
+            self.note(f"{user_obj.username} is now an administrator of tenant {user_obj.tenant.name}.")
         if password is not None:
             try:
                 password_validation.validate_password(password, user_obj)

@@ -23,7 +23,7 @@ class Command(TenantUserCommand):
             key, secret_key = services.access_key_issue(user=user_obj, description=description)
         self.write_notes()
         self.stdout.write(
-            f"Access key for {user_obj.username} of tenant {user_obj.tenant.name} "
+            f"Access key for {user_obj.username} (user id {user_obj.pk}, for grants) of tenant {user_obj.tenant.name} "
             f"(project id {user_obj.tenant.project_id}). AK and SK:"
         )
         self.stdout.write(f"{key.access_key} {secret_key}")

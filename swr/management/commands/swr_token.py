@@ -34,7 +34,8 @@ class Command(TenantUserCommand):
         self.write_notes()
         tenant_obj = user_obj.tenant
         self.stdout.write(
-            f"Token for {user_obj.username} of tenant {tenant_obj.name} (project id {tenant_obj.project_id}), "
+            f"Token for {user_obj.username} (user id {user_obj.pk}, for grants) of tenant {tenant_obj.name} "
+            f"(project id {tenant_obj.project_id}), "
             f"valid until {token.expires_at:%Y-%m-%d %H:%M} UTC:"
         )
         self.stdout.write(raw)
