@@ -159,7 +159,10 @@ class QuotaView(APIView):
     def get(self, request, project_id):
         tenant = request.user.tenant
         if tenant is None or tenant.project_id != project_id:
-            raise OtherTenant("That project belongs to another tenant: ask for your own project id's quotas.")
+            raise OtherTenant(
+                f"Project {project_id!r} is not the project of your tenant: ask for your own project id's quotas "
+                "(POST /v3/auth/tokens and the credential commands print it)."
+            )
         used = services.quota_usage(tenant)
         return Response(
             {

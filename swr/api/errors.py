@@ -6,6 +6,7 @@ Django's URL resolver or by an unhandled exception, leaves through
 """
 
 import logging
+import re
 import sys
 from functools import wraps
 
@@ -351,7 +352,13 @@ def page_not_found(request, exception=None):
     message = f"URL not found: {request.method} {request.path}"
     if request.path.endswith("/") and request.path != "/" and _is_api_path(request.path_info.rstrip("/")):
         message += " (API paths have no trailing slash)"
+    elif _REPOSITORY_WITH_SLASH.match(request.path_info):
+        message += " (write each '/' of a repository name as '$': nginx/web is nginx$web)"
     return error_response(UrlNotFound(message))
+
+
+# A repository path whose name was written with '/' (or %2F) instead of '$' (spec section 1).
+_REPOSITORY_WITH_SLASH = re.compile(r"^/v2/manage/namespaces/[^/]+/repos/[^/]+/.")
 
 
 def _is_api_path(path: str) -> bool:

@@ -44,3 +44,24 @@ class JSONParser(parsers.JSONParser):
         if depth_exceeds(data, MAX_DEPTH):
             raise ParseError(TOO_DEEP)
         return data
+
+
+LOOKS_LIKE_JSON = (
+    "The body looks like JSON, but its Content-Type is application/x-www-form-urlencoded (what curl -d sends "
+    "unless told otherwise): send it with the header 'Content-Type: application/json'."
+)
+
+
+class FormParser(parsers.FormParser):
+    """``application/x-www-form-urlencoded``: DRF's parser; a JSON body sent under this type is a 400 that says so.
+
+    ``curl -d '{"namespace": "x"}'`` without a Content-Type header sends JSON as a form, whose one field is
+    then named after the whole text: without this check the answer would be "namespace is required".
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        first = next(iter(data), "")
+        if first.lstrip().startswith(("{", "[")):
+            raise ParseError(LOOKS_LIKE_JSON)
+        return data
