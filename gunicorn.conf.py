@@ -106,6 +106,11 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000")
 limit_request_line = 8190
 limit_request_field_size = 16 * 1024
 limit_request_fields = 128
+# gunicorn's control socket (`gunicornc`) only where asked for: by default every gunicorn of a user would
+# share one path ($HOME/.gunicorn/gunicorn.ctl), and stopping one removes the socket of another.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 # The application writes one JSON access line per request (swr.access); gunicorn's own would repeat it.
 accesslog = None
 errorlog = "-"

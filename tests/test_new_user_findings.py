@@ -1,0 +1,87 @@
+"""What a new user ran into when trying the service from the README (issue 11, must-have 10), each a test.
+
+Each test names what the user did and what the answer must tell them.
+"""
+
+import runpy
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from .helpers import assert_swr_error
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_json_body_sent_as_a_form_says_to_send_content_type_json(api):
+    """`curl -d '{"namespace":"x"}'` without -H Content-Type sends a form: the answer says so (it said
+    'namespace is required')."""
+    response = api.post(
+        "/v2/manage/namespaces", data='{"namespace":"x"}', content_type="application/x-www-form-urlencoded"
+    )
+    body = assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
+    assert "Content-Type: application/json" in body["error_msg"]
+
+
+def test_a_form_body_still_works(api, namespace):
+    response = api.post(
+        "/v2/manage/namespaces/group/repos",
+        data="repository=web&is_public=true",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201
+
+
+def test_quotas_of_an_unknown_project_do_not_claim_it_belongs_to_another_tenant(api, other_tenant):
+    """The refusal reads the same for another tenant's project and one that does not exist."""
+    unknown = assert_swr_error(api.get("/v2/manage/projects/abc/quotas"), 403, "SVCSTG.SWR.4039001")
+    other = assert_swr_error(
+        api.get(f"/v2/manage/projects/{other_tenant.project_id}/quotas"), 403, "SVCSTG.SWR.4039001"
+    )
+    assert "another tenant" not in unknown["error_msg"]
+    assert unknown["error_msg"].replace("'abc'", "X") == other["error_msg"].replace(f"'{other_tenant.project_id}'", "X")
+
+
+@pytest.mark.parametrize("path", ["nginx/web", "nginx%2Fweb", "nginx/web/access"])
+def test_a_repository_name_written_with_a_slash_gets_the_dollar_hint(api, namespace, path):
+    body = assert_swr_error(api.get(f"/v2/manage/namespaces/group/repos/{path}"), 404, "SVCSTG.SWR.4040083")
+    assert "as '$'" in body["error_msg"]
+
+
+def test_other_unknown_urls_get_no_dollar_hint(api):
+    body = assert_swr_error(api.get("/v2/manage/nowhere/at/all"), 404, "SVCSTG.SWR.4040083")
+    assert "'$'" not in body["error_msg"]
+
+
+class TestOpenApi:
+    def document(self):
+        return APIClient().get("/openapi.json").json()
+
+    def test_the_repository_patch_body_requires_is_public(self):
+        """Spec section 5: PATCH takes is_public (required), category, description."""
+        operation = self.document()["paths"]["/v2/manage/namespaces/{namespace}/repos/{repository}"]["patch"]
+        ref = next(iter(operation["requestBody"]["content"].values()))["schema"]["$ref"]
+        schema = self.document()["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        assert schema["required"] == ["is_public"]
+
+    def test_request_bodies_are_described_for_users_not_developers(self):
+        schemas = self.document()["components"]["schemas"]
+        for name, schema in schemas.items():
+            assert "model_rules" not in schema.get("description", ""), name
+            assert "full_clean" not in schema.get("description", ""), name
+
+
+def test_admin_messages_are_kept_server_side():
+    """The credential actions show a secret once: it must not travel in a cookie (Django's default keeps
+    messages in a signed, unencrypted cookie)."""
+    assert settings.MESSAGE_STORAGE == "django.contrib.messages.storage.session.SessionStorage"
+
+
+def test_gunicorn_has_no_shared_control_socket(monkeypatch):
+    """gunicorn 27 puts every server of a user on one control socket path; stopping one removed another's."""
+    monkeypatch.delenv("GUNICORN_CONTROL_SOCKET", raising=False)
+    assert runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))["control_socket_disable"] is True
+    monkeypatch.setenv("GUNICORN_CONTROL_SOCKET", "/tmp/x.ctl")
+    config = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
+    assert (config["control_socket"], config["control_socket_disable"]) == ("/tmp/x.ctl", False)
