@@ -81,27 +81,6 @@ SWR_CREDENTIALS_KEY = os.environ.get("SWR_CREDENTIALS_KEY", "")
 # How far X-Sdk-Date of a signed request may be from the server's clock.
 SWR_SIGNATURE_MAX_SKEW = timedelta(minutes=15)
 
-
-def _cache() -> dict:
-    """The cache that every worker and node shares; it holds the used signatures of state-changing requests.
-
-    Redis when SWR_CACHE_URL names one (redis://host:6379/0), else a table of the database (`migrate`
-    creates it). The table keeps up to SWR_CACHE_MAX_ENTRIES entries, one per signed POST/PUT/PATCH/DELETE
-    of the last 15 to 30 minutes; past that Django's culling drops entries, so beyond about 25 signed changes
-    a second use Redis.
-    """
-    url = os.environ.get("SWR_CACHE_URL", "")
-    if url:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    return {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "swr_cache",
-        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("SWR_CACHE_MAX_ENTRIES", "50000"))},
-    }
-
-
-CACHES = {"default": _cache()}
-
 # Largest request body accepted; larger ones are answered 413.
 SWR_MAX_BODY_BYTES = 1024 * 1024
 # Largest request head accepted (swr.middleware.RequestHeadLimitMiddleware): a longer request line is

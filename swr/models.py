@@ -435,6 +435,29 @@ class AccessKey(models.Model):
         return f"{self.access_key} ({self.user})"
 
 
+class UsedSignature(models.Model):
+    """An AK/SK signature of a state-changing request that was accepted: each is accepted once (spec section 1).
+
+    The row lives until the signature's X-Sdk-Date leaves the accepted window (``expires_at``); the unique
+    constraint decides which of two racing copies of one request is accepted, on every worker and node.
+    """
+
+    signature = models.CharField(max_length=64, help_text="Hex HMAC-SHA256 signature, lower case.")
+    expires_at = models.DateTimeField(db_index=True, help_text="When X-Sdk-Date of the request stops being accepted.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["signature"],
+                name="%(app_label)s_%(class)s_unique_signature",
+                violation_error_message="This signature was used already.",
+            )
+        ]
+
+    def __str__(self):
+        return self.signature
+
+
 class AuditRecord(models.Model):
     """One change made, or tried, through the API or the admin site."""
 

@@ -20,12 +20,14 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
-from django.core.cache import caches
+from django.db import IntegrityError, transaction
+
+from swr.models import UsedSignature
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
@@ -37,8 +39,6 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 # (huaweicloudsdkcore.signer.signer.Signer._process_content_header).
 HASHED_CONTENT_TYPES = ("application/json", "application/bson")
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
-# Cache alias of the store of used signatures: shared by every worker and node (registry/settings.py).
-USED_SIGNATURES_CACHE = "default"
 
 
 class SignatureError(ValueError):
@@ -85,7 +85,8 @@ def sends_unsigned_payload(content_type: str | None) -> bool:
 
     It does so whenever a Content-Type is set and is not JSON or BSON: form and multipart bodies, streams.
     """
-    return bool(content_type) and not content_type.startswith(HASHED_CONTENT_TYPES)
+    # Media types are case-insensitive (RFC 9110, 8.3.1): "Application/JSON" is parsed as JSON, so it is hashed too.
+    return bool(content_type) and not content_type.strip().lower().startswith(HASHED_CONTENT_TYPES)
 
 
 def payload_hash(body: bytes, declared: str | None, content_type: str | None) -> str:
@@ -164,19 +165,22 @@ def parse_date(value: str) -> datetime | None:
 # Each signature of a state-changing request is accepted once.
 
 
-def _claim_key(signature_hex: str) -> str:
-    return f"swr:signature:{signature_hex.lower()}"
-
-
 def claim(signature_hex: str, signed_at: datetime, *, now: datetime) -> bool:
     """Record a signature as used; False when it was used before (a replay).
 
-    The record lives as long as the signature's X-Sdk-Date is accepted (until ``signed_at`` plus the allowed
-    skew, at most twice the skew from now), in a cache that every worker and node shares; ``cache.add`` is
-    atomic, so of two identical requests racing exactly one claims the signature.
+    The record (swr.models.UsedSignature) lives as long as the signature's X-Sdk-Date is accepted: until
+    ``signed_at`` plus the allowed skew, at most twice the skew from now. The database's unique constraint
+    decides between two identical requests racing on any worker or node: exactly one claims the signature.
+    Records past their time are removed here, so the table holds the last 15 to 30 minutes of signed changes.
     """
-    timeout = claim_lifetime(signed_at, now=now)
-    return caches[USED_SIGNATURES_CACHE].add(_claim_key(signature_hex), True, timeout=timeout)
+    UsedSignature.objects.filter(expires_at__lt=now).delete()
+    expires_at = now + timedelta(seconds=claim_lifetime(signed_at, now=now))
+    try:
+        with transaction.atomic():
+            UsedSignature.objects.create(signature=signature_hex.lower(), expires_at=expires_at)
+    except IntegrityError:
+        return False
+    return True
 
 
 def claim_lifetime(signed_at: datetime, *, now: datetime) -> int:
@@ -187,7 +191,7 @@ def claim_lifetime(signed_at: datetime, *, now: datetime) -> int:
 
 def release(signature_hex: str) -> None:
     """Give a claimed signature back: its request changed nothing (the server failed), so a retry may use it."""
-    caches[USED_SIGNATURES_CACHE].delete(_claim_key(signature_hex))
+    UsedSignature.objects.filter(signature=signature_hex.lower()).delete()
 
 
 # Issuing and storing keys.

@@ -142,6 +142,26 @@ class TestReplays:
         assert not signing.claim(first.upper(), datetime.now(UTC), now=datetime.now(UTC))
         assert signing.claim(second, datetime.now(UTC), now=datetime.now(UTC))
 
+    def test_no_flood_of_other_signatures_pushes_a_used_one_out(self):
+        """A tester filled the old cache with a hostile tenant's signed requests until it culled the record of
+        another tenant's DELETE, which could then be replayed. Records go only when their date has expired."""
+        now = datetime.now(UTC)
+        victim = uuid.uuid4().hex * 2
+        assert signing.claim(victim, now, now=now)
+        for _ in range(300):
+            assert signing.claim(uuid.uuid4().hex * 2, now, now=now)
+        assert not signing.claim(victim, now, now=now)
+
+    def test_expired_records_are_removed(self):
+        from swr.models import UsedSignature
+
+        then = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        old = uuid.uuid4().hex * 2
+        assert signing.claim(old, then, now=then)
+        later = then + timedelta(minutes=16)
+        assert signing.claim(uuid.uuid4().hex * 2, later, now=later)
+        assert not UsedSignature.objects.filter(signature=old).exists()
+
 
 def _live_sign(server, ak, sk, method, path, data):
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
