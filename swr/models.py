@@ -45,10 +45,14 @@ class NameField(models.CharField):
 
 
 def name_rule_check(rule: names.NameRule, field: str = "name") -> models.CheckConstraint:
-    """The database's copy of a naming rule: its pattern and its length limit."""
+    """The database's copy of a naming rule: its pattern, its length limit and its reserved names."""
+    condition = models.Q(**{f"{field}__regex": rule.pattern}) & models.lookups.LessThanOrEqual(
+        Length(field), rule.max_length
+    )
+    if rule.reserved:
+        condition &= ~models.Q(**{f"{field}__in": sorted(rule.reserved)})
     return models.CheckConstraint(
-        condition=models.Q(**{f"{field}__regex": rule.pattern})
-        & models.lookups.LessThanOrEqual(Length(field), rule.max_length),
+        condition=condition,
         name=f"%(app_label)s_%(class)s_{field}_valid",
         violation_error_message=f"The {rule.kind} breaks the naming rule.",
     )

@@ -32,6 +32,8 @@ class NameRule:
     separators: str
     first_chars: str
     first_description: str
+    reserved: frozenset[str] = frozenset()  # names that match the pattern but are taken by the service itself
+    reserved_reason: str = ""
 
     @cached_property
     def _match(self):
@@ -49,12 +51,16 @@ class NameRule:
         if not isinstance(value, str):
             return [f"must be a string, got {type(value).__name__}"]
         if len(value) <= self.max_length and self._match(value):
+            if value in self.reserved:
+                return [f"{value!r} is reserved: {self.reserved_reason}"]
             return []  # valid: the pattern says so at once; the checks below say what is wrong
         if value == "":
             return ["must not be empty"]
         problems = []
         if len(value) > self.max_length:
             problems.append(f"is {len(value)} characters long; at most {self.max_length} are allowed")
+        if len(value) > _DIAGNOSED_LENGTH:
+            return problems  # far too long to be a typo: not worth reading character by character
         # A first or last character that is not allowed anywhere is reported with the characters below.
         if value[0] not in self.first_chars and self._allowed(value[0]):
             problems.append(f"must start with {self.first_description}, not {value[0]!r}")
@@ -100,6 +106,10 @@ class NameRule:
     __call__ = validate
 
 
+# A name longer than this is only told its length: a body of 1 MiB would otherwise be read character by
+# character, and every problem in it listed.
+_DIAGNOSED_LENGTH = 1024
+
 # At most this many places are listed for one kind of problem; the rest are counted.
 _LISTED = 5
 
@@ -129,6 +139,9 @@ NAMESPACE = NameRule(
     separators="._-",
     first_chars=_LOWER,
     first_description="a lower-case letter",
+    # Spec section 2: the registry's paths of an organization 'manage' would be the management API's.
+    reserved=frozenset({"manage"}),
+    reserved_reason="its registry paths would collide with the management API under /v2/manage/",
 )
 
 REPOSITORY = NameRule(
