@@ -303,3 +303,25 @@ class TestUsageCounters:
         services.repository_create(namespace=namespace, name="a", is_public=True, creator=owner)
         quotas = api.get(f"/v2/manage/projects/{tenant.project_id}/quotas").json()["quotas"]
         assert [q["used"] for q in quotas] == [1, 1]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("credential", [{}, {"HTTP_X_AUTH_TOKEN": "bogus"}], ids=["none", "bogus token"])
+def test_unauthenticated_changes_leave_no_record(credential):
+    """Anonymous clients could grow the audit table without end, one row per request (a tester's finding)."""
+    from rest_framework.test import APIClient
+
+    response = APIClient().post("/v2/manage/namespaces", {"namespace": "x"}, format="json", **credential)
+    assert response.status_code == 401
+    assert not AuditRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_failed_password_logins_are_recorded(owner):
+    from rest_framework.test import APIClient
+
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "alice", "password": "wrong", "domain": {"name": "acme"}}}}}}  # fmt: skip
+    assert APIClient().post("/v3/auth/tokens", body, format="json").status_code == 401
+    record = AuditRecord.objects.get()
+    assert (record.action, record.outcome, record.object) == ("token.post", "failure", "acme/alice")

@@ -18,6 +18,9 @@ class AuditedMixin:
 
     audit_resource: str = ""
     audit_stored: bool = False
+    # Whether a request refused as unauthenticated (401) is recorded: only where the attempt itself is the
+    # news (password logins, whose failures per user name the lockout bounds).
+    audit_unauthenticated: bool = False
 
     def audit_entry(self, status_code: int) -> AuditRecord:
         """The record of this request, answered with ``status_code``; not stored yet."""
@@ -42,6 +45,10 @@ class AuditedMixin:
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         audited = request.method not in SAFE_METHODS and self.audit_resource and response.status_code != 405
+        if response.status_code == 401 and not self.audit_unauthenticated:
+            # Nobody was identified: the access log has the line; a record per anonymous request would let
+            # anyone grow the audit table without end.
+            audited = False
         if audited and not self.audit_stored:
             data = getattr(response, "data", None)
             detail = f"{data.get('error_code')}: {data.get('error_msg')}" if isinstance(data, dict) and data else ""

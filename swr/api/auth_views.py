@@ -105,6 +105,7 @@ class TokenView(AuditedMixin, APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     audit_resource = "token"
+    audit_unauthenticated = True
 
     @extend_schema(
         summary="Obtain a token with a password",
