@@ -71,3 +71,24 @@ def test_error_classes_carry_status_and_code():
     assert (error.status_code, error.error_code) == (409, "SVCSTG.SWR.4090006")
     body = errors.error_body(error.error_code, error.message)
     assert body["error_msg"] == body["errorMessage"] == error.message
+
+
+def test_a_pool_that_gave_no_connection_is_answered_as_busy_or_away():
+    """With gevent workers, a request waits for a connection of its worker's pool; when none comes free in
+    time (load, or the database away) the 503 says both, not only "database unreachable" (a tester saw 503
+    "unreachable" under load with the database up)."""
+    from django import db
+    from psycopg_pool import PoolTimeout
+
+    from swr.api.errors import to_swr_error
+
+    try:
+        try:
+            raise PoolTimeout("couldn't get a connection after 3.00 sec")
+        except PoolTimeout as cause:
+            raise db.OperationalError(str(cause)) from cause
+    except db.OperationalError as exc:
+        error = to_swr_error(exc)
+    assert (error.status_code, error.error_code) == (503, "SVCSTG.SWR.5030000")
+    assert "busy" in error.message
+    assert "away" in error.message

@@ -17,6 +17,7 @@ from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import csrf
 from django.views.decorators.csrf import csrf_exempt
+from psycopg_pool import PoolTimeout
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
@@ -270,12 +271,25 @@ def _transactions_collided(exc: Exception) -> bool:
     return str(getattr(exc.__cause__, "sqlstate", None) or "").startswith("40")
 
 
+def _no_free_connection(exc: Exception) -> bool:
+    """Whether a request waited for a connection of the pool (DJANGO_DB_POOL_SIZE) in vain (psycopg_pool's
+    PoolTimeout): under load as much as with the database away, so the answer says both."""
+    return isinstance(exc.__cause__, PoolTimeout)
+
+
 def to_swr_error(exc: Exception) -> SwrError | None:
     """Translate any exception the service can meet into an SwrError; None when it is a bug."""
     if isinstance(exc, SwrError):
         return exc
     if isinstance(exc, db.OperationalError | db.InterfaceError) and not _transactions_collided(exc):
         # The database is down, unreachable or too slow: a passing condition, not a bug of the request.
+        if _no_free_connection(exc):
+            # Every connection of this worker's pool stayed busy (load), or none could be made (database away).
+            logger.warning("No database connection free: %s", exc)
+            return ServiceUnavailable(
+                "No database connection came free in time: the server is busy or its database is away; "
+                "try again shortly."
+            )
         logger.warning("Database unavailable: %s", exc, exc_info=exc)
         return ServiceUnavailable()
     if isinstance(exc, django_exceptions.ValidationError):
