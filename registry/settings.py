@@ -107,6 +107,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "swr.middleware.RequestIdMiddleware",
+    "swr.middleware.HeadWithoutBodyMiddleware",
     "swr.logs.AccessLogMiddleware",
     "swr.middleware.RequestHeadLimitMiddleware",
     "swr.middleware.BodySizeLimitMiddleware",

@@ -67,6 +67,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a path of ``x%0aFAKE`` must not start a log line of its own."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class AccessLogMiddleware:
     """One access log line per request: method, path, status, duration, user, tenant, request id."""
 
@@ -81,7 +86,7 @@ class AccessLogMiddleware:
         access_logger.info(
             "%s %s %s",
             request.method,
-            request.path,
+            _printable(request.path),
             response.status_code,
             extra={
                 "method": request.method,

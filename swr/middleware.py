@@ -34,6 +34,25 @@ class RequestIdMiddleware:
         return response
 
 
+class HeadWithoutBodyMiddleware:
+    """A HEAD answer carries the headers of the GET answer and no body (RFC 9110, 9.3.2).
+
+    Django's development server drops the body itself; gunicorn sends what the application gives and warns
+    on every HEAD. The Content-Length of the GET answer stays.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.method == "HEAD" and not response.streaming and response.content:
+            length = len(response.content)
+            response.content = b""
+            response["Content-Length"] = str(length)
+        return response
+
+
 def is_chunked(environ) -> bool:
     """Whether the request's body is sent with ``Transfer-Encoding: chunked``."""
     codings = environ.get("HTTP_TRANSFER_ENCODING", "")

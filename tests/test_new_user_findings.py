@@ -85,3 +85,27 @@ def test_gunicorn_has_no_shared_control_socket(monkeypatch):
     monkeypatch.setenv("GUNICORN_CONTROL_SOCKET", "/tmp/x.ctl")
     config = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
     assert (config["control_socket"], config["control_socket_disable"]) == ("/tmp/x.ctl", False)
+
+
+def test_head_answers_carry_no_body_but_the_get_length(rf):
+    """gunicorn sends what the application gives and warned on every HEAD ("WSGI app sent body bytes on a
+    no-body response"), in a log line without a request id."""
+    from django.http import JsonResponse
+
+    from swr.middleware import HeadWithoutBodyMiddleware
+
+    answer = HeadWithoutBodyMiddleware(lambda request: JsonResponse({"status": "ok"}))
+    head = answer(rf.head("/healthz"))
+    assert (head.content, head["Content-Length"]) == (b"", str(len(b'{"status": "ok"}')))
+    assert answer(rf.get("/healthz")).content == b'{"status": "ok"}'
+
+
+def test_a_newline_in_the_path_does_not_start_a_log_line(api, caplog):
+    """`curl '.../namespaces/x%0aFAKE'` made the plain access line break, with `FAKE 401` on its own line."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="swr.access"):
+        api.get("/v2/manage/namespaces/x%0aFAKE%0d")
+    lines = [record.getMessage() for record in caplog.records if record.name == "swr.access"]
+    assert lines == ["GET /v2/manage/namespaces/x\\nFAKE\\r 404"]
+    assert all("\n" not in line and "\r" not in line for line in lines)
