@@ -81,6 +81,8 @@ def test_admin_messages_are_kept_server_side():
 def test_gunicorn_has_no_shared_control_socket(monkeypatch):
     """gunicorn 27 puts every server of a user on one control socket path; stopping one removed another's."""
     monkeypatch.delenv("GUNICORN_CONTROL_SOCKET", raising=False)
+    # gunicorn.conf.py sets DJANGO_DB_POOL_SIZE when it is unset: held here, so that monkeypatch restores it.
+    monkeypatch.setenv("DJANGO_DB_POOL_SIZE", "4")
     assert runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))["control_socket_disable"] is True
     monkeypatch.setenv("GUNICORN_CONTROL_SOCKET", "/tmp/x.ctl")
     config = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
