@@ -31,13 +31,16 @@ permissions say, and never hands out more rights than it holds itself:
   its hash (:data:`SECRET_FIELDS`), directly or across relations: the filter
   would be an oracle (``?key_hash__startswith=ac3b`` counts the matching rows).
   Such a lookup answers 400 (Django's DisallowedModelAdminLookup, rendered by
-  the project's handler400).
+  the project's handler400), and so does a regular expression (``__regex``).
+- No value of a list's query string, nor the autocomplete's search term, ends
+  in a 500 (SwrModelAdmin): it answers 400, or finds nothing.
 - Grants, organization creators and repository creators name users of the same
   tenant: the models' ``clean()`` says so, and the admin's forms and inlines
   and the services all run it.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -51,7 +54,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from swr import services
-from swr.api.errors import SwrError
+from swr.api.errors import SwrError, error_response
 from swr.models import (
     AccessKey,
     ApiToken,
@@ -72,6 +75,11 @@ SECRET_FIELDS = frozenset(
         AccessKey._meta.get_field("secret_encrypted"),
     }
 )
+
+
+# Lookups no list offers, refused in the query string: a pattern of the client's would run in the
+# database (a malformed one fails there; on SQLite, Python's re runs it, with no bound on its time).
+REFUSED_LOOKUPS = frozenset({"regex", "iregex"})
 
 
 def touches_secret(model, lookup: str) -> bool:
@@ -130,11 +138,52 @@ def _audit(request, action: str, obj, *, success: bool = True, status_code: int 
     )
 
 
+class _InvalidListQuery(Exception):
+    """A value of a list's query string that the list cannot use (see SwrModelAdmin.changelist_view)."""
+
+
 class SwrModelAdmin(admin.ModelAdmin):
-    """The base of every model admin of the site: no list is filtered by a secret column."""
+    """The base of every model admin of the site.
+
+    No list is filtered by a secret column, and no value of a list's query
+    string (filters, search ``q``, date hierarchy, ordering ``o``, page ``p``)
+    ends in a 500: a NUL character (PostgreSQL text holds none), a number or a
+    date out of range, or a value the column refuses answers 400 with the
+    error body (Django would redirect to ``?e=1``, or fail). A search for NUL,
+    also from the autocomplete view, finds nothing.
+    """
 
     def lookup_allowed(self, lookup, value, request):
-        return not touches_secret(self.model, lookup) and super().lookup_allowed(lookup, value, request)
+        return (
+            not touches_secret(self.model, lookup)
+            and lookup.rpartition("__")[2] not in REFUSED_LOOKUPS
+            and super().lookup_allowed(lookup, value, request)
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        if "\x00" in search_term:
+            return queryset.none(), False  # no text column holds a NUL (PostgreSQL refuses it)
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_changelist_instance(self, request):
+        # The ChangeList builds the filters and counts the rows here.
+        try:
+            return super().get_changelist_instance(request)
+        except (IncorrectLookupParameters, OverflowError) as exc:
+            raise _InvalidListQuery(str(exc).strip("[]'\"")) from exc
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            return error_response(SwrError("The query string holds a NUL character (%00): remove it."))
+        try:
+            return super().changelist_view(request, extra_context)
+        except _InvalidListQuery as exc:
+            return error_response(
+                SwrError(
+                    f"Invalid filter, search, date, ordering or page in the query string ({exc}): "
+                    "use the list's own links, or remove the parameter."
+                )
+            )
 
 
 class AuditedAdmin(SwrModelAdmin):

@@ -7,11 +7,13 @@
    the database as a 500: each answers 4xx or an empty list, on SQLite and PostgreSQL.
 """
 
+import json
+
 import pytest
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group, Permission
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from swr import services
@@ -225,3 +227,125 @@ def test_superuser_sets_any_password(admin_client, root):
     assert _set_password(admin_client, root).status_code == 302
     root.refresh_from_db()
     assert root.check_password("Taken-over-42")
+
+
+# 3. Query-string values of the admin lists: never a 500.
+
+NUL = "\x00"
+HUGE = "99999999999999999999"  # beyond any integer column and any year
+BAD_VALUES = [NUL, HUGE, f"-{HUGE}", f"a{NUL}b"]
+
+
+def _request(user, path="/admin/"):
+    request = RequestFactory().get(path)
+    request.user = user
+    return request
+
+
+def _list_params(model, user):
+    """Every query-string parameter the list of ``model`` reads, each with every bad value."""
+    model_admin = admin.site._registry[model]
+    changelist = model_admin.get_changelist_instance(_request(user, _changelist(model)))
+    params = [
+        (name, value) for spec in changelist.filter_specs for name in spec.expected_parameters() for value in BAD_VALUES
+    ]
+    if model_admin.search_fields:
+        params += [("q", NUL), ("q", f"web{NUL}")]
+    if field := model_admin.date_hierarchy:
+        for part in ("year", "month", "day"):
+            params += [(f"{field}__{part}", value) for value in (*BAD_VALUES, "99999999999", "0")]
+        params += [(f"{field}__year", f"9999&{field}__month=12&{field}__day=31")]
+    for column in model._meta.concrete_fields:
+        if column.name in ("password", "key_hash", "secret_encrypted"):
+            continue
+        params += [(column.attname, value) for value in BAD_VALUES]
+        if column.get_internal_type() in ("DateTimeField", "DateField"):
+            params += [(f"{column.name}__year", "99999999999")]
+        if column.get_internal_type() in ("CharField", "TextField"):
+            params += [(f"{column.name}__regex", "[")]
+    params += [("o", value) for value in (*BAD_VALUES, "99999999999")]
+    params += [("p", value) for value in (*BAD_VALUES, "99999999999", "-1")]
+    return params
+
+
+@pytest.fixture
+def rows(owner, namespace, root, make_user, make_tenant):
+    """A row in every table the admin lists, so that every filter offers its choices."""
+    bob = make_user("bob", make_tenant("globex"))
+    services.namespace_create(name="other", tenant=bob.tenant, creator=bob)
+    services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner)
+    services.token_issue(user=owner)
+    services.access_key_issue(user=owner)
+    services.audit_record(source="api", action="namespace.create", obj="other", success=True, user=bob)
+    Group.objects.create(name="operators")
+
+
+@pytest.fixture
+def viewer(staff):
+    return staff(username="viewer")
+
+
+def _acceptable(response) -> bool:
+    """A 4xx with the SWR error body, or the list with no row."""
+    if response.status_code == 200:
+        return response.context["cl"].result_count == 0
+    return 400 <= response.status_code < 500 and "error_code" in json.loads(response.content)
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.model_name)
+def test_no_query_string_value_of_any_list_is_a_500(rows, viewer, model):
+    client, user = viewer
+    client.raise_request_exception = False
+    params = _list_params(model, user)
+    failures = []
+    for name, value in params:
+        response = client.get(f"{_changelist(model)}?{name}=" + value.replace(NUL, "%00"))
+        if (name in ("o", "p") or name.endswith("__isnull")) and response.status_code == 200:
+            # No value reaches the database: an ordering index that is not a column is ignored, a page
+            # number is brought within the pages, any isnull value but "false" or "0" means true.
+            continue
+        if not _acceptable(response):
+            failures.append((name, value, response.status_code))
+    assert not failures
+
+
+def test_the_examples_of_the_issue(rows, viewer):
+    client, _ = viewer
+    client.raise_request_exception = False
+    response = client.get(_changelist(AuditRecord), {"created_at__year": "99999999999"})
+    assert response.status_code == 400
+    assert "query string" in json.loads(response.content)["error_msg"]
+    response = client.get(
+        "/admin/autocomplete/", {"app_label": "swr", "model_name": "repository", "field_name": "namespace", "term": NUL}
+    )
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+AUTOCOMPLETES = [
+    (model, field) for model, model_admin in admin.site._registry.items() for field in model_admin.autocomplete_fields
+]
+
+
+@pytest.mark.parametrize(("model", "field"), AUTOCOMPLETES, ids=[f"{m._meta.model_name}-{f}" for m, f in AUTOCOMPLETES])
+@pytest.mark.parametrize("extra", [{"term": NUL}, {"term": f"oth{NUL}"}, {"term": "o", "page": HUGE}, {"page": NUL}])
+def test_no_autocomplete_value_is_a_500(rows, viewer, model, field, extra):
+    client, _ = viewer
+    client.raise_request_exception = False
+    query = {"app_label": model._meta.app_label, "model_name": model._meta.model_name, "field_name": field, **extra}
+    response = client.get("/admin/autocomplete/", query)
+    if response.status_code == 200:
+        assert response.json()["results"] == []
+    else:
+        assert 400 <= response.status_code < 500
+
+
+def test_valid_lists_still_show_their_rows(rows, viewer):
+    client, _ = viewer
+    response = client.get(_changelist(AuditRecord), {"q": "namespace", "created_at__year": "2000"})
+    assert response.status_code == 200
+    response = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "swr", "model_name": "repository", "field_name": "namespace", "term": "oth"},
+    )
+    assert [result["text"] for result in response.json()["results"]] == ["other"]
