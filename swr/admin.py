@@ -12,6 +12,10 @@ permissions say, and never hands out more rights than it holds itself:
 - Every action that changes data needs a permission on its model (superusers
   hold them all): "Revoke" needs change on API tokens; "Disable" and "Enable"
   need change on access keys; Django's "Delete selected" needs delete.
+  Revoking, disabling, enabling (which re-issues a disabled key), changing or
+  deleting a credential follows the rule below for its owner.
+- Setting a user's password (Django's password form) mints a credential too:
+  it needs the same rights as "Issue an API token" for that user.
 - "Issue an API token" and "Issue an AK/SK pair" (user list) mint a credential
   that acts as the selected user, so they need change on users AND add on the
   credential's model (API token, resp. access key).
@@ -27,18 +31,22 @@ permissions say, and never hands out more rights than it holds itself:
   its hash (:data:`SECRET_FIELDS`), directly or across relations: the filter
   would be an oracle (``?key_hash__startswith=ac3b`` counts the matching rows).
   Such a lookup answers 400 (Django's DisallowedModelAdminLookup, rendered by
-  the project's handler400).
+  the project's handler400), and so does a regular expression (``__regex``).
+- No value of a list's query string, nor the autocomplete's search term, ends
+  in a 500 (SwrModelAdmin): it answers 400, or finds nothing.
 - Grants, organization creators and repository creators name users of the same
   tenant: the models' ``clean()`` says so, and the admin's forms and inlines
   and the services all run it.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
@@ -46,7 +54,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from swr import services
-from swr.api.errors import SwrError
+from swr.api.errors import SwrError, error_response
 from swr.models import (
     AccessKey,
     ApiToken,
@@ -67,6 +75,11 @@ SECRET_FIELDS = frozenset(
         AccessKey._meta.get_field("secret_encrypted"),
     }
 )
+
+
+# Lookups no list offers, refused in the query string: a pattern of the client's would run in the
+# database (a malformed one fails there; on SQLite, Python's re runs it, with no bound on its time).
+REFUSED_LOOKUPS = frozenset({"regex", "iregex"})
 
 
 def touches_secret(model, lookup: str) -> bool:
@@ -125,11 +138,52 @@ def _audit(request, action: str, obj, *, success: bool = True, status_code: int 
     )
 
 
+class _InvalidListQuery(Exception):
+    """A value of a list's query string that the list cannot use (see SwrModelAdmin.changelist_view)."""
+
+
 class SwrModelAdmin(admin.ModelAdmin):
-    """The base of every model admin of the site: no list is filtered by a secret column."""
+    """The base of every model admin of the site.
+
+    No list is filtered by a secret column, and no value of a list's query
+    string (filters, search ``q``, date hierarchy, ordering ``o``, page ``p``)
+    ends in a 500: a NUL character (PostgreSQL text holds none), a number or a
+    date out of range, or a value the column refuses answers 400 with the
+    error body (Django would redirect to ``?e=1``, or fail). A search for NUL,
+    also from the autocomplete view, finds nothing.
+    """
 
     def lookup_allowed(self, lookup, value, request):
-        return not touches_secret(self.model, lookup) and super().lookup_allowed(lookup, value, request)
+        return (
+            not touches_secret(self.model, lookup)
+            and lookup.rpartition("__")[2] not in REFUSED_LOOKUPS
+            and super().lookup_allowed(lookup, value, request)
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        if "\x00" in search_term:
+            return queryset.none(), False  # no text column holds a NUL (PostgreSQL refuses it)
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_changelist_instance(self, request):
+        # The ChangeList builds the filters and counts the rows here.
+        try:
+            return super().get_changelist_instance(request)
+        except (IncorrectLookupParameters, OverflowError) as exc:
+            raise _InvalidListQuery(str(exc).strip("[]'\"")) from exc
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            return error_response(SwrError("The query string holds a NUL character (%00): remove it."))
+        try:
+            return super().changelist_view(request, extra_context)
+        except _InvalidListQuery as exc:
+            return error_response(
+                SwrError(
+                    f"Invalid filter, search, date, ordering or page in the query string ({exc}): "
+                    "use the list's own links, or remove the parameter."
+                )
+            )
 
 
 class AuditedAdmin(SwrModelAdmin):
@@ -248,7 +302,6 @@ class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
     actions = ["issue_token", "issue_access_key"]
 
     def has_change_permission(self, request, obj=None):
-        # Also guards Django's password form for the user (user_change_password).
         return super().has_change_permission(request, obj) and (obj is None or within_rights(request.user, obj))
 
     def has_delete_permission(self, request, obj=None):
@@ -258,11 +311,23 @@ class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
         readonly = super().get_readonly_fields(request, obj)
         return readonly if request.user.is_superuser else [*readonly, "is_superuser"]
 
-    def _may_issue(self, request, credential_model) -> bool:
+    def _may_issue(self, request, credential_model, user: User | None = None) -> bool:
+        """Change on users (and on ``user``, when given: not outranked) and add on ``credential_model``."""
         opts = credential_model._meta
-        return self.has_change_permission(request) and request.user.has_perm(
+        return self.has_change_permission(request, user) and request.user.has_perm(
             f"{opts.app_label}.{get_permission_codename('add', opts)}"
         )
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password form of a user: a password is a credential, so it needs the rights to issue a token.
+
+        That is change on users and add on API tokens, for a user who does not
+        outrank the staff account (module docstring); otherwise 403.
+        """
+        user = self.get_object(request, unquote(id))
+        if user is not None and not self._may_issue(request, ApiToken, user):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     def has_issue_token_permission(self, request):
         return self._may_issue(request, ApiToken)
@@ -447,8 +512,42 @@ class RepositoryPermissionAdmin(AuditedAdmin):
     raw_id_fields = ["repository", "user"]
 
 
+class CredentialAdmin(AuditedAdmin):
+    """Tokens and access keys: a staff account acts only on those of users who do not outrank it.
+
+    Enabling a disabled access key re-issues it, and disabling or revoking (or
+    deleting) one is a change to its owner's account: the same rule as for
+    issuing (module docstring, :func:`within_rights`).
+    """
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or within_rights(request.user, obj.user))
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or within_rights(request.user, obj.user))
+
+    def _credentials(self, request, queryset, action: str) -> list:
+        """The selected credentials; none (with a message and audit records) if an owner outranks the staff account."""
+        credentials = list(queryset.select_related("user"))
+        refused = [obj for obj in credentials if not within_rights(request.user, obj.user)]
+        for obj in refused:
+            _audit(
+                request, action, obj, success=False, status_code=403, detail="The owner holds rights you do not hold."
+            )
+        if refused:
+            owners = sorted({obj.user.username for obj in refused})
+            self.message_user(
+                request,
+                f"Nothing changed: {', '.join(owners)} hold rights you do not hold "
+                "(a superuser's credentials are changed only by a superuser).",
+                level=messages.ERROR,
+            )
+            return []
+        return credentials
+
+
 @admin.register(ApiToken)
-class ApiTokenAdmin(AuditedAdmin):
+class ApiTokenAdmin(CredentialAdmin):
     list_display = ["hint", "user", "created_at", "expires_at", "revoked_at", "is_active"]
     list_filter = ["revoked_at"]
     list_select_related = ["user"]
@@ -467,14 +566,16 @@ class ApiTokenAdmin(AuditedAdmin):
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        for token in queryset:
+        tokens = self._credentials(request, queryset, "apitoken.revoke")
+        for token in tokens:
             services.token_revoke(token=token)
             _audit(request, "apitoken.revoke", token)
-        self.message_user(request, f"Revoked {queryset.count()} token(s).", level=messages.SUCCESS)
+        if tokens:
+            self.message_user(request, f"Revoked {len(tokens)} token(s).", level=messages.SUCCESS)
 
 
 @admin.register(AccessKey)
-class AccessKeyAdmin(AuditedAdmin):
+class AccessKeyAdmin(CredentialAdmin):
     """AK/SK pairs. The secret key is never shown here: it is shown once, when issued from the user list."""
 
     list_display = ["access_key", "user", "is_active", "description", "created_at"]
@@ -491,14 +592,14 @@ class AccessKeyAdmin(AuditedAdmin):
 
     @admin.action(description="Disable the selected access keys", permissions=["change"])
     def disable(self, request, queryset):
-        for key in queryset:
+        for key in self._credentials(request, queryset, "accesskey.disable"):
             key.is_active = False
             key.save(update_fields=["is_active"])
             _audit(request, "accesskey.disable", key)
 
     @admin.action(description="Enable the selected access keys", permissions=["change"])
     def enable(self, request, queryset):
-        for key in queryset:
+        for key in self._credentials(request, queryset, "accesskey.enable"):
             key.is_active = True
             key.save(update_fields=["is_active"])
             _audit(request, "accesskey.enable", key)
