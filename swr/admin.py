@@ -307,6 +307,13 @@ class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and (obj is None or within_rights(request.user, obj))
 
+    def has_add_permission(self, request):
+        """Adding a user sets its password, a credential: it also needs add on API tokens (as issuing one does)."""
+        opts = ApiToken._meta
+        return super().has_add_permission(request) and request.user.has_perm(
+            f"{opts.app_label}.{get_permission_codename('add', opts)}"
+        )
+
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         return readonly if request.user.is_superuser else [*readonly, "is_superuser"]

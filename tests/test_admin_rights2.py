@@ -349,3 +349,17 @@ def test_valid_lists_still_show_their_rows(rows, viewer):
         {"app_label": "swr", "model_name": "repository", "field_name": "namespace", "term": "oth"},
     )
     assert [result["text"] for result in response.json()["results"]] == ["other"]
+
+
+def test_adding_a_user_needs_the_rights_to_issue_a_token(staff, tenant):
+    """Sibling of the password form: the add form sets a password (and the tenant-administrator flag), so an
+    account with add_user and change_user (Django's add form needs both) but no add_apitoken made a tenant
+    administrator of any tenant and logged in as it."""
+    client, _ = staff("swr.add_user", "swr.change_user", username="adder")
+    form = {"username": "mole", "password1": "Mole-pass-42x", "password2": "Mole-pass-42x", "usable_password": "true",
+            "tenant": tenant.pk, "is_tenant_admin": "on"}  # fmt: skip
+    assert client.get(reverse("admin:swr_user_add")).status_code == 403
+    assert client.post(reverse("admin:swr_user_add"), form).status_code == 403
+    assert not User.objects.filter(username="mole").exists()
+    client, _ = staff("swr.add_user", "swr.change_user", "swr.add_apitoken", username="minter")
+    assert client.get(reverse("admin:swr_user_add")).status_code == 200
