@@ -40,6 +40,7 @@ permissions say, and never hands out more rights than it holds itself:
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
@@ -47,14 +48,16 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy
 
 from swr import services
-from swr.api.errors import SwrError, error_response
+from swr.api.errors import NamespaceNotFound, RepositoryNotFound, SwrError, error_response
 from swr.models import (
     AccessKey,
     ApiToken,
@@ -66,6 +69,11 @@ from swr.models import (
     Tenant,
     User,
 )
+
+admin.site.site_header = "SWR registry administration"
+admin.site.site_title = "SWR registry admin"
+admin.site.index_title = "Tenants, users, organizations and repositories"
+admin.site.site_url = "/docs/"  # "View site": the API's Swagger UI
 
 # Columns that hold a secret, its hash or its ciphertext: never a filter of any list.
 SECRET_FIELDS = frozenset(
@@ -202,14 +210,53 @@ class AuditedAdmin(SwrModelAdmin):
             _audit(request, f"{obj._meta.model_name}.delete", obj)
         return super().log_deletions(request, queryset)
 
+    def _refused_by_database(self, request, view, *args, **kwargs):
+        """``view``'s answer; if the database refuses the form's rows at commit (a row they refer to, such as
+        an inline grant's user, was deleted by another request meanwhile), a message and the form again."""
+        try:
+            return view(request, *args, **kwargs)
+        except IntegrityError:
+            # The view said "saved successfully" before the commit failed: keep only the other messages.
+            kept = [message for message in messages.get_messages(request) if message.level != messages.SUCCESS]
+            for message in kept:
+                messages.add_message(request, message.level, message.message, extra_tags=message.extra_tags)
+            self.message_user(
+                request,
+                "Nothing was saved: a row this form refers to was deleted or changed by another request "
+                "meanwhile. Check the form and save again.",
+                level=messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
+    def add_view(self, request, *args, **kwargs):
+        return self._refused_by_database(request, super().add_view, *args, **kwargs)
+
+    def change_view(self, request, *args, **kwargs):
+        return self._refused_by_database(request, super().change_view, *args, **kwargs)
+
+
+class NotAllDeleted(Exception):
+    """Some objects of a "delete selected" were refused by the service: ``deleted`` went, ``refused`` says why
+    the others did not."""
+
+    def __init__(self, deleted: int, refused: list[str]):
+        super().__init__(deleted, refused)
+        self.deleted, self.refused = deleted, refused
+
 
 class ServiceCreateMixin(AuditedAdmin):
     """Create and delete objects through the services instead of ``obj.save()`` and ``obj.delete()``.
 
     The form has already checked the rules and uniqueness; should another
-    request take the name in between, the service's conflict error is shown
-    as a message on the add form instead of an error page.
+    request change things in between (take the name, delete the object or its
+    organization, create a repository in the organization being deleted), the
+    service's error (SwrError) is shown as a message, on the form, the delete
+    page or the list, instead of an error page. A change saved while another
+    request deleted the object is refused (not saved as a new row).
     """
+
+    actions = ["delete_selected"]
+    gone_error = SwrError  # the 404 of the model, raised when a change finds its row deleted
 
     def service_create(self, obj):
         raise NotImplementedError
@@ -218,17 +265,44 @@ class ServiceCreateMixin(AuditedAdmin):
         raise NotImplementedError
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-        else:
+        if not change:
             obj.pk = self.service_create(obj).pk
+            return
+        try:
+            # An UPDATE only: the row, if still there, stays locked until the form's rows are saved; a plain
+            # save() would insert a deleted row again, past the quota count and without its grants.
+            with transaction.atomic():
+                obj.save(force_update=True)
+        except DatabaseError:
+            if type(obj).objects.filter(pk=obj.pk).exists():
+                raise
+            raise self.gone_error(
+                f"{obj._meta.verbose_name.capitalize()} {str(obj)!r} was deleted by another request meanwhile: "
+                "nothing was saved."
+            ) from None
 
     def delete_model(self, request, obj):
         self.service_delete(obj)
 
     def delete_queryset(self, request, queryset):
+        """Each object in its own service call (one transaction each, in the services' lock order); those the
+        service refuses are left, audited as refused, and reported (``NotAllDeleted``)."""
+        refused = []
         for obj in queryset:
-            self.service_delete(obj)
+            try:
+                self.service_delete(obj)
+            except SwrError as exc:
+                _audit(
+                    request,
+                    f"{obj._meta.model_name}.delete",
+                    obj,
+                    success=False,
+                    status_code=exc.status_code,
+                    detail=exc.message,
+                )
+                refused.append(exc.message)
+        if refused:
+            raise NotAllDeleted(len(queryset) - len(refused), refused)
 
     def changeform_view(self, request, *args, **kwargs):
         try:
@@ -236,6 +310,27 @@ class ServiceCreateMixin(AuditedAdmin):
         except SwrError as exc:
             self.message_user(request, exc.message, level=messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, *args, **kwargs):
+        # Django's delete view is one transaction: on an error nothing is deleted or logged.
+        try:
+            return super().delete_view(request, *args, **kwargs)
+        except SwrError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(permissions=["delete"], description=gettext_lazy("Delete selected %(verbose_name_plural)s"))
+    def delete_selected(self, request, queryset):
+        """Django's "delete selected"; the objects the service refuses (an organization that another request
+        filled meanwhile, a repository deleted meanwhile) are shown as errors, with how many were deleted."""
+        try:
+            return delete_selected(self, request, queryset)
+        except NotAllDeleted as exc:
+            if exc.deleted:
+                self.message_user(request, f"Deleted {exc.deleted} of {exc.deleted + len(exc.refused)}.")
+            for message in exc.refused:
+                self.message_user(request, f"Not deleted: {message}", level=messages.ERROR)
+            return None
 
 
 @admin.register(Tenant)
@@ -291,9 +386,11 @@ class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
     list_display = ["username", "tenant", "is_tenant_admin", "is_staff", "is_active"]
     list_filter = ["tenant", "is_tenant_admin", "is_staff", "is_active"]
     list_select_related = ["tenant"]
+    # The tenant right after the name and personal info (Django's first fieldsets), before permissions and dates.
     fieldsets = [
-        *DjangoUserAdmin.fieldsets,
+        *DjangoUserAdmin.fieldsets[:2],
         ("Tenant", {"fields": ["tenant", "is_tenant_admin"]}),
+        *DjangoUserAdmin.fieldsets[2:],
     ]
     add_fieldsets = [
         *DjangoUserAdmin.add_fieldsets,
@@ -467,6 +564,8 @@ class NamespaceAdmin(ServiceCreateMixin):
     def service_create(self, obj):
         return services.namespace_create(name=obj.name, tenant=obj.tenant, creator=obj.creator)
 
+    gone_error = NamespaceNotFound
+
     def service_delete(self, obj):
         services.namespace_delete(namespace=obj)
 
@@ -496,6 +595,8 @@ class RepositoryAdmin(ServiceCreateMixin):
             description=obj.description,
             creator=obj.creator,
         )
+
+    gone_error = RepositoryNotFound
 
     def service_delete(self, obj):
         services.repository_delete(repository=obj)

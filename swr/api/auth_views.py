@@ -1,16 +1,19 @@
 """``POST /v3/auth/tokens``: password login in the IAM style, answering a token in ``X-Subject-Token``.
 
 Password logins are throttled per user name (spec section 1) by django-axes (registry/settings.py): once
-locked, a login answers 429 SVCSTG.SWR.4290001 with Retry-After, here and on the admin's login form.
+locked, a login answers 429 with Retry-After: here SVCSTG.SWR.4290001, on the admin's login form an HTML page.
 """
 
 import math
 
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
 from django.db.models import Max
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -43,11 +46,28 @@ def login_throttled(username: str) -> LoginThrottled:
 
 
 def lockout_response(request, original_response=None, credentials=None):
-    """AXES_LOCKOUT_CALLABLE: the answer to any login of a locked user name (the admin's form included)."""
+    """AXES_LOCKOUT_CALLABLE: the answer to any login of a locked user name (the admin's form included).
+
+    429 with Retry-After (seconds) either way. The API gets the SWR error body (SVCSTG.SWR.4290001); the
+    admin's login form, a person at a browser, gets an HTML page in the admin's login look that names the
+    locked user name and the wait (template admin/login_locked.html).
+    """
     if original_response is not None and original_response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
         return original_response  # the API's own answer (TokenView), already this one
-    error = login_throttled((credentials or {}).get("username") or "")
-    response = error_response(error)
+    username = (credentials or {}).get("username") or ""
+    error = login_throttled(username)
+    if request.path.startswith(reverse("admin:index")):
+        context = {
+            **admin.site.each_context(request),
+            "title": "Login locked",
+            "username": username,
+            "message": error.message,
+            "wait": error.wait,
+            "wait_minutes": math.ceil(error.wait / 60),
+        }
+        response = render(request, "admin/login_locked.html", context, status=status.HTTP_429_TOO_MANY_REQUESTS)
+    else:
+        response = error_response(error)
     response["Retry-After"] = str(error.wait)
     return response
 
