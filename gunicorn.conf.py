@@ -65,7 +65,8 @@ than 5, with the same or lower p99: extra workers only contend for the CPU
 with the database. On a host that runs the application alone, with the
 database elsewhere, raise GUNICORN_WORKERS (2 x cores + 1 is the usual
 figure). GUNICORN_WORKER_CLASS=sync brings back one request per process
-(GUNICORN_THREADS > 1 then switches to gthread); use it only behind a
+(GUNICORN_THREADS > 1 then switches to gthread; both as the project's
+subclasses, see below); use it only behind a
 buffering proxy. Every value can be overridden with the environment variable
 named beside it.
 
@@ -74,8 +75,16 @@ Request head limits. The application answers an over-long request line
 (swr.middleware.RequestHeadLimitMiddleware: request line 4 KiB, one header
 8 KiB, 100 headers). gunicorn's own limits below are the outer guard, set
 above the application's so that it answers first; a request beyond them
-never reaches the application: gunicorn answers it with a plain-text 414 or
-431 page of its own, logs a warning and closes the connection.
+never reaches the application: gunicorn answers it itself (414 or 431), logs
+a warning and closes the connection.
+
+Requests gunicorn refuses. A request that gunicorn's HTTP parser refuses
+(beyond the limits above, or malformed: a control character in a header, a
+bad Content-Length, a folded header line, an unknown Transfer-Encoding, a bad
+chunk, HTTP/2.0 on the request line...) never reaches the application either.
+The workers named below are gunicorn's own with one change
+(registry/gunicorn_workers.py): that answer is the SWR error body (JSON, with
+an X-Request-Id that the warning line names), not gunicorn's HTML page.
 """
 
 import gc
@@ -84,10 +93,18 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# gunicorn's workers with one change (registry/gunicorn_workers.py): the requests gunicorn refuses itself get the
+# SWR error body, not an HTML page. gunicorn's short names map to them; a full class path is used as given.
+_WORKERS = {
+    "gevent": "registry.gunicorn_workers.GeventWorker",
+    "sync": "registry.gunicorn_workers.ThreadWorker" if threads > 1 else "registry.gunicorn_workers.SyncWorker",
+    "gthread": "registry.gunicorn_workers.ThreadWorker",
+}
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+worker_class = _WORKERS.get(worker_class, worker_class)
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "500"))
-_gevent = worker_class in ("gevent", "gunicorn.workers.ggevent.GeventWorker")
+_gevent = worker_class in (_WORKERS["gevent"], "gunicorn.workers.ggevent.GeventWorker")
 if _gevent:
     # Requests of a worker share its thread: they take database connections from a pool (registry/settings.py).
     os.environ.setdefault("DJANGO_DB_POOL_SIZE", "4")

@@ -22,5 +22,6 @@ if [ "$#" -gt 0 ]; then
     exec "$@"
 fi
 
-# gevent workers sized to the machine by gunicorn.conf.py (GUNICORN_WORKERS and friends override it).
+# gevent workers sized to the machine by gunicorn.conf.py (GUNICORN_WORKERS and friends override it):
+# registry.gunicorn_workers.GeventWorker, gunicorn's own whose answers to malformed requests are the SWR error body.
 exec gunicorn -c gunicorn.conf.py registry.wsgi:application

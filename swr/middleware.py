@@ -159,7 +159,8 @@ class RequestHeadLimitMiddleware:
     headers counted together) at most SWR_MAX_HEADER_BYTES (8 KiB); at most
     SWR_MAX_HEADERS (100) headers. Codes SVCSTG.SWR.4141001 and SVCSTG.SWR.4311001
     (spec section 1). gunicorn's own limits (gunicorn.conf.py) lie above these,
-    so that this answer comes first; a head beyond them gets gunicorn's plain page.
+    so that this answer comes first; gunicorn answers a head beyond them
+    itself, in the same error body (registry/gunicorn_workers.py).
     """
 
     def __init__(self, get_response):
