@@ -31,10 +31,13 @@ What one slow client can hold:
 Database connections. The requests of one worker run interleaved in one
 thread, so a connection cannot belong to the thread between requests as with
 sync workers: a request takes one from its worker's pool when it first needs
-one and gives it back at its end (DJANGO_DB_POOL_SIZE, set to 4 here unless
+one and gives it back at its end (DJANGO_DB_POOL_SIZE, set to 10 here unless
 given; registry/settings.py; on SQLite, one connection per request). A
 request that finds the pool busy waits up to DJANGO_DB_CONNECT_TIMEOUT, then
-answers 503. PostgreSQL must allow workers x pool size connections, plus
+answers 503. Ten, because a request that checks a password holds its
+connection while the hash keeps the worker busy (about 0.3 s): with 4, a
+burst of 20 logins on 4 workers left requests waiting past the timeout.
+PostgreSQL must allow workers x pool size connections, plus
 those of management commands (max_connections is 100 by default). On
 SQLite, a request that waits for the write lock (held by another process)
 stops its worker for that wait: the lock is waited for inside SQLite, not
@@ -107,7 +110,7 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "500"))
 _gevent = worker_class in (_WORKERS["gevent"], "gunicorn.workers.ggevent.GeventWorker")
 if _gevent:
     # Requests of a worker share its thread: they take database connections from a pool (registry/settings.py).
-    os.environ.setdefault("DJANGO_DB_POOL_SIZE", "4")
+    os.environ.setdefault("DJANGO_DB_POOL_SIZE", "10")
 # sync workers: a request that takes longer than this is killed. gevent workers: a worker whose
 # loop is stuck this long (a request busy on the CPU) is killed. The database statement timeout is shorter.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
