@@ -196,7 +196,10 @@ def _database() -> dict:
         )
         if pool_size:
             # A request waits up to the connect timeout for a free connection (or for the database), then 503.
-            config["OPTIONS"]["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": connect_timeout}
+            # The pool keeps all its connections open (min_size = max_size): it opens new ones in the
+            # background, which under gevent waits while a request keeps the worker busy (a password hash),
+            # and requests then waited past the timeout for connections not yet made.
+            config["OPTIONS"]["pool"] = {"min_size": pool_size, "max_size": pool_size, "timeout": connect_timeout}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         if config["NAME"] != ":memory:":
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
