@@ -24,7 +24,11 @@ class NameField(models.CharField):
     rule: names.NameRule
 
     def __init__(self, *args, **kwargs):
-        kwargs["max_length"] = self.rule.max_length
+        # The width is passed, not read from the rule here: the model passes the rule's length, and each
+        # migration the width it recorded (CharField's deconstruct keeps it), so that a change of the rule's
+        # length is a migration of the column (tests/test_models.py holds the two together).
+        if kwargs.get("max_length") is None:
+            raise TypeError(f"{type(self).__name__} needs max_length (the rule's: {self.rule.max_length})")
         super().__init__(*args, **kwargs)
         # CharField adds Django's generic max-length validator; the rule checks
         # the length with a message of its own.
@@ -34,11 +38,6 @@ class NameField(models.CharField):
         # Before Django's own checks, so that an empty name gets the rule's message too.
         self.rule.validate(value)
         super().validate(value, model_instance)
-
-    def deconstruct(self):
-        name, path, args, kwargs = super().deconstruct()
-        kwargs.pop("max_length", None)
-        return name, path, args, kwargs
 
     def formfield(self, **kwargs):
         return super().formfield(**{"max_length": None, "strip": False, **kwargs})
@@ -153,7 +152,9 @@ class Namespace(models.Model):
     The model keeps SWR's internal name (namespace); everything a person reads says organization.
     """
 
-    name = NamespaceNameField(help_text="Organization name, unique across all tenants.")
+    name = NamespaceNameField(
+        max_length=names.NAMESPACE.max_length, help_text="Organization name, unique across all tenants."
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="namespaces")
     creator = models.ForeignKey(
         User,
@@ -206,7 +207,10 @@ class Repository(models.Model):
         related_name="repositories",
         db_index=False,
     )
-    name = RepositoryNameField(help_text="Repository name, unique within its organization; may contain '/'.")
+    name = RepositoryNameField(
+        max_length=names.REPOSITORY.max_length,
+        help_text="Repository name, unique within its organization; may contain '/'.",
+    )
     category = models.CharField(
         max_length=16,
         choices=Category.choices,

@@ -165,3 +165,36 @@ def test_no_index_on_one_column_that_a_wider_index_already_leads_with(model):
         meta.get_field(i.fields[0].lstrip("-")).column for i in meta.indexes if len(i.fields) == 1 and not i.opclasses
     ]
     assert not leading & set(single), f"{model.__name__}: covered by a wider index: {sorted(leading & set(single))}"
+
+
+class TestNameColumnWidths:
+    """Migrations record each name column's width (issue 12: NameField.deconstruct() dropped max_length, so a
+    change of a rule's length was no migration of the column, and fresh and upgraded databases would differ)."""
+
+    @pytest.mark.django_db
+    @pytest.mark.parametrize(("model", "rule"), [("Namespace", "NAMESPACE"), ("Repository", "REPOSITORY")])
+    def test_the_model_and_the_migrations_agree_with_the_rule(self, model, rule):
+        from django.apps import apps
+        from django.db import connection
+        from django.db.migrations.loader import MigrationLoader
+
+        from swr import names
+
+        length = getattr(names, rule).max_length
+        field = apps.get_model("swr", model)._meta.get_field("name")
+        assert field.max_length == length
+        assert field.deconstruct()[3]["max_length"] == length
+        historical = MigrationLoader(connection).project_state().apps.get_model("swr", model)
+        assert historical._meta.get_field("name").max_length == length
+
+    def test_a_name_field_needs_its_width(self):
+        from swr.models import NamespaceNameField
+
+        with pytest.raises(TypeError, match="needs max_length"):
+            NamespaceNameField()
+
+    @pytest.mark.django_db
+    def test_the_models_need_no_new_migration(self):
+        from django.core.management import call_command
+
+        call_command("makemigrations", "--check", "--dry-run", verbosity=0)

@@ -66,7 +66,7 @@ class Migration(migrations.Migration):
             name='Namespace',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', swr.models.NamespaceNameField(help_text='Organization name, unique across all tenants.')),
+                ('name', swr.models.NamespaceNameField(help_text='Organization name, unique across all tenants.', max_length=64)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('creator', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
@@ -115,7 +115,7 @@ class Migration(migrations.Migration):
             name='Repository',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', swr.models.RepositoryNameField(help_text="Repository name, unique within its namespace; may contain '/'.")),
+                ('name', swr.models.RepositoryNameField(help_text="Repository name, unique within its namespace; may contain '/'.", max_length=128)),
                 ('category', models.CharField(choices=[('app_server', 'Application server'), ('linux', 'Linux'), ('framework_app', 'Framework application'), ('database', 'Database'), ('lang', 'Programming language'), ('other', 'Other'), ('windows', 'Windows'), ('arm', 'Arm')], default='other', error_messages={'invalid_choice': 'Invalid category %(value)r: use one of app_server, linux, framework_app, database, lang, other, windows, arm.'}, max_length=16)),
                 ('description', models.CharField(blank=True, default='', max_length=1000)),
                 ('is_public', models.BooleanField(help_text='Public repositories can be read by every tenant.')),

@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='repository',
             name='name',
-            field=swr.models.RepositoryNameField(help_text="Repository name, unique within its organization; may contain '/'."),
+            field=swr.models.RepositoryNameField(help_text="Repository name, unique within its organization; may contain '/'.", max_length=128),
         ),
         migrations.AlterField(
             model_name='repository',
