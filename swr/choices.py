@@ -26,3 +26,9 @@ class PermissionLevel(models.IntegerChoices):
     READ = 1, "Read"
     EDIT = 3, "Edit"
     MANAGE = 7, "Manage"
+
+    @classmethod
+    def listing(cls) -> str:
+        """The levels for a message: "1, 3 or 7"."""
+        values = [str(value) for value in cls.values]
+        return f"{', '.join(values[:-1])} or {values[-1]}"

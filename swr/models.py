@@ -13,6 +13,9 @@ from django.utils import timezone
 from swr import names
 from swr.choices import Category, PermissionLevel
 
+# Longest description of an image repository (SWR's limit).
+DESCRIPTION_MAX_LENGTH = 1000
+
 
 def _hex_id() -> str:
     return uuid.uuid4().hex
@@ -219,7 +222,7 @@ class Repository(models.Model):
             "invalid_choice": "Invalid category %(value)r: use one of " + ", ".join(Category.values) + ".",
         },
     )
-    description = models.CharField(max_length=1000, blank=True, default="")
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True, default="")
     is_public = models.BooleanField(help_text="Public repositories can be read by every tenant.")
     creator = models.ForeignKey(
         User,
@@ -267,9 +270,9 @@ class Repository(models.Model):
                 violation_error_message="Unknown repository category.",
             ),
             models.CheckConstraint(
-                condition=models.lookups.LessThanOrEqual(Length("description"), 1000),
+                condition=models.lookups.LessThanOrEqual(Length("description"), DESCRIPTION_MAX_LENGTH),
                 name="%(app_label)s_%(class)s_description_length",
-                violation_error_message="The description is longer than 1000 characters.",
+                violation_error_message=f"The description is longer than {DESCRIPTION_MAX_LENGTH} characters.",
             ),
         ]
 
@@ -296,7 +299,7 @@ class Grant(models.Model):
             models.CheckConstraint(
                 condition=models.Q(level__in=PermissionLevel.values),
                 name="%(app_label)s_%(class)s_level_valid",
-                violation_error_message="The permission level must be 1, 3 or 7.",
+                violation_error_message=f"The permission level must be {PermissionLevel.listing()}.",
             ),
         ]
 

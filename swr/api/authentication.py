@@ -106,7 +106,8 @@ class SignatureAuthentication(BaseAuthentication):
         if signed_at is None:
             raise AuthenticationFailed("Authentication failed: X-Sdk-Date is missing or not YYYYMMDDTHHMMSSZ.")
         if abs(timezone.now() - signed_at) > settings.SWR_SIGNATURE_MAX_SKEW:
-            raise AuthenticationFailed("Authentication failed: X-Sdk-Date is more than 15 minutes from now.")
+            minutes = int(settings.SWR_SIGNATURE_MAX_SKEW.total_seconds() // 60)
+            raise AuthenticationFailed(f"Authentication failed: X-Sdk-Date is more than {minutes} minutes from now.")
         if "x-sdk-date" not in authorization.signed_headers:
             raise AuthenticationFailed("Authentication failed: X-Sdk-Date must be a signed header.")
         key = hotpath.access_key(authorization.access_key, namespace_to_load(request))

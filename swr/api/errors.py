@@ -167,7 +167,7 @@ class PermissionNotFound(SwrError):
 class BodyTooLarge(SwrError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     error_code = BODY_TOO_LARGE
-    default_detail = "Request body too large: the limit is 1 MiB."
+    default_detail = f"Request body too large: the limit is {settings.SWR_MAX_BODY_BYTES / 1024 / 1024:g} MiB."
 
 
 class LoginThrottled(SwrError):

@@ -1,5 +1,6 @@
 """OpenAPI helpers: the X-Auth-Token scheme and the documented error answers."""
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
@@ -13,7 +14,7 @@ ERROR_DESCRIPTIONS = {
     405: "Method not allowed on this URL (SVCSTG.SWR.4050000).",
     406: "The organization still holds repositories (SVCSTG.SWR.4060074).",
     409: "Already exists.",
-    413: "Request body over 1 MiB (SVCSTG.SWR.4131001).",
+    413: f"Request body over {settings.SWR_MAX_BODY_BYTES / 1024 / 1024:g} MiB (SVCSTG.SWR.4131001).",
     415: "Unsupported Content-Type (SVCSTG.SWR.4150000).",
     429: "Too many failed logins for this user name (SVCSTG.SWR.4290001); try again after Retry-After seconds.",
     500: "Internal error (SVCSTG.SWR.5000046).",

@@ -18,9 +18,9 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.fields import ProhibitNullCharactersValidator, get_error_detail
 
-from swr import policy
+from swr import names, policy
 from swr.choices import CATEGORY_ALIASES, Category, PermissionLevel
-from swr.models import Namespace, Repository
+from swr.models import DESCRIPTION_MAX_LENGTH, Namespace, Repository
 
 
 @extend_schema_field(OpenApiTypes.BOOL)
@@ -131,7 +131,8 @@ class NamespaceCreateSerializer(ModelValidatedSerializer):
 
     namespace = NameField(
         source="name",
-        help_text="Organization name: 1-64 characters, lower-case letters, digits, '.', '_' and '-'.",
+        help_text=f"Organization name: 1-{names.NAMESPACE.max_length} characters, lower-case letters, digits, "
+        "'.', '_' and '-'; starts with a letter.",
     )
 
 
@@ -140,7 +141,8 @@ class RepositoryCreateSerializer(ModelValidatedSerializer):
 
     repository = NameField(
         source="name",
-        help_text="Image repository name: 1-128 characters, lower-case letters, digits, '.', '/', '_' and '-'.",
+        help_text=f"Image repository name: 1-{names.REPOSITORY.max_length} characters, lower-case letters, "
+        "digits, '.', '/', '_' and '-'.",
     )
     is_public = SwrBooleanField(help_text="Whether every tenant may pull the repository.")
     category = CategoryField(
@@ -154,7 +156,7 @@ class RepositoryCreateSerializer(ModelValidatedSerializer):
         default="",
         allow_blank=True,
         trim_whitespace=False,
-        help_text="Free text, at most 1000 characters.",
+        help_text=f"Free text, at most {DESCRIPTION_MAX_LENGTH} characters.",
     )
 
 
@@ -171,7 +173,7 @@ class RepositoryUpdateSerializer(ModelValidatedSerializer):
         required=False,
         allow_blank=True,
         trim_whitespace=False,
-        help_text="Free text, at most 1000 characters. Unchanged when absent.",
+        help_text=f"Free text, at most {DESCRIPTION_MAX_LENGTH} characters. Unchanged when absent.",
     )
 
 
