@@ -37,6 +37,10 @@ request that finds the pool busy waits up to DJANGO_DB_CONNECT_TIMEOUT, then
 answers 503. Ten, because a request that checks a password holds its
 connection while the hash keeps the worker busy (about 0.3 s): with 4, a
 burst of 20 logins on 4 workers left requests waiting past the timeout.
+A password hash holds its worker's loop while it runs (~0.3 s), so a burst
+of password logins larger than the workers can hash within the connect
+timeout still answers some of them 503 "busy"; moving the hash off the loop
+is the open fix.
 PostgreSQL must allow workers x pool size connections, plus
 those of management commands (max_connections is 100 by default). On
 SQLite, a request that waits for the write lock (held by another process)
