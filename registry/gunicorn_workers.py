@@ -103,7 +103,7 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
 
 def error_answer(status: int, exc: BaseException) -> tuple[str, str]:
     """(SWR error code, message) for a request gunicorn refused with ``status`` because of ``exc``."""
-    from swr.api import errors  # noqa: PLC0415 (imports Django: only once the worker has loaded the application)
+    from swr import errors  # noqa: PLC0415 (imports Django: only once the worker has loaded the application)
 
     found = str(exc)
     if len(found) > _DETAIL_CHARS:
@@ -119,14 +119,14 @@ def error_answer(status: int, exc: BaseException) -> tuple[str, str]:
             f"{found}: send the body with Content-Length or with 'Transfer-Encoding: chunked'."
         )
     if status >= 500:
-        return errors.INTERNAL_ERROR, errors.InternalError.default_detail
+        return errors.INTERNAL_ERROR, errors.InternalError.default_message
     hint = next((hint for kinds, hint in _HINTS if isinstance(exc, kinds)), "")
     return errors.INVALID_PARAMETER, f"Malformed HTTP request: {found}{'; ' if hint else '.'}{hint}"
 
 
 def render(status: int, reason: str, code: str, message: str, request_id: str) -> bytes:
     """The whole HTTP/1.1 answer: status line, headers and the SWR error body (spec section 1)."""
-    from swr.api.errors import error_body  # noqa: PLC0415 (see error_answer)
+    from swr.errors import error_body  # noqa: PLC0415 (see error_answer)
 
     body = json.dumps(error_body(code, message)).encode()
     head = (

@@ -56,8 +56,9 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy
 
-from swr import services
-from swr.api.errors import NamespaceNotFound, RepositoryNotFound, SwrError, error_response
+from swr import audit, services
+from swr.audit import Actor
+from swr.errors import NamespaceNotFound, RepositoryNotFound, SwrError, error_response
 from swr.models import (
     AccessKey,
     ApiToken,
@@ -133,16 +134,20 @@ def _groups_within_rights(actor: User):
     return Group.objects.exclude(permissions__in=Permission.objects.exclude(pk__in=_held_permissions(actor)))
 
 
+def _actor(request) -> Actor:
+    """The staff account of an admin request, as the services and the audit trail take it."""
+    return Actor.of_request(request, audit.Source.ADMIN)
+
+
 def _audit(request, action: str, obj, *, success: bool = True, status_code: int | None = None, detail="") -> None:
-    services.audit_record(
-        source="admin",
-        action=action,
-        obj=f"{obj._meta.model_name}:{obj.pk} {obj}",
+    """Record a change the admin made without a service (in the view's transaction), or one it refused."""
+    audit.record(
+        _actor(request),
+        action,
+        f"{obj._meta.model_name}:{obj.pk} {obj}",
         success=success,
-        user=request.user,
         status_code=status_code,
         detail=detail,
-        request_id=getattr(request, "request_id", ""),
     )
 
 
@@ -195,10 +200,18 @@ class SwrModelAdmin(admin.ModelAdmin):
 
 
 class AuditedAdmin(SwrModelAdmin):
-    """Every add, change and delete made in the admin site also leaves an audit record."""
+    """Every add, change and delete made in the admin site also leaves an audit record.
+
+    Django's admin views save the object and log it (``log_addition`` ...) in one transaction, so the
+    record is stored with the change. Where a service makes the change (``audited_by_services``), the
+    service records it, and these hooks leave it to the service.
+    """
+
+    audited_by_services = False
 
     def log_addition(self, request, obj, message):
-        _audit(request, f"{obj._meta.model_name}.create", obj)
+        if not self.audited_by_services:
+            _audit(request, f"{obj._meta.model_name}.create", obj)
         return super().log_addition(request, obj, message)
 
     def log_change(self, request, obj, message):
@@ -206,8 +219,9 @@ class AuditedAdmin(SwrModelAdmin):
         return super().log_change(request, obj, message)
 
     def log_deletions(self, request, queryset):
-        for obj in queryset:
-            _audit(request, f"{obj._meta.model_name}.delete", obj)
+        if not self.audited_by_services:
+            for obj in queryset:
+                _audit(request, f"{obj._meta.model_name}.delete", obj)
         return super().log_deletions(request, queryset)
 
     def _refused_by_database(self, request, view, *args, **kwargs):
@@ -256,17 +270,18 @@ class ServiceCreateMixin(AuditedAdmin):
     """
 
     actions = ["delete_selected"]
+    audited_by_services = True
     gone_error = SwrError  # the 404 of the model, raised when a change finds its row deleted
 
-    def service_create(self, obj):
+    def service_create(self, obj, actor: Actor):
         raise NotImplementedError
 
-    def service_delete(self, obj):
+    def service_delete(self, obj, actor: Actor):
         raise NotImplementedError
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.pk = self.service_create(obj).pk
+            obj.pk = self.service_create(obj, _actor(request)).pk
             return
         try:
             # An UPDATE only: the row, if still there, stays locked until the form's rows are saved; a plain
@@ -282,7 +297,7 @@ class ServiceCreateMixin(AuditedAdmin):
             ) from None
 
     def delete_model(self, request, obj):
-        self.service_delete(obj)
+        self.service_delete(obj, _actor(request))
 
     def delete_queryset(self, request, queryset):
         """Each object in its own service call (one transaction each, in the services' lock order); those the
@@ -290,7 +305,7 @@ class ServiceCreateMixin(AuditedAdmin):
         refused = []
         for obj in queryset:
             try:
-                self.service_delete(obj)
+                self.service_delete(obj, _actor(request))
             except SwrError as exc:
                 _audit(
                     request,
@@ -471,7 +486,7 @@ class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
     @admin.action(description="Issue an API token (shown once)", permissions=["issue_token"])
     def issue_token(self, request, queryset):
         for user in self._credential_holders(request, queryset, "apitoken.create"):
-            token, raw = services.token_issue(user=user)
+            token, raw = services.token_issue(user=user, actor=_actor(request))
             self.message_user(
                 request,
                 format_html(
@@ -484,12 +499,11 @@ class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
                 ),
                 level=messages.SUCCESS,
             )
-            _audit(request, "apitoken.create", token)
 
     @admin.action(description="Issue an AK/SK pair (the secret key is shown once)", permissions=["issue_access_key"])
     def issue_access_key(self, request, queryset):
         for user in self._credential_holders(request, queryset, "accesskey.create"):
-            key, secret_key = services.access_key_issue(user=user)
+            key, secret_key = services.access_key_issue(user=user, actor=_actor(request))
             self.message_user(
                 request,
                 format_html(
@@ -502,7 +516,6 @@ class UserAdmin(RightsLimitedMixin, AuditedAdmin, DjangoUserAdmin):
                 ),
                 level=messages.SUCCESS,
             )
-            _audit(request, "accesskey.create", key)
 
 
 class RepositoryInline(admin.TabularInline):
@@ -561,13 +574,13 @@ class NamespaceAdmin(ServiceCreateMixin):
         # Pull addresses contain the name: it is fixed once the organization exists.
         return [*self.readonly_fields, "name", "tenant"] if obj else self.readonly_fields
 
-    def service_create(self, obj):
-        return services.namespace_create(name=obj.name, tenant=obj.tenant, creator=obj.creator)
+    def service_create(self, obj, actor):
+        return services.namespace_create(name=obj.name, tenant=obj.tenant, creator=obj.creator, actor=actor)
 
     gone_error = NamespaceNotFound
 
-    def service_delete(self, obj):
-        services.namespace_delete(namespace=obj)
+    def service_delete(self, obj, actor):
+        services.namespace_delete(namespace=obj, actor=actor)
 
 
 @admin.register(Repository)
@@ -586,7 +599,7 @@ class RepositoryAdmin(ServiceCreateMixin):
         # As in the API, a repository's name and organization are fixed once it exists.
         return [*self.readonly_fields, "name", "namespace"] if obj else self.readonly_fields
 
-    def service_create(self, obj):
+    def service_create(self, obj, actor):
         return services.repository_create(
             namespace=obj.namespace,
             name=obj.name,
@@ -594,12 +607,13 @@ class RepositoryAdmin(ServiceCreateMixin):
             category=obj.category,
             description=obj.description,
             creator=obj.creator,
+            actor=actor,
         )
 
     gone_error = RepositoryNotFound
 
-    def service_delete(self, obj):
-        services.repository_delete(repository=obj)
+    def service_delete(self, obj, actor):
+        services.repository_delete(repository=obj, actor=actor)
 
 
 @admin.register(NamespacePermission)
@@ -676,8 +690,7 @@ class ApiTokenAdmin(CredentialAdmin):
     def revoke(self, request, queryset):
         tokens = self._credentials(request, queryset, "apitoken.revoke")
         for token in tokens:
-            services.token_revoke(token=token)
-            _audit(request, "apitoken.revoke", token)
+            services.token_revoke(token=token, actor=_actor(request))
         if tokens:
             self.message_user(request, f"Revoked {len(tokens)} token(s).", level=messages.SUCCESS)
 

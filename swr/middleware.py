@@ -10,7 +10,7 @@ from django.contrib.messages.storage import default_storage
 from django.http import UnreadablePostError
 from django.utils.functional import SimpleLazyObject, empty
 
-from swr.api.errors import BodyTooLarge, HeadersTooLarge, RequestLineTooLong, SwrError, error_response
+from swr.errors import BodyTooLarge, HeadersTooLarge, RequestLineTooLong, SwrError, error_response
 from swr.logs import current_request_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")

@@ -470,11 +470,12 @@ class UsedSignature(models.Model):
 
 
 class AuditRecord(models.Model):
-    """One change made, or tried, through the API or the admin site."""
+    """One change made, or tried, through the API, the admin site or a management command (swr/audit.py)."""
 
     class Source(models.TextChoices):
         API = "api", "API"
         ADMIN = "admin", "Admin site"
+        COMMAND = "command", "Management command"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"
@@ -502,7 +503,9 @@ class AuditRecord(models.Model):
     action = models.CharField(max_length=64, help_text="What was done, e.g. repository.create.")
     object = models.CharField(max_length=512, blank=True, default="", help_text="What it was done to.")
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="HTTP status of a refused or failed attempt; empty for a change made."
+    )
     detail = models.CharField(max_length=512, blank=True, default="", help_text="Error code and message, if any.")
 
     class Meta:

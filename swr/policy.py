@@ -20,8 +20,8 @@ from typing import NoReturn
 
 from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 
-from swr.api.errors import OtherTenant, PermissionTooLow, RepositoryNotFound
 from swr.choices import PermissionLevel
+from swr.errors import OtherTenant, PermissionTooLow, RepositoryNotFound
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, User
 
 READ, EDIT, MANAGE = PermissionLevel.READ, PermissionLevel.EDIT, PermissionLevel.MANAGE

@@ -1,10 +1,12 @@
-"""Writes that cross models or need a transaction.
+"""Every write of the domain's rows: one function per operation, the same code on SQLite and PostgreSQL.
 
 The API, the admin and the management commands all write through these
 functions, so they share one validation path: the model's ``full_clean()``
 before the write, and the database constraints as the last guard. A unique
 violation raised by the database (two requests racing for one name) becomes
-the domain's conflict error here, and nowhere else.
+the domain's conflict error here, and nowhere else. Each takes the ``actor``
+(swr/audit.py) and records its change in its own transaction: the record
+exists exactly when the change does. Errors are swr/errors.py's.
 
 Races with deletes. The caller found the namespace or repository before the
 service's transaction began; by then another request may have deleted it. So
@@ -38,18 +40,18 @@ time, and re-reading the row inside the transaction is all a write needs.
 """
 
 import secrets
-from contextlib import nullcontext
 from datetime import timedelta
-from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, ProtectedError, Subquery, Value
+from django.db.models import Count, F, OuterRef, ProtectedError, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from swr import hotpath, policy, signing
-from swr.api.errors import (
+from swr import policy, signing
+from swr.audit import Actor, record
+from swr.choices import Category, PermissionLevel
+from swr.errors import (
     NamespaceExists,
     NamespaceNotEmpty,
     NamespaceNotFound,
@@ -60,11 +62,9 @@ from swr.api.errors import (
     RepositoryNotFound,
     RepositoryQuotaExceeded,
 )
-from swr.choices import Category, PermissionLevel
 from swr.models import (
     AccessKey,
     ApiToken,
-    AuditRecord,
     Namespace,
     NamespacePermission,
     Repository,
@@ -106,89 +106,21 @@ def _repository_gone(repository: Repository) -> RepositoryNotFound:
     )
 
 
-def _take_quota(tenant_id: int, key: str, parent: Namespace | None = None) -> bool:
+def _take_quota(tenant_id: int, key: str) -> None:
     """Inside the creating transaction: count one more ``key`` for the tenant, or refuse if it is at its quota.
 
     One conditional UPDATE both checks and takes: it locks the tenant's row, and
     a concurrent create waits for the lock and then re-reads the row, so two
     creates can never both take the last place. If the create fails later in
     the transaction, the rollback gives the place back.
-
-    SQLite only, ``parent``: the row the new one will refer to; no place is taken
-    if it is gone, and the answer is False (the transaction holds the database's
-    write lock, so it cannot go before the insert). PostgreSQL's creates into a
-    parent take their place with :func:`_insert_within_quota`, which locks it.
     """
     count, quota = f"{key}_count", f"{key}_quota"
     limit = Coalesce(F(quota), Value(settings.SWR_DEFAULT_QUOTAS[key]))
-    tenant = Tenant.objects.filter(pk=tenant_id, **{f"{count}__lt": limit})
-    if parent is not None:
-        tenant = tenant.filter(Exists(type(parent).objects.filter(pk=parent.pk)))
-    if not tenant.update(**{count: F(count) + 1}):
-        if parent is not None and not type(parent).objects.filter(pk=parent.pk).exists():
-            return False
-        _quota_exceeded(tenant_id, key)
-    return True
-
-
-def _quota_exceeded(tenant_id: int, key: str):
-    tenant = Tenant.objects.get(pk=tenant_id)
-    error = NamespaceQuotaExceeded if key == "namespace" else RepositoryQuotaExceeded
-    noun = "organizations" if key == "namespace" else "image repositories"
-    raise error(f"Tenant {tenant.name!r} already owns its quota of {tenant.quota(key)} {noun}.")
-
-
-@cache
-def _within_quota_statement(model: type, key: str, parent: type, audit_model: type | None) -> str:
-    """The statement of :func:`_insert_within_quota`, built once per kind of row."""
-    table, columns, width = hotpath.insert_target(model)
-    count, quota = f"{key}_count", f"{key}_quota"
-    quote = connection.ops.quote_name
-    tenant_table, parent_table = quote(Tenant._meta.db_table), quote(parent._meta.db_table)
-    sql = (
-        # The parent is locked before the tenant (the module's lock order): the UPDATE needs its answer.
-        f"WITH parent AS (SELECT id FROM {parent_table} WHERE id = %s FOR KEY SHARE), "
-        f"place AS (UPDATE {tenant_table} SET {count} = {count} + 1 "
-        f"WHERE id = %s AND {count} < COALESCE({quota}, %s) AND EXISTS (SELECT FROM parent) RETURNING id), "
-        f"created AS (INSERT INTO {table} ({columns}) "
-        f"SELECT {', '.join(['%s'] * width)} FROM place RETURNING id)"
-    )
-    if audit_model is None:
-        return sql + " SELECT EXISTS (SELECT FROM parent), (SELECT id FROM created)"
-    audit_table, audit_columns, audit_width = hotpath.insert_target(audit_model)
-    return sql + (
-        f", recorded AS (INSERT INTO {audit_table} ({audit_columns}) "
-        f"SELECT {', '.join(['%s'] * audit_width)} FROM created RETURNING id) "
-        "SELECT EXISTS (SELECT FROM parent), (SELECT id FROM created), (SELECT id FROM recorded)"
-    )
-
-
-def _insert_within_quota(obj, parent, tenant_id: int, key: str, audit: AuditRecord | None = None) -> bool:
-    """PostgreSQL: take the quota place and insert ``obj`` (and its ``audit`` record) in one statement.
-
-    The same guarded UPDATE as :func:`_take_quota`, as a data-modifying CTE that
-    the INSERT selects from: no row is inserted unless a place was taken, and a
-    unique violation of the INSERT undoes the UPDATE with it. First it locks the
-    ``parent`` row that ``obj`` refers to (``FOR KEY SHARE``), and takes no place
-    if the parent is gone: False then, and nothing was written. The audit record
-    is inserted from the created row, so it exists exactly when the row does.
-    One round trip, no explicit transaction: the hot path of creates.
-    """
-    sql = _within_quota_statement(type(obj), key, type(parent), None if audit is None else type(audit))
-    params = [parent.pk, tenant_id, settings.SWR_DEFAULT_QUOTAS[key], *hotpath.insert_values(obj)]
-    if audit is not None:
-        params += hotpath.insert_values(audit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        parent_found, *ids = cursor.fetchone()
-    if not parent_found:
-        return False
-    if ids[0] is None:
-        _quota_exceeded(tenant_id, key)
-    hotpath.inserted(obj, ids[0])
-    if audit is not None:
-        hotpath.inserted(audit, ids[1])
-    return True
+    if not Tenant.objects.filter(pk=tenant_id, **{f"{count}__lt": limit}).update(**{count: F(count) + 1}):
+        tenant = Tenant.objects.get(pk=tenant_id)
+        error = NamespaceQuotaExceeded if key == "namespace" else RepositoryQuotaExceeded
+        noun = "organizations" if key == "namespace" else "image repositories"
+        raise error(f"Tenant {tenant.name!r} already owns its quota of {tenant.quota(key)} {noun}.")
 
 
 def _give_back_quota(tenant_id: int, key: str, removed: int) -> None:
@@ -223,8 +155,15 @@ def quota_usage(tenant: Tenant) -> dict[str, int]:
     return {"namespace": tenant.namespace_count, "repository": tenant.repository_count}
 
 
-def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) -> Namespace:
-    """Create a namespace of ``tenant`` within its quota; its creator gets the manage permission on it."""
+def _repository_label(namespace: Namespace, name: str) -> str:
+    return f"{namespace.name}/{name}"
+
+
+def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None, actor: Actor) -> Namespace:
+    """Create a namespace of ``tenant`` within its quota; its creator gets the manage permission on it.
+
+    400 (name rules, quota), 409 (NamespaceExists) if the name is taken, in any tenant.
+    """
     namespace = Namespace(name=name, tenant=tenant, creator=creator)
     namespace.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
@@ -233,6 +172,7 @@ def namespace_create(*, name: str, tenant: Tenant, creator: User | None = None) 
             namespace.save(force_insert=True)
             if creator is not None:
                 NamespacePermission.objects.create(namespace=namespace, user=creator, level=PermissionLevel.MANAGE)
+            record(actor, "namespace.create", name)
     except IntegrityError:
         if Namespace.objects.filter(name=name).exists():
             raise NamespaceExists(f"Organization {name!r} already exists.") from None
@@ -248,14 +188,14 @@ def repository_create(
     category: str = Category.OTHER,
     description: str = "",
     creator: User | None = None,
-    audit: AuditRecord | None = None,
+    actor: Actor,
 ) -> Repository:
-    """Create an image repository in ``namespace``; with ``audit``, store that record with it (atomically).
+    """Create an image repository in ``namespace`` within the tenant's quota.
 
-    400 past the tenant's quota, 409 if the name is taken, 404 (NamespaceNotFound) if the namespace
-    was deleted since the caller found it: the namespace is locked (``FOR KEY SHARE``) before the
-    tenant's quota place is taken, so a racing namespace delete either waits for this create (and
-    then answers 406) or deletes first.
+    400 (name rules, quota), 409 (RepositoryExists) if the name is taken in the namespace, 404
+    (NamespaceNotFound) if the namespace was deleted since the caller found it: the namespace is
+    locked (``FOR KEY SHARE``) before the tenant's quota place is taken, so a racing namespace delete
+    either waits for this create (and then answers 406) or deletes first.
     """
     repository = Repository(
         namespace=namespace,
@@ -267,18 +207,12 @@ def repository_create(
     )
     repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
-        if connection.vendor == "postgresql":
-            # Inside a caller's transaction, a savepoint keeps it usable after a unique violation.
-            with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                if not _insert_within_quota(repository, namespace, namespace.tenant_id, "repository", audit):
-                    raise _namespace_gone(namespace)
-        else:
-            with transaction.atomic():
-                if not _take_quota(namespace.tenant_id, "repository", parent=namespace):
-                    raise _namespace_gone(namespace)
-                repository.save(force_insert=True)
-                if audit is not None:
-                    hotpath.insert(audit)
+        with transaction.atomic():
+            if not _lock(Namespace, namespace.pk, "KEY SHARE"):
+                raise _namespace_gone(namespace)
+            _take_quota(namespace.tenant_id, "repository")
+            repository.save(force_insert=True)
+            record(actor, "repository.create", _repository_label(namespace, name))
     except IntegrityError:
         if Repository.objects.filter(namespace=namespace, name=name).exists():
             raise RepositoryExists(
@@ -288,7 +222,7 @@ def repository_create(
     return repository
 
 
-def namespace_delete(*, namespace: Namespace) -> None:
+def namespace_delete(*, namespace: Namespace, actor: Actor) -> None:
     """Delete an empty namespace and its grants and give its quota place back.
 
     404 (NamespaceNotFound) if it is gone already, 406 (NamespaceNotEmpty) while it holds
@@ -301,6 +235,7 @@ def namespace_delete(*, namespace: Namespace) -> None:
                 raise _namespace_gone(namespace)
             _lock(Tenant, namespace.tenant_id, "NO KEY UPDATE")
             _give_back_quota(namespace.tenant_id, "namespace", _delete(Namespace, namespace.pk))
+            record(actor, "namespace.delete", namespace.name)
     except ProtectedError:
         raise NamespaceNotEmpty(
             f"Organization {namespace.name!r} still holds image repositories; delete them first."
@@ -308,7 +243,12 @@ def namespace_delete(*, namespace: Namespace) -> None:
 
 
 def repository_update(
-    *, repository: Repository, is_public: bool, category: str | None = None, description: str | None = None
+    *,
+    repository: Repository,
+    is_public: bool,
+    category: str | None = None,
+    description: str | None = None,
+    actor: Actor,
 ) -> Repository:
     """Change what may change of a repository: visibility, category, description (never the name).
 
@@ -326,14 +266,16 @@ def repository_update(
         "description": repository.description,
         "updated_at": timezone.now(),
     }
-    # One UPDATE that says whether the row was still there (save() raises a bare DatabaseError if not).
-    if not Repository.objects.filter(pk=repository.pk).update(**changes):
-        raise _repository_gone(repository)
+    with transaction.atomic():
+        # One UPDATE that says whether the row was still there (save() raises a bare DatabaseError if not).
+        if not Repository.objects.filter(pk=repository.pk).update(**changes):
+            raise _repository_gone(repository)
+        record(actor, "repository.update", _repository_label(repository.namespace, repository.name))
     repository.updated_at = changes["updated_at"]
     return repository
 
 
-def repository_delete(*, repository: Repository) -> None:
+def repository_delete(*, repository: Repository, actor: Actor) -> None:
     """Delete a repository and its grants and give its quota place back (its images go with it once
     the distribution side exists). 404 (RepositoryNotFound) if it is gone already: of requests
     racing to delete it, one removes it and the others answer 404.
@@ -347,6 +289,7 @@ def repository_delete(*, repository: Repository) -> None:
         if not _lock(Repository, repository.pk, "UPDATE"):
             raise _repository_gone(repository)
         _give_back_quota(tenant_id, "repository", _delete(Repository, repository.pk))
+        record(actor, "repository.delete", _repository_label(repository.namespace, repository.name))
 
 
 # Grants. Each call applies all of its entries or none, and answers 404 if ``obj`` is gone. The grants
@@ -355,32 +298,38 @@ def repository_delete(*, repository: Repository) -> None:
 
 
 def _grant_target(obj: Namespace | Repository):
-    """The grant model of ``obj``, its field and a label; locks ``obj`` against its delete (404 if gone)."""
+    """The grant model of ``obj``, its field, a label and the audit's resource; locks ``obj`` against its
+    delete (404 if gone)."""
     if not _lock(type(obj), obj.pk, "KEY SHARE"):
         raise _namespace_gone(obj) if isinstance(obj, Namespace) else _repository_gone(obj)
     if isinstance(obj, Namespace):
-        return NamespacePermission, "namespace", obj.name
-    return RepositoryPermission, "repository", obj.name
+        return NamespacePermission, "namespace", obj.name, "namespace.grants"
+    return RepositoryPermission, "repository", obj.name, "repository.grants"
 
 
-def _within_level(by: User | None, obj: Namespace | Repository, changes: list) -> None:
-    """Refuse what reaches above the level of ``by`` on ``obj`` (:func:`swr.policy.require_grants`).
+def _audit_label(obj: Namespace | Repository) -> str:
+    return obj.name if isinstance(obj, Namespace) else _repository_label(obj.namespace, obj.name)
 
-    ``by`` None: staff in the admin and the management commands, who are not bound by a grant.
+
+def _within_level(actor: Actor, obj: Namespace | Repository, changes: list) -> None:
+    """Refuse what reaches above the actor's level on ``obj`` (:func:`swr.policy.require_grants`).
+
+    Only the API's callers are held to their grants; staff in the admin and operators' management
+    commands are not bound by a grant (:attr:`swr.audit.Actor.held_to_grants`).
     """
-    if by is not None:
+    if actor.held_to_grants:
         namespace, repository = (obj, None) if isinstance(obj, Namespace) else (obj.namespace, obj)
-        policy.require_grants(by, namespace, repository, changes)
+        policy.require_grants(actor.user, namespace, repository, changes)
 
 
 @transaction.atomic
-def grants_create(*, obj: Namespace | Repository, levels: dict[User, int], by: User | None = None) -> None:
+def grants_create(*, obj: Namespace | Repository, levels: dict[User, int], actor: Actor) -> None:
     """Grant each user their level on ``obj``; 409 if any of them already has a grant there.
 
-    ``by``: who grants; 403 for a level above their own on ``obj`` (spec section 6).
+    403 for a level above the actor's own on ``obj`` (spec section 6).
     """
-    model, field, label = _grant_target(obj)
-    _within_level(by, obj, [(user, None, level) for user, level in levels.items()])
+    model, field, label, resource = _grant_target(obj)
+    _within_level(actor, obj, [(user, None, level) for user, level in levels.items()])
     existing = model.objects.filter(**{field: obj}, user__in=levels).select_related("user").first()
     if existing is not None:
         raise PermissionExists(f"User {existing.user.username!r} already has a permission on {label!r}.")
@@ -389,94 +338,62 @@ def grants_create(*, obj: Namespace | Repository, levels: dict[User, int], by: U
             model.objects.bulk_create(model(**{field: obj}, user=user, level=level) for user, level in levels.items())
     except IntegrityError:
         raise PermissionExists(f"A permission on {label!r} was granted at the same time; read it and retry.") from None
+    record(actor, f"{resource}.create", _audit_label(obj))
 
 
 @transaction.atomic
-def grants_update(*, obj: Namespace | Repository, levels: dict[User, int], by: User | None = None) -> None:
+def grants_update(*, obj: Namespace | Repository, levels: dict[User, int], actor: Actor) -> None:
     """Change each user's level on ``obj``; 404 if any of them has no grant there.
 
-    ``by``: who changes them; 403 for a level above their own on ``obj``, or a grant above it (spec section 6).
+    403 for a level above the actor's own on ``obj``, or a grant above it (spec section 6).
     """
-    model, field, label = _grant_target(obj)
+    model, field, label, resource = _grant_target(obj)
     grants = {g.user_id: g for g in model.objects.select_for_update().filter(**{field: obj}, user__in=levels)}
     held = {user: grants[user.pk].level if user.pk in grants else None for user in levels}
-    _within_level(by, obj, [(user, held[user], level) for user, level in levels.items()])
+    _within_level(actor, obj, [(user, held[user], level) for user, level in levels.items()])
     for user, level in levels.items():
         if user.pk not in grants:
             raise PermissionNotFound(f"User {user.username!r} has no permission on {label!r} to change.")
         grants[user.pk].level = level
     for grant in grants.values():
         grant.save(update_fields=["level", "updated_at"])
+    record(actor, f"{resource}.update", _audit_label(obj))
 
 
 @transaction.atomic
-def grants_delete(*, obj: Namespace | Repository, users: list[User], by: User | None = None) -> None:
+def grants_delete(*, obj: Namespace | Repository, users: list[User], actor: Actor) -> None:
     """Remove the users' grants on ``obj``; 404 if any of them has none there.
 
-    ``by``: who removes them; 403 for a grant above their own level on ``obj`` (spec section 6).
+    403 for a grant above the actor's own level on ``obj`` (spec section 6).
     """
-    model, field, label = _grant_target(obj)
+    model, field, label, resource = _grant_target(obj)
     grants = model.objects.filter(**{field: obj}, user__in=users)
     held = dict(grants.select_for_update().values_list("user_id", "level"))
-    _within_level(by, obj, [(user, held[user.pk], None) for user in users if user.pk in held])
+    _within_level(actor, obj, [(user, held[user.pk], None) for user in users if user.pk in held])
     for user in users:
         if user.pk not in held:
             raise PermissionNotFound(f"User {user.username!r} has no permission on {label!r} to delete.")
     grants.delete()
+    record(actor, f"{resource}.delete", _audit_label(obj))
 
 
-def access_key_issue(*, user: User, description: str = "") -> tuple[AccessKey, str]:
+def _credential_label(credential: ApiToken | AccessKey) -> str:
+    return f"{credential._meta.model_name}:{credential.pk} {credential}"
+
+
+@transaction.atomic
+def access_key_issue(*, user: User, description: str = "", actor: Actor) -> tuple[AccessKey, str]:
     """Issue an AK/SK pair for ``user``; the secret key is returned once and stored encrypted."""
     access_key, secret_key = signing.new_key_pair()
     key = AccessKey.objects.create(
         user=user, access_key=access_key, secret_encrypted=signing.encrypt_secret(secret_key), description=description
     )
+    record(actor, "accesskey.create", _credential_label(key))
     return key, secret_key
 
 
-def _printable(text: str, limit: int) -> str:
-    """Text as it can be stored and read: unprintable characters (NUL among them) escaped."""
-    if text.isprintable():
-        return text[:limit]
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:limit]
-
-
-def audit_entry(
-    *,
-    source: str,
-    action: str,
-    obj: str,
-    success: bool,
-    user: User | None = None,
-    status_code: int | None = None,
-    detail: str = "",
-    request_id: str = "",
-) -> AuditRecord:
-    """The record of one change, or one attempt at a change, not stored yet.
-
-    :func:`audit_record` stores it on its own; a service that takes ``audit=``
-    stores it together with the change it describes.
-    """
-    return AuditRecord(
-        source=source,
-        action=action,
-        object=_printable(obj, 512),
-        outcome=AuditRecord.Outcome.SUCCESS if success else AuditRecord.Outcome.FAILURE,
-        user=user,
-        username=user.username if user else "",
-        tenant_id=user.tenant_id if user else None,
-        status_code=status_code,
-        detail=_printable(detail, 512),
-        request_id=request_id,
-    )
-
-
-def audit_record(**entry) -> AuditRecord:
-    """Record one change, or one attempt at a change (the arguments of :func:`audit_entry`)."""
-    return hotpath.insert(audit_entry(**entry))
-
-
-def token_issue(*, user: User, lifetime: timedelta | None = None) -> tuple[ApiToken, str]:
+@transaction.atomic
+def token_issue(*, user: User, lifetime: timedelta | None = None, actor: Actor) -> tuple[ApiToken, str]:
     """Issue an API token for ``user``; the secret is returned once and only its hash is stored."""
     raw = ApiToken.PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -485,11 +402,14 @@ def token_issue(*, user: User, lifetime: timedelta | None = None) -> tuple[ApiTo
         hint=raw[: len(ApiToken.PREFIX) + 6],
         expires_at=timezone.now() + (lifetime or settings.SWR_TOKEN_LIFETIME),
     )
+    record(actor, "apitoken.create", _credential_label(token))
     return token, raw
 
 
-def token_revoke(*, token: ApiToken) -> None:
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: Actor) -> None:
     """Revoke a token: it stops working at once."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        record(actor, "apitoken.revoke", _credential_label(token))

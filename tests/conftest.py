@@ -13,6 +13,8 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Tenant, User
 
+from .helpers import OPERATOR
+
 
 @pytest.fixture
 def make_tenant(db):
@@ -48,7 +50,7 @@ def owner(make_user, tenant):
 @pytest.fixture
 def namespace(owner, tenant):
     """Organization 'group' of tenant acme, created by alice (who therefore has manage on it)."""
-    return services.namespace_create(name="group", tenant=tenant, creator=owner)
+    return services.namespace_create(name="group", tenant=tenant, creator=owner, actor=OPERATOR)
 
 
 @pytest.fixture
@@ -66,7 +68,7 @@ def client_for(db):
     def make(user):
         client = APIClient()
         if user is not None:
-            _, raw = services.token_issue(user=user)
+            _, raw = services.token_issue(user=user, actor=OPERATOR)
             client.credentials(HTTP_X_AUTH_TOKEN=raw)
         return client
 

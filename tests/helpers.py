@@ -1,6 +1,8 @@
-"""Assertions shared by the API tests, written from spec section 1."""
+"""Assertions and actors shared by the tests; error bodies as spec section 1 gives them."""
 
 import json
+
+from swr.audit import Actor, Source
 
 ERROR_KEYS = {"error_code", "error_msg", "errorCode", "errorMessage", "details"}
 
@@ -18,3 +20,12 @@ def assert_swr_error(response, status: int, code: str) -> dict:
     assert body["error_msg"]
     assert isinstance(body["details"], list)
     return body
+
+
+# The actor of a test's own setup: an operator's management command (swr.audit.Actor).
+OPERATOR = Actor.command()
+
+
+def api_actor(user) -> Actor:
+    """``user`` calling through the API, held to their grants."""
+    return Actor(user=user, source=Source.API)

@@ -11,6 +11,8 @@ from swr import names, services
 from swr.choices import PermissionLevel
 from swr.models import ApiToken, Namespace, NamespacePermission, Repository
 
+from .helpers import OPERATOR
+
 pytestmark = pytest.mark.django_db
 
 
@@ -118,7 +120,7 @@ def test_issue_token_action_shows_the_token_once(admin_client, owner):
 
 
 def test_token_admin_never_shows_the_hash_and_can_revoke(admin_client, owner):
-    token, _ = services.token_issue(user=owner)
+    token, _ = services.token_issue(user=owner, actor=OPERATOR)
     for url in ("/admin/swr/apitoken/", f"/admin/swr/apitoken/{token.pk}/change/"):
         page = admin_client.get(url).content.decode()
         assert token.key_hash not in page

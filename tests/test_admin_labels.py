@@ -11,8 +11,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from swr import services
+from swr import audit, services
 from swr.models import AuditRecord, User
+
+from .helpers import OPERATOR, api_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +45,7 @@ def visible_text(response) -> str:
 
 @pytest.fixture
 def pages(namespace):
-    repository = services.repository_create(namespace=namespace, name="web", is_public=False)
+    repository = services.repository_create(namespace=namespace, name="web", is_public=False, actor=OPERATOR)
     grant = namespace.permissions.get()
     return [
         "/admin/",
@@ -75,12 +77,11 @@ def test_the_admin_says_organization(admin_client, pages):
 
 
 def test_audit_list_shows_outcome_and_status_first(admin_client, owner):
-    services.audit_record(
-        source="api",
-        action="repository.create",
-        obj="namespace:1 " + "a-very-long-object-name/" * 20,
+    audit.record(
+        api_actor(owner),
+        "repository.create",
+        "namespace:1 " + "a-very-long-object-name/" * 20,
         success=False,
-        user=owner,
         status_code=409,
         detail="SVCSTG.SWR.4090006",
     )
@@ -104,7 +105,7 @@ def test_audit_list_shows_outcome_and_status_first(admin_client, owner):
 def test_repository_form_searches_organizations(admin_client, namespace, make_tenant, make_user):
     """Every organization of every tenant used to be one option of a plain select."""
     other = make_user("bob", make_tenant("globex"))
-    services.namespace_create(name="elsewhere", tenant=other.tenant, creator=other)
+    services.namespace_create(name="elsewhere", tenant=other.tenant, creator=other, actor=OPERATOR)
     page = admin_client.get("/admin/swr/repository/add/")
     widget = page.context["adminform"].form.fields["namespace"].widget
     assert type(widget.widget).__name__ == "AutocompleteSelect"

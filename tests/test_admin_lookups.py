@@ -15,8 +15,10 @@ from django.contrib.auth.models import Permission
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from swr import services
+from swr import audit, services
 from swr.models import AccessKey, ApiToken, User
+
+from .helpers import OPERATOR, api_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +53,8 @@ def _changelist(model):
 @pytest.fixture
 def secrets(owner):
     """A token, an access key and a password: a row behind each secret column."""
-    token, _ = services.token_issue(user=owner)
-    key, _ = services.access_key_issue(user=owner)
+    token, _ = services.token_issue(user=owner, actor=OPERATOR)
+    key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     owner.set_password("alice-password")
     owner.save()
     return token, key
@@ -62,9 +64,9 @@ def secrets(owner):
 def rows(secrets, owner, namespace, make_tenant, make_user):
     """Besides the secrets, two tenants with an organization each: a list filter shows from two choices on."""
     other = make_user("bob", make_tenant("globex"))
-    services.namespace_create(name="other", tenant=other.tenant, creator=other)
-    services.repository_create(namespace=namespace, name="web", is_public=True)
-    services.audit_record(source="api", action="namespace.create", obj="other", success=True, user=other)
+    services.namespace_create(name="other", tenant=other.tenant, creator=other, actor=OPERATOR)
+    services.repository_create(namespace=namespace, name="web", is_public=True, actor=OPERATOR)
+    audit.record(api_actor(other), "namespace.create", "other", success=True)
     return secrets
 
 

@@ -20,7 +20,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, User
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 
 PASSWORD = "s3cret-Passw0rd"
 
@@ -162,14 +162,14 @@ def _inlines(data, **prefixes):
 
 @pytest.fixture
 def repository(namespace, owner):
-    return services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner)
+    return services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner, actor=OPERATOR)
 
 
 @pytest.mark.django_db
 class TestDeleteRaces:
     def test_organization_filled_meanwhile_on_its_delete_page(self, admin_client, namespace):
         def other_request():
-            services.repository_create(namespace=namespace, name="web", is_public=True)
+            services.repository_create(namespace=namespace, name="web", is_public=True, actor=OPERATOR)
 
         url = f"/admin/swr/namespace/{namespace.pk}/delete/"
         with before_the_delete(other_request):
@@ -180,14 +180,14 @@ class TestDeleteRaces:
 
     def test_repository_deleted_meanwhile_on_its_delete_page(self, admin_client, repository):
         url = f"/admin/swr/repository/{repository.pk}/delete/"
-        with before_the_delete(lambda: services.repository_delete(repository=repository)):
+        with before_the_delete(lambda: services.repository_delete(repository=repository, actor=OPERATOR)):
             response = admin_client.post(url, {"post": "yes"})
         assert (response.status_code, response["Location"]) == (302, url)
         assert shown(response) == ["Image repository 'web' not found in organization 'group'."]
 
     def test_delete_selected_organization_filled_meanwhile(self, admin_client, namespace):
         def other_request():
-            services.repository_create(namespace=namespace, name="web", is_public=True)
+            services.repository_create(namespace=namespace, name="web", is_public=True, actor=OPERATOR)
 
         data = {"action": "delete_selected", "_selected_action": [namespace.pk], "post": "yes"}
         with before_the_delete(other_request):
@@ -200,11 +200,11 @@ class TestDeleteRaces:
 
     def test_delete_selected_repositories_one_deleted_meanwhile(self, admin_client, namespace, repository):
         """Two selected: while the admin deletes the first, another request deletes the second."""
-        second = services.repository_create(namespace=namespace, name="api", is_public=True)
+        second = services.repository_create(namespace=namespace, name="api", is_public=True, actor=OPERATOR)
         first = []
 
         def other_request():
-            services.repository_delete(repository=second if first[0] == repository.pk else repository)
+            services.repository_delete(repository=second if first[0] == repository.pk else repository, actor=OPERATOR)
 
         def deleted(instance, **kwargs):
             first.append(instance.pk)
@@ -240,7 +240,9 @@ class TestChangeRaces:
             repositories=[],
             permissions=[{"user": bob.pk, "level": PermissionLevel.READ}],
         )
-        with meanwhile(signals.post_init, Namespace, lambda: services.namespace_delete(namespace=namespace)):
+        with meanwhile(
+            signals.post_init, Namespace, lambda: services.namespace_delete(namespace=namespace, actor=OPERATOR)
+        ):
             response = admin_client.post(url, data)
         assert (response.status_code, response["Location"]) == (302, url)
         assert shown(response) == ["Organization 'group' was deleted by another request meanwhile: nothing was saved."]
@@ -248,7 +250,7 @@ class TestChangeRaces:
     def test_organization_deleted_before_the_form_is_posted(self, admin_client, namespace, owner):
         url = f"/admin/swr/namespace/{namespace.pk}/change/"
         assert admin_client.get(url).status_code == 200
-        services.namespace_delete(namespace=namespace)
+        services.namespace_delete(namespace=namespace, actor=OPERATOR)
         response = admin_client.post(url, _inlines({"creator": owner.pk}, repositories=[], permissions=[]))
         assert response.status_code == 302
         assert "doesn’t exist. Perhaps it was deleted?" in shown(response)[0]
@@ -257,7 +259,9 @@ class TestChangeRaces:
     def test_repository_deleted_meanwhile_is_not_saved_again(self, admin_client, repository):
         url = f"/admin/swr/repository/{repository.pk}/change/"
         data = _inlines({"category": "other", "description": "new", "is_public": "on"}, permissions=[])
-        with meanwhile(signals.post_init, Repository, lambda: services.repository_delete(repository=repository)):
+        with meanwhile(
+            signals.post_init, Repository, lambda: services.repository_delete(repository=repository, actor=OPERATOR)
+        ):
             response = admin_client.post(url, data)
         assert (response.status_code, response["Location"]) == (302, url)
         assert shown(response) == [

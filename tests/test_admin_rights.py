@@ -17,7 +17,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from swr import services
+from swr import audit, services
 from swr.choices import PermissionLevel
 from swr.models import (
     AccessKey,
@@ -29,6 +29,8 @@ from swr.models import (
     Tenant,
     User,
 )
+
+from .helpers import OPERATOR, api_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -86,16 +88,18 @@ def root():
 @pytest.fixture
 def world(tenant, owner, namespace, root, make_user, make_tenant):
     """One row of every model the admin shows, so that each action has something to act on."""
-    repository = services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
+    repository = services.repository_create(
+        namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR
+    )
     RepositoryPermission.objects.create(repository=repository, user=owner, level=PermissionLevel.MANAGE)
     make_user("bob", make_tenant("globex"), is_tenant_admin=True)
     for user in (owner, root):
-        services.token_issue(user=user)
-        services.access_key_issue(user=user)
-    disabled, _ = services.access_key_issue(user=owner)
+        services.token_issue(user=user, actor=OPERATOR)
+        services.access_key_issue(user=user, actor=OPERATOR)
+    disabled, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     disabled.is_active = False
     disabled.save()
-    services.audit_record(source="api", action="namespace.create", obj="group", success=True, user=owner)
+    audit.record(api_actor(owner), "namespace.create", "group", success=True)
     group = Group.objects.create(name="operators")
     group.permissions.set(_perms("swr.view_tenant"))
     return {"repository": repository}
@@ -193,8 +197,8 @@ def test_superuser_issues_an_access_key(admin_client, owner):
 
 
 def test_superuser_revokes_disables_and_enables(admin_client, owner):
-    token, _ = services.token_issue(user=owner)
-    key, _ = services.access_key_issue(user=owner)
+    token, _ = services.token_issue(user=owner, actor=OPERATOR)
+    key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     _run_action(admin_client, ApiToken, "revoke", [token.pk])
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -211,7 +215,7 @@ def test_superuser_revokes_disables_and_enables(admin_client, owner):
 def test_delete_selected_goes_through_the_services(admin_client, namespace, tenant):
     """Django's built-in action deletes through the services, which give the quota places back."""
     for name in ("a", "b"):
-        services.repository_create(namespace=namespace, name=name, is_public=False)
+        services.repository_create(namespace=namespace, name=name, is_public=False, actor=OPERATOR)
     tenant.refresh_from_db()
     assert tenant.repository_count == 2
     pks = list(Repository.objects.values_list("pk", flat=True))
@@ -293,8 +297,8 @@ def test_minting_needs_change_on_users_and_add_on_the_credential(staff, owner, p
     [(ApiToken, "revoke", "swr.change_apitoken"), (AccessKey, "disable", "swr.change_accesskey")],
 )
 def test_credential_actions_need_change_on_their_model(staff, owner, model, action, change):
-    token, _ = services.token_issue(user=owner)
-    key, _ = services.access_key_issue(user=owner)
+    token, _ = services.token_issue(user=owner, actor=OPERATOR)
+    key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     obj = token if model is ApiToken else key
     viewer, _ = staff(f"swr.view_{model._meta.model_name}", username="viewer")
     _run_action(viewer, model, action, [obj.pk])

@@ -16,8 +16,10 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from swr import services
+from swr import audit, services
 from swr.models import AccessKey, ApiToken, AuditRecord, User
+
+from .helpers import OPERATOR, api_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -72,9 +74,9 @@ KEYCLERK = ("swr.change_accesskey", "swr.change_apitoken")
 
 @pytest.fixture
 def root_credentials(root):
-    token, _ = services.token_issue(user=root)
-    key, _ = services.access_key_issue(user=root)
-    disabled, _ = services.access_key_issue(user=root)
+    token, _ = services.token_issue(user=root, actor=OPERATOR)
+    key, _ = services.access_key_issue(user=root, actor=OPERATOR)
+    disabled, _ = services.access_key_issue(user=root, actor=OPERATOR)
     disabled.is_active = False
     disabled.save()
     return token, key, disabled
@@ -109,7 +111,7 @@ def test_keyclerk_cannot_act_on_a_superusers_credentials(staff, root_credentials
     assert response.status_code == 200
     assert "hold rights you do not hold" in response.content.decode()
     assert _state(*root_credentials) == before
-    refusal = AuditRecord.objects.get()
+    refusal = AuditRecord.objects.get(source="admin")
     assert (refusal.username, refusal.outcome, refusal.status_code) == ("keyclerk", "failure", 403)
     assert refusal.action == f"{model._meta.model_name}.{action}"
 
@@ -119,7 +121,11 @@ def test_a_selection_with_one_outranking_owner_changes_nothing(staff, owner, pow
     client, _ = staff(*KEYCLERK)
     objs = []
     for user in (owner, powerful):
-        obj = services.token_issue(user=user)[0] if model is ApiToken else services.access_key_issue(user=user)[0]
+        obj = (
+            services.token_issue(user=user, actor=OPERATOR)[0]
+            if model is ApiToken
+            else services.access_key_issue(user=user, actor=OPERATOR)[0]
+        )
         if action == "enable":
             obj.is_active = False
             obj.save()
@@ -127,15 +133,15 @@ def test_a_selection_with_one_outranking_owner_changes_nothing(staff, owner, pow
     before = _state(*objs)
     _run_action(client, model, action, [obj.pk for obj in objs])
     assert _state(*objs) == before
-    assert set(AuditRecord.objects.values_list("outcome", "object")) == {
+    assert set(AuditRecord.objects.filter(source="admin").values_list("outcome", "object")) == {
         ("failure", f"{objs[1]._meta.model_name}:{objs[1].pk} {objs[1]}")
     }
 
 
 def test_keyclerk_still_acts_on_credentials_of_ordinary_users(staff, owner):
     client, _ = staff(*KEYCLERK)
-    token, _ = services.token_issue(user=owner)
-    key, _ = services.access_key_issue(user=owner)
+    token, _ = services.token_issue(user=owner, actor=OPERATOR)
+    key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     _run_action(client, AccessKey, "disable", [key.pk])
     assert _state(key) == [(None, False)]
     _run_action(client, AccessKey, "enable", [key.pk])
@@ -143,7 +149,7 @@ def test_keyclerk_still_acts_on_credentials_of_ordinary_users(staff, owner):
     _run_action(client, ApiToken, "revoke", [token.pk])
     token.refresh_from_db()
     assert token.revoked_at is not None
-    assert set(AuditRecord.objects.values_list("outcome", flat=True)) == {"success"}
+    assert set(AuditRecord.objects.filter(source="admin").values_list("outcome", flat=True)) == {"success"}
 
 
 def test_superuser_acts_on_a_superusers_credentials(admin_client, root_credentials):
@@ -272,11 +278,11 @@ def _list_params(model, user):
 def rows(owner, namespace, root, make_user, make_tenant):
     """A row in every table the admin lists, so that every filter offers its choices."""
     bob = make_user("bob", make_tenant("globex"))
-    services.namespace_create(name="other", tenant=bob.tenant, creator=bob)
-    services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner)
-    services.token_issue(user=owner)
-    services.access_key_issue(user=owner)
-    services.audit_record(source="api", action="namespace.create", obj="other", success=True, user=bob)
+    services.namespace_create(name="other", tenant=bob.tenant, creator=bob, actor=OPERATOR)
+    services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner, actor=OPERATOR)
+    services.token_issue(user=owner, actor=OPERATOR)
+    services.access_key_issue(user=owner, actor=OPERATOR)
+    audit.record(api_actor(bob), "namespace.create", "other", success=True)
     Group.objects.create(name="operators")
 
 

@@ -12,6 +12,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
 
+from .helpers import OPERATOR
 from .test_admin import _with_inlines
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +141,7 @@ def test_repository_inline_grant_of_the_same_tenant_is_stored(admin_client, name
 
 @pytest.mark.parametrize("model", ["namespacepermission", "repositorypermission"])
 def test_grant_pages_refuse_another_tenant(admin_client, namespace, stranger, model):
-    repository = services.repository_create(namespace=namespace, name="web", is_public=False)
+    repository = services.repository_create(namespace=namespace, name="web", is_public=False, actor=OPERATOR)
     target = {"namespacepermission": ("namespace", namespace), "repositorypermission": ("repository", repository)}
     field, obj = target[model]
     response = admin_client.post(f"/admin/swr/{model}/add/", {field: obj.pk, "user": stranger.pk, "level": 1})
@@ -171,7 +172,7 @@ def test_user_holding_grants_cannot_move_to_another_tenant(admin_client, owner, 
 
 def test_namespace_create_service_refuses_a_creator_of_another_tenant(owner, other_tenant):
     with pytest.raises(ValidationError) as info:
-        services.namespace_create(name="team", tenant=other_tenant, creator=owner)
+        services.namespace_create(name="team", tenant=other_tenant, creator=owner, actor=OPERATOR)
     assert info.value.message_dict == {"creator": [OTHER_CREATOR]}
     assert not Namespace.objects.exists()
     assert not NamespacePermission.objects.exists()
@@ -180,21 +181,23 @@ def test_namespace_create_service_refuses_a_creator_of_another_tenant(owner, oth
 
 def test_repository_create_service_refuses_a_creator_of_another_tenant(namespace, stranger, tenant):
     with pytest.raises(ValidationError) as info:
-        services.repository_create(namespace=namespace, name="web", is_public=False, creator=stranger)
+        services.repository_create(namespace=namespace, name="web", is_public=False, creator=stranger, actor=OPERATOR)
     assert info.value.message_dict == {"creator": [OTHER_CREATOR]}
     assert not Repository.objects.exists()
     assert Tenant.objects.get(pk=tenant.pk).repository_count == 0
 
 
 def test_services_accept_a_creator_of_the_same_tenant(owner, tenant):
-    namespace = services.namespace_create(name="team", tenant=tenant, creator=owner)
-    repository = services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
+    namespace = services.namespace_create(name="team", tenant=tenant, creator=owner, actor=OPERATOR)
+    repository = services.repository_create(
+        namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR
+    )
     assert (namespace.creator, repository.creator) == (owner, owner)
 
 
 @pytest.mark.parametrize("model", [NamespacePermission, RepositoryPermission])
 def test_grant_clean_refuses_another_tenant(namespace, stranger, model):
-    repository = services.repository_create(namespace=namespace, name="web", is_public=False)
+    repository = services.repository_create(namespace=namespace, name="web", is_public=False, actor=OPERATOR)
     target = {"namespace": namespace} if model is NamespacePermission else {"repository": repository}
     with pytest.raises(ValidationError) as info:
         model(**target, user=stranger, level=PermissionLevel.READ).full_clean()

@@ -8,7 +8,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, RepositoryPermission
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,9 @@ def team(make_user, tenant):
 
 @pytest.fixture
 def web(namespace, owner):
-    return services.repository_create(namespace=namespace, name="nginx/web", is_public=False, creator=owner)
+    return services.repository_create(
+        namespace=namespace, name="nginx/web", is_public=False, creator=owner, actor=OPERATOR
+    )
 
 
 @pytest.mark.parametrize("target", ["namespace", "repository"])

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, User
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 from .test_names import NAMESPACE_CASES, short_id
 
 pytestmark = pytest.mark.django_db
@@ -115,11 +115,11 @@ class TestList:
         """alice created group and tools; bob (same tenant) reads tools; zoe of globex owns theirs."""
         from swr import services
 
-        group = services.namespace_create(name="group", tenant=tenant, creator=owner)
-        tools = services.namespace_create(name="tools", tenant=tenant, creator=owner)
-        services.namespace_create(name="hidden", tenant=tenant)
+        group = services.namespace_create(name="group", tenant=tenant, creator=owner, actor=OPERATOR)
+        tools = services.namespace_create(name="tools", tenant=tenant, creator=owner, actor=OPERATOR)
+        services.namespace_create(name="hidden", tenant=tenant, actor=OPERATOR)
         zoe = make_user("zoe", other_tenant)
-        services.namespace_create(name="theirs", tenant=other_tenant, creator=zoe)
+        services.namespace_create(name="theirs", tenant=other_tenant, creator=zoe, actor=OPERATOR)
         bob = make_user("bob", tenant)
         grant(bob, tools, PermissionLevel.READ)
         return {"group": group, "tools": tools, "bob": bob}
@@ -162,7 +162,7 @@ class TestList:
         counts = []
         for batch in range(2):
             for i in range(5):
-                services.namespace_create(name=f"ns{batch}-{i}", tenant=tenant, creator=owner)
+                services.namespace_create(name=f"ns{batch}-{i}", tenant=tenant, creator=owner, actor=OPERATOR)
             with CaptureQueriesContext(connection) as queries:
                 assert api.get(URL).status_code == 200
             counts.append(len(queries))

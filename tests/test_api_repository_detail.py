@@ -10,7 +10,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Repository
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,13 @@ DETAIL_TYPES = {
 @pytest.fixture
 def web(namespace, owner):
     return services.repository_create(
-        namespace=namespace, name="nginx/web", is_public=False, category="linux", description="web", creator=owner
+        namespace=namespace,
+        name="nginx/web",
+        is_public=False,
+        category="linux",
+        description="web",
+        creator=owner,
+        actor=OPERATOR,
     )
 
 

@@ -27,7 +27,7 @@ from swr import services
 from swr.logs import RequestIdLogFilter
 
 from .conftest import ROOT, _database_url, _free_port
-from .helpers import ERROR_KEYS, assert_swr_error
+from .helpers import ERROR_KEYS, OPERATOR, assert_swr_error
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
 WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
@@ -73,7 +73,7 @@ def test_the_table_covers_every_kind_of_route():
 
 @pytest.fixture
 def world(namespace, owner, tenant, make_user, admin_user):
-    services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
+    services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
     return {"project_id": tenant.project_id}
 
 
@@ -81,7 +81,7 @@ def _client(kind, owner, admin_user):
     """A client that checks CSRF as browsers meet it, and hands back 500 answers instead of raising."""
     client = Client(enforce_csrf_checks=True, raise_request_exception=False)
     if kind == "token":
-        client.defaults["HTTP_X_AUTH_TOKEN"] = services.token_issue(user=owner)[1]
+        client.defaults["HTTP_X_AUTH_TOKEN"] = services.token_issue(user=owner, actor=OPERATOR)[1]
     elif kind == "staff session":
         client.force_login(admin_user)
     return client

@@ -7,7 +7,7 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from registry import urls
-from swr.api import errors
+from swr import errors
 
 from .helpers import assert_swr_error
 

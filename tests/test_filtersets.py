@@ -4,10 +4,12 @@ import pytest
 from django.http import QueryDict
 from rest_framework.test import APIRequestFactory
 
-from swr.api.errors import SwrError
+from swr import services
 from swr.api.filters import NamespaceFilterSet, RepositoryFilterSet, parse_filter, query_params
+from swr.errors import SwrError
 from swr.models import Namespace, Repository
-from swr.services import namespace_create
+
+from .helpers import OPERATOR
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +51,8 @@ class TestFilterParameter:
 
 @pytest.fixture
 def repos(tenant, owner):
-    group = namespace_create(name="group", tenant=tenant, creator=owner)
-    tools = namespace_create(name="tools", tenant=tenant, creator=owner)
+    group = services.namespace_create(name="group", tenant=tenant, creator=owner, actor=OPERATOR)
+    tools = services.namespace_create(name="tools", tenant=tenant, creator=owner, actor=OPERATOR)
     rows = [
         (group, "nginx/web", "app_server", True, 3),
         (group, "nginx", "app_server", False, 1),
@@ -125,7 +127,7 @@ class TestRepositoryFilterSet:
 class TestNamespaceFilterSet:
     def test_contains(self, tenant, owner):
         for name in ("group", "groupware", "tools"):
-            namespace_create(name=name, tenant=tenant, creator=owner)
+            services.namespace_create(name=name, tenant=tenant, creator=owner, actor=OPERATOR)
         filterset = NamespaceFilterSet(QueryDict("namespace=GROUP"), Namespace.objects.order_by("name"))
         assert [n.name for n in filterset.qs] == ["group", "groupware"]
 

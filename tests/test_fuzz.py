@@ -21,6 +21,8 @@ from schemathesis.specs.openapi.checks import (
 
 from swr import services
 
+from .helpers import OPERATOR
+
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 EXAMPLES_PER_OPERATION = 30
@@ -46,8 +48,8 @@ CASES = [(label, GenerationMode.POSITIVE) for label in sorted(OPERATIONS)] + [
 
 @pytest.fixture
 def token(owner, namespace):
-    services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
-    return services.token_issue(user=owner)[1]
+    services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
+    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
 @pytest.mark.parametrize(("label", "mode"), CASES, ids=[f"{label} {mode.value}" for label, mode in CASES])

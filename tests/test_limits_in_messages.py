@@ -7,18 +7,18 @@ import pytest
 from rest_framework.test import APIClient
 
 from swr import names, services
-from swr.api.errors import BodyTooLarge
 from swr.api.serializers import RepositoryCreateSerializer
 from swr.choices import PermissionLevel
+from swr.errors import BodyTooLarge
 from swr.models import DESCRIPTION_MAX_LENGTH, Repository
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 from .test_signing import send, sign
 
 
 @pytest.fixture
 def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner)
+    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
     return key.access_key, secret_key
 
 

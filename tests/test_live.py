@@ -15,6 +15,8 @@ import pytest
 from swr import services
 from swr.models import Repository
 
+from .helpers import OPERATOR
+
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
@@ -35,7 +37,7 @@ def call(url, method="POST", body=None, token=None, content_type="application/js
 
 @pytest.fixture
 def token(owner):
-    return services.token_issue(user=owner)[1]
+    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
 def test_readme_flow(server, token):

@@ -14,7 +14,7 @@ from swr import policy, services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Repository, RepositoryPermission
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,9 @@ def entry(user, auth):
 
 @pytest.fixture
 def web(namespace, owner):
-    return services.repository_create(namespace=namespace, name="nginx/web", is_public=False, creator=owner)
+    return services.repository_create(
+        namespace=namespace, name="nginx/web", is_public=False, creator=owner, actor=OPERATOR
+    )
 
 
 @pytest.fixture

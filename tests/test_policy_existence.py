@@ -14,7 +14,7 @@ import pytest
 from swr import services
 from swr.models import NamespacePermission, RepositoryPermission
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 
 pytestmark = pytest.mark.django_db
 
@@ -46,9 +46,11 @@ NAMES = {"existing": "team/secret", "missing": "team/absent", "invalid": "Team/S
 @pytest.fixture
 def scene(tenant, other_tenant, make_user):
     owner = make_user("owner", tenant)
-    group = services.namespace_create(name="group", tenant=tenant, creator=owner)
-    secret = services.repository_create(namespace=group, name="team/secret", is_public=False, creator=owner)
-    other = services.repository_create(namespace=group, name="other", is_public=False, creator=owner)
+    group = services.namespace_create(name="group", tenant=tenant, creator=owner, actor=OPERATOR)
+    secret = services.repository_create(
+        namespace=group, name="team/secret", is_public=False, creator=owner, actor=OPERATOR
+    )
+    other = services.repository_create(namespace=group, name="other", is_public=False, creator=owner, actor=OPERATOR)
     bystander = make_user("bystander", tenant)
     # Grants on the secret repository, so that the /access routes would have something to change.
     RepositoryPermission.objects.create(repository=secret, user=bystander, level=1)
@@ -95,7 +97,7 @@ def test_existing_private_and_missing_names_are_refused_alike(scene, make_user, 
 
 def test_the_example_of_the_issue(scene, make_user, client_for):
     """GET of an existing and a missing private name by a user of the same tenant without a grant."""
-    services.repository_create(namespace=scene["other"].namespace, name="secret", is_public=False)
+    services.repository_create(namespace=scene["other"].namespace, name="secret", is_public=False, actor=OPERATOR)
     client = caller_client(scene, make_user, client_for, "same tenant, no grant")
     for name in ("secret", "absent"):
         body = assert_swr_error(client.get(f"{NS}/repos/{name}"), 403, "SVCSTG.SWR.4039002")
@@ -117,7 +119,7 @@ def test_those_who_may_read_the_organization_are_told_a_name_is_missing(
 
 def test_a_public_repository_is_no_secret(scene, make_user, client_for):
     """Public repositories are readable by everybody: a refusal of a change may name them."""
-    services.repository_create(namespace=scene["other"].namespace, name="pub", is_public=True)
+    services.repository_create(namespace=scene["other"].namespace, name="pub", is_public=True, actor=OPERATOR)
     client = caller_client(scene, make_user, client_for, "same tenant, no grant")
     assert client.get(f"{NS}/repos/pub").status_code == 200
     body = assert_swr_error(client.delete(f"{NS}/repos/pub"), 403, "SVCSTG.SWR.4039002")

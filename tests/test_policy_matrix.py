@@ -10,6 +10,8 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Repository, RepositoryPermission
 
+from .helpers import OPERATOR
+
 pytestmark = pytest.mark.django_db
 
 # Spec section 6: what each operation needs. (level on the namespace, level on the repository itself or None)
@@ -82,9 +84,9 @@ CASES = [(endpoint, caller) for endpoint in ENDPOINTS for caller in CALLERS]
 @pytest.fixture
 def scene(tenant, other_tenant, make_user):
     owner = make_user("owner", tenant)
-    group = services.namespace_create(name="group", tenant=tenant, creator=owner)
-    web = services.repository_create(namespace=group, name="web", is_public=False, creator=owner)
-    services.repository_create(namespace=group, name="pub", is_public=True, creator=owner)
+    group = services.namespace_create(name="group", tenant=tenant, creator=owner, actor=OPERATOR)
+    web = services.repository_create(namespace=group, name="web", is_public=False, creator=owner, actor=OPERATOR)
+    services.repository_create(namespace=group, name="pub", is_public=True, creator=owner, actor=OPERATOR)
     bystander = make_user("bystander", tenant)
     return {"group": group, "web": web, "bystander": bystander}
 
@@ -100,7 +102,7 @@ def make_caller(name, scene, tenant, other_tenant, make_user):
     if repo_level:
         RepositoryPermission.objects.create(repository=scene["web"], user=user, level=repo_level)
     client = APIClient()
-    client.credentials(HTTP_X_AUTH_TOKEN=services.token_issue(user=user)[1])
+    client.credentials(HTTP_X_AUTH_TOKEN=services.token_issue(user=user, actor=OPERATOR)[1])
     return client
 
 
@@ -127,8 +129,8 @@ def test_matrix_covers_every_operation_of_the_table():
 def test_listing_shows_no_private_repository_of_another_tenant(scene, tenant, other_tenant, make_user, caller):
     """GET /v2/manage/repos: another tenant's private repositories never appear, whatever the caller holds."""
     client = make_caller(caller, scene, tenant, other_tenant, make_user)
-    theirs = services.namespace_create(name="theirs", tenant=other_tenant)
-    services.repository_create(namespace=theirs, name="secret", is_public=False)
+    theirs = services.namespace_create(name="theirs", tenant=other_tenant, actor=OPERATOR)
+    services.repository_create(namespace=theirs, name="secret", is_public=False, actor=OPERATOR)
     names = {(item["namespace"], item["name"]) for item in client.get("/v2/manage/repos?limit=1000").json()}
     which, is_admin, ns_level, repo_level = CALLERS[caller]
     # "theirs" belongs to the other tenant: only that tenant's administrator may see its private repository.
@@ -142,7 +144,7 @@ def test_repository_grant_does_not_reach_other_repositories(scene, tenant, make_
     RepositoryPermission.objects.create(repository=scene["web"], user=user, level=PermissionLevel.MANAGE)
     other = Repository.objects.create(namespace=scene["group"], name="other", is_public=False)
     client = APIClient()
-    client.credentials(HTTP_X_AUTH_TOKEN=services.token_issue(user=user)[1])
+    client.credentials(HTTP_X_AUTH_TOKEN=services.token_issue(user=user, actor=OPERATOR)[1])
     assert client.get(f"{NS}/repos/web").status_code == 200
     assert client.get(f"{NS}/repos/{other.name}").status_code == 403
     assert client.delete(f"{NS}/repos/{other.name}").status_code == 403

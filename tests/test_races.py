@@ -24,6 +24,8 @@ from django.db import transaction
 from swr import services
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
 
+from .helpers import OPERATOR
+
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 NAMESPACE_NOT_FOUND = "SVCSTG.SWR.4040058"
@@ -102,7 +104,7 @@ def rounds(count):
 
 @pytest.fixture
 def token(owner):
-    return services.token_issue(user=owner)[1]
+    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
 @pytest.fixture
@@ -123,8 +125,8 @@ def test_parallel_deletes_of_one_object_answer_one_204(server, token, owner, ten
 
     Another organization and repository stay, so a counter lowered twice would show (it never goes below 0).
     """
-    keep = services.namespace_create(name="keep", tenant=tenant, creator=owner)
-    services.repository_create(namespace=keep, name="keep", is_public=False, creator=owner)
+    keep = services.namespace_create(name="keep", tenant=tenant, creator=owner, actor=OPERATOR)
+    services.repository_create(namespace=keep, name="keep", is_public=False, creator=owner, actor=OPERATOR)
     code = {
         "repository": REPOSITORY_NOT_FOUND,
         "namespace": NAMESPACE_NOT_FOUND,
@@ -132,20 +134,22 @@ def test_parallel_deletes_of_one_object_answer_one_204(server, token, owner, ten
         "repository grant": PERMISSION_NOT_FOUND,
     }[target]
     for number in rounds(12):
-        namespace = services.namespace_create(name=f"gone-{number}", tenant=tenant, creator=owner)
-        repository = services.repository_create(namespace=namespace, name="app", is_public=False, creator=owner)
+        namespace = services.namespace_create(name=f"gone-{number}", tenant=tenant, creator=owner, actor=OPERATOR)
+        repository = services.repository_create(
+            namespace=namespace, name="app", is_public=False, creator=owner, actor=OPERATOR
+        )
         base = f"{server}/v2/manage/namespaces/{namespace.name}"
         # The DELETE's URL and body, and the row it removes.
         if target == "namespace":
-            services.repository_delete(repository=repository)
+            services.repository_delete(repository=repository, actor=OPERATOR)
             url, body, row = base, None, namespace
         elif target == "repository":
             url, body, row = f"{base}/repos/app", None, repository
         elif target == "namespace grant":
-            services.grants_create(obj=namespace, levels={bob: 1})
+            services.grants_create(obj=namespace, levels={bob: 1}, actor=OPERATOR)
             url, body, row = f"{base}/access", [str(bob.pk)], NamespacePermission.objects.get(user=bob)
         else:
-            services.grants_create(obj=repository, levels={bob: 1})
+            services.grants_create(obj=repository, levels={bob: 1}, actor=OPERATOR)
             url, body, row = f"{base}/repos/app/access", [str(bob.pk)], RepositoryPermission.objects.get(user=bob)
         requests = [partial(call, url, "DELETE", body, token)] * 20
         # Every other round, the DELETEs also line up behind a lock on that row.
@@ -204,12 +208,16 @@ def test_delete_racing_a_write_into_it_never_answers_5xx(server, token, owner, t
     deleted, held, (path, method, body), write_allowed, delete_allowed = RACES[race]
     body = {"entry": [entry(bob, 3)], "id": [str(bob.pk)]}.get(body, body) if isinstance(body, str) else body
     for number in rounds(30):
-        namespace = services.namespace_create(name=f"race-{number}", tenant=tenant, creator=owner)
-        repository = services.repository_create(namespace=namespace, name="app", is_public=False, creator=owner)
+        namespace = services.namespace_create(name=f"race-{number}", tenant=tenant, creator=owner, actor=OPERATOR)
+        repository = services.repository_create(
+            namespace=namespace, name="app", is_public=False, creator=owner, actor=OPERATOR
+        )
         if deleted == "namespace":
-            services.repository_delete(repository=repository)
+            services.repository_delete(repository=repository, actor=OPERATOR)
         if held is not None:
-            services.grants_create(obj=namespace if held == "namespace" else repository, levels={bob: 1})
+            services.grants_create(
+                obj=namespace if held == "namespace" else repository, levels={bob: 1}, actor=OPERATOR
+            )
         url = f"{server}/v2/manage/namespaces/{namespace.name}"
         delete_url = url if deleted == "namespace" else f"{url}/repos/app"
         # Sweep the write's start across the DELETE's: -2 to +2 ms, one millisecond a round.
@@ -247,7 +255,7 @@ def test_counters_equal_rows_after_a_storm_of_creates_and_deletes(server, make_u
         t.namespace_quota, t.repository_quota = 2, 3
         t.save()
         admin = make_user(f"admin-{t.name}", t, is_tenant_admin=True)
-        clients += [(t, services.token_issue(user=admin)[1])] * 4
+        clients += [(t, services.token_issue(user=admin, actor=OPERATOR)[1])] * 4
     generator = random.Random(11)
     allowed = {
         ("POST", "namespace"): {201, 400, 409},

@@ -16,7 +16,7 @@ import pytest
 from swr import services, signing
 from swr.models import Namespace, NamespacePermission, Repository
 
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 from .test_signing import send, sign
 
 ALREADY_USED = "the signature was already used"
@@ -24,7 +24,7 @@ ALREADY_USED = "the signature was already used"
 
 @pytest.fixture
 def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner)
+    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
     return key.access_key, secret_key
 
 
@@ -47,16 +47,16 @@ class TestReplays:
 
     def test_replayed_delete_does_not_delete_the_new_repository(self, key_pair, namespace, owner):
         path = "/v2/manage/namespaces/group/repos/web"
-        services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
+        services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
         captured = sign(*key_pair, "DELETE", path)
         assert send("DELETE", path, captured).status_code == 204
-        services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
+        services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
         assert_swr_error(send("DELETE", path, captured), 401, "SVCSTG.SWR.4010000")
         assert Repository.objects.filter(name="web").exists()
 
     def test_replayed_patch_is_refused(self, key_pair, namespace, owner):
         path = "/v2/manage/namespaces/group/repos/web"
-        services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
+        services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
         update = body({"is_public": True, "category": "linux", "description": "first"})
         captured = sign(*key_pair, "PATCH", path, body=update)
         assert send("PATCH", path, captured, body=update).status_code == 201

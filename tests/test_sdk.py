@@ -19,11 +19,13 @@ from huaweicloudsdkswr.v2 import model as m
 from swr import services
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission
 
+from .helpers import OPERATOR
+
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
 def sdk_client(server, user):
-    key, secret_key = services.access_key_issue(user=user)
+    key, secret_key = services.access_key_issue(user=user, actor=OPERATOR)
     config = HttpConfig.get_default_config()
     config.retry_times = 0
     credentials = BasicCredentials(key.access_key, secret_key, user.tenant.project_id)
@@ -135,7 +137,7 @@ def test_namespace_and_repository_lifecycle(sdk, owner, make_user, tenant):
     ids=["not found", "bad namespace name", "bad repository name", "conflict", "other tenant"],
 )
 def test_errors_carry_the_servers_error_code(sdk, namespace, other_tenant, call, status, code):
-    services.namespace_create(name="theirs", tenant=other_tenant)
+    services.namespace_create(name="theirs", tenant=other_tenant, actor=OPERATOR)
     with pytest.raises(ClientRequestException) as info:
         call(sdk)
     assert info.value.status_code == status
@@ -144,7 +146,7 @@ def test_errors_carry_the_servers_error_code(sdk, namespace, other_tenant, call,
 
 
 def test_wrong_secret_key_is_refused(server, owner):
-    key, _ = services.access_key_issue(user=owner)
+    key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     credentials = BasicCredentials(key.access_key, "w" * 40, owner.tenant.project_id)
     config = HttpConfig.get_default_config()
     config.retry_times = 0

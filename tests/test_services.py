@@ -16,8 +16,11 @@ import pytest
 from django.db import OperationalError, connection, connections, transaction
 
 from swr import services
-from swr.api.errors import NamespaceNotFound, RepositoryNotFound, exception_handler, to_swr_error
+from swr.api.errors import exception_handler, to_swr_error
+from swr.errors import NamespaceNotFound, RepositoryNotFound
 from swr.models import AuditRecord, Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
+
+from .helpers import OPERATOR
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +35,7 @@ def assert_usage_is_the_rows(tenant):
 @pytest.fixture
 def keep(namespace, owner):
     """Organization 'group' holds repository 'keep': a counter lowered twice would not hide at zero."""
-    services.repository_create(namespace=namespace, name="keep", is_public=False, creator=owner)
+    services.repository_create(namespace=namespace, name="keep", is_public=False, creator=owner, actor=OPERATOR)
     return namespace
 
 
@@ -53,14 +56,13 @@ def stale(obj):
 def test_repository_create_in_an_organization_deleted_meanwhile_is_404(keep, owner, tenant, in_transaction):
     """The create whose organization vanished answers 404 SVCSTG.SWR.4040058, takes no quota place,
     stores no audit record; inside a caller's transaction (the admin's) that transaction goes on."""
-    gone = services.namespace_create(name="gone", tenant=tenant, creator=owner)
-    services.namespace_delete(namespace=stale(gone))
-    audit = services.audit_entry(source="api", action="repository.create", obj="gone/app", success=True, user=owner)
+    gone = services.namespace_create(name="gone", tenant=tenant, creator=owner, actor=OPERATOR)
+    services.namespace_delete(namespace=stale(gone), actor=OPERATOR)
     with transaction.atomic() if in_transaction else nullcontext():
         with pytest.raises(NamespaceNotFound) as raised:
-            services.repository_create(namespace=gone, name="app", is_public=False, creator=owner, audit=audit)
+            services.repository_create(namespace=gone, name="app", is_public=False, creator=owner, actor=OPERATOR)
         # The caller's transaction is still usable.
-        services.repository_create(namespace=keep, name="after", is_public=False, creator=owner)
+        services.repository_create(namespace=keep, name="after", is_public=False, creator=owner, actor=OPERATOR)
     assert raised.value.error_code == "SVCSTG.SWR.4040058"
     assert "'gone'" in raised.value.message
     assert not Repository.objects.filter(name="app").exists()
@@ -70,32 +72,32 @@ def test_repository_create_in_an_organization_deleted_meanwhile_is_404(keep, own
 
 def test_namespace_deleted_twice_gives_its_place_back_once(keep, owner, tenant):
     """Two requests delete one organization: the second answers 404 and gives nothing back."""
-    gone = services.namespace_create(name="gone", tenant=tenant, creator=owner)
+    gone = services.namespace_create(name="gone", tenant=tenant, creator=owner, actor=OPERATOR)
     first, second = stale(gone), stale(gone)
-    services.namespace_delete(namespace=first)
+    services.namespace_delete(namespace=first, actor=OPERATOR)
     with pytest.raises(NamespaceNotFound):
-        services.namespace_delete(namespace=second)
+        services.namespace_delete(namespace=second, actor=OPERATOR)
     assert_usage_is_the_rows(tenant)
     assert tenant.namespace_count == 1
 
 
 def test_repository_deleted_twice_gives_its_place_back_once(keep, owner, tenant):
     """Two requests delete one repository: the second answers 404 SVCSTG.SWR.4040010 and gives nothing back."""
-    repository = services.repository_create(namespace=keep, name="gone", is_public=False, creator=owner)
+    repository = services.repository_create(namespace=keep, name="gone", is_public=False, creator=owner, actor=OPERATOR)
     first, second = stale(repository), stale(repository)
-    services.repository_delete(repository=first)
+    services.repository_delete(repository=first, actor=OPERATOR)
     with pytest.raises(RepositoryNotFound) as raised:
-        services.repository_delete(repository=second)
+        services.repository_delete(repository=second, actor=OPERATOR)
     assert raised.value.error_code == "SVCSTG.SWR.4040010"
     assert_usage_is_the_rows(tenant)
     assert tenant.repository_count == 1
 
 
 def test_repository_update_of_a_repository_deleted_meanwhile_is_404(keep, owner, tenant):
-    repository = services.repository_create(namespace=keep, name="gone", is_public=False, creator=owner)
-    services.repository_delete(repository=stale(repository))
+    repository = services.repository_create(namespace=keep, name="gone", is_public=False, creator=owner, actor=OPERATOR)
+    services.repository_delete(repository=stale(repository), actor=OPERATOR)
     with pytest.raises(RepositoryNotFound):
-        services.repository_update(repository=repository, is_public=True, description="changed")
+        services.repository_update(repository=repository, is_public=True, description="changed", actor=OPERATOR)
     assert not Repository.objects.filter(name="gone").exists()
 
 
@@ -107,19 +109,19 @@ def test_grants_on_an_object_deleted_meanwhile_are_404(keep, owner, tenant, bob,
     (Before, a grant's foreign key failed at commit, outside the service's error handling: 500.)
     """
     if target == "namespace":
-        obj = services.namespace_create(name="gone", tenant=tenant, creator=owner)
+        obj = services.namespace_create(name="gone", tenant=tenant, creator=owner, actor=OPERATOR)
     else:
-        obj = services.repository_create(namespace=keep, name="gone", is_public=False, creator=owner)
+        obj = services.repository_create(namespace=keep, name="gone", is_public=False, creator=owner, actor=OPERATOR)
     if operation != "create":
-        services.grants_create(obj=obj, levels={bob: 1})
+        services.grants_create(obj=obj, levels={bob: 1}, actor=OPERATOR)
     if target == "namespace":
-        services.namespace_delete(namespace=stale(obj))
+        services.namespace_delete(namespace=stale(obj), actor=OPERATOR)
     else:
-        services.repository_delete(repository=stale(obj))
+        services.repository_delete(repository=stale(obj), actor=OPERATOR)
     call = {
-        "create": lambda: services.grants_create(obj=obj, levels={bob: 3}),
-        "update": lambda: services.grants_update(obj=obj, levels={bob: 3}),
-        "delete": lambda: services.grants_delete(obj=obj, users=[bob]),
+        "create": lambda: services.grants_create(obj=obj, levels={bob: 3}, actor=OPERATOR),
+        "update": lambda: services.grants_update(obj=obj, levels={bob: 3}, actor=OPERATOR),
+        "delete": lambda: services.grants_delete(obj=obj, users=[bob], actor=OPERATOR),
     }[operation]
     error = NamespaceNotFound if target == "namespace" else RepositoryNotFound
     with pytest.raises(error):

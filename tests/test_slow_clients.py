@@ -28,6 +28,7 @@ from django.db import connection
 from swr import services
 
 from .conftest import ROOT, _database_url, _free_port
+from .helpers import OPERATOR
 
 SLOW_CLIENTS = 20
 ROUNDS = 5
@@ -77,7 +78,7 @@ def one_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def token(owner):
-    return services.token_issue(user=owner)[1]
+    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
 def call(url, method="GET", body=None, token=None):

@@ -22,7 +22,7 @@ from swr.api.parsers import MAX_DEPTH
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission
 
 from .conftest import ROOT, _database_url, _free_port
-from .helpers import assert_swr_error
+from .helpers import OPERATOR, assert_swr_error
 
 NS = "/v2/manage/namespaces"
 REPOS = "/v2/manage/namespaces/group/repos"
@@ -51,7 +51,7 @@ def login_body(name="alice", password=PASSWORD, domain="acme"):
 
 @pytest.fixture
 def web(namespace, owner):
-    return services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner)
+    return services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
 
 
 @pytest.fixture
@@ -360,7 +360,7 @@ def chunked_request(base_url, method, path, body: bytes, token=None, chunk=16 * 
 
 @pytest.fixture
 def token(owner):
-    return services.token_issue(user=owner)[1]
+    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
 @pytest.mark.live

@@ -7,7 +7,6 @@ from rest_framework.views import APIView
 
 from swr import policy, services
 from swr.api.audit import AuditedMixin
-from swr.api.errors import OtherTenant, SwrError
 from swr.api.schema import REPOSITORY_PATH_PARAMETER, errors
 from swr.api.serializers import (
     AccessSerializer,
@@ -17,6 +16,7 @@ from swr.api.serializers import (
     UserIdListSerializer,
 )
 from swr.api.views import CREATED, DELETED, LookupMixin, created
+from swr.errors import OtherTenant, SwrError
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, User
 
 
@@ -74,12 +74,12 @@ class AccessViewSetBase(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
 
     def create(self, request, **kwargs):
         target = self.get_target("grants.change")
-        services.grants_create(obj=target, levels=self._levels(request, target), by=request.user)
+        services.grants_create(obj=target, levels=self._levels(request, target), actor=self.actor)
         return created()
 
     def partial_update(self, request, **kwargs):
         target = self.get_target("grants.change")
-        services.grants_update(obj=target, levels=self._levels(request, target), by=request.user)
+        services.grants_update(obj=target, levels=self._levels(request, target), actor=self.actor)
         return created()
 
     def destroy(self, request, **kwargs):
@@ -87,7 +87,7 @@ class AccessViewSetBase(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         serializer = UserIdListSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         users = self._users(serializer.validated_data, target)
-        services.grants_delete(obj=target, users=list(users.values()), by=request.user)
+        services.grants_delete(obj=target, users=list(users.values()), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,56 +1,56 @@
-"""Every change made through the API is on record, whatever its outcome."""
+"""The API's door to the audit trail (swr/audit.py): who acts, and every refused change on record."""
 
 from rest_framework.permissions import SAFE_METHODS
 
-from swr import services
-from swr.models import AuditRecord
+from swr import audit
+from swr.audit import Actor
+
+# The audit's verb for a view action (DRF's names).
+VERBS = {"create": "create", "partial_update": "update", "update": "update", "destroy": "delete"}
 
 
 class AuditedMixin:
-    """Record an audit entry for each non-read request a view answers.
+    """For a view whose changes are audited: the :attr:`actor` its services take, and a record of each
+    change the view refuses or fails.
 
-    ``audit_resource`` names what the view changes ("namespace", "repository",
-    ...); the entry's action is ``<resource>.<view action>``. A view may set
-    ``self.audit_object`` once it knows what it acts on; otherwise the URL's
-    path parameters name it. A view whose service stores the record together
-    with the change (``audit=self.audit_entry(...)``) sets ``self.audit_stored``.
+    A change made is recorded by its service, in the change's transaction (swr/audit.py). A change
+    refused or failed (4xx, 5xx) is recorded here, from the answer: action ``<audit_resource>.<verb>``
+    (the verb of the view's action, VERBS, or ``audit_verb``), object ``self.audit_object`` if the view
+    set it, else the URL's path parameters ('$' read as '/'), and the answer's status and error.
     """
 
     audit_resource: str = ""
-    audit_stored: bool = False
+    audit_verb: str = ""
     # Whether a request refused as unauthenticated (401) is recorded: only where the attempt itself is the
     # news (password logins, whose failures per user name the lockout bounds).
     audit_unauthenticated: bool = False
 
-    def audit_entry(self, status_code: int) -> AuditRecord:
-        """The record of this request, answered with ``status_code``; not stored yet."""
-        return services.audit_entry(**self._audit_fields(status_code))
-
-    def _audit_fields(self, status_code: int, detail: str = "") -> dict:
-        request = self.request
-        obj = getattr(self, "audit_object", None) or "/".join(
-            str(value).replace("$", "/") for value in self.kwargs.values()
-        )
-        return dict(
-            source="api",
-            action=f"{self.audit_resource}.{getattr(self, 'action', None) or request.method.lower()}",
-            obj=obj,
-            success=status_code < 400,
-            user=getattr(request, "user", None),
-            status_code=status_code,
-            detail=detail,
-            request_id=getattr(request._request, "request_id", ""),
-        )
+    @property
+    def actor(self) -> Actor:
+        """The caller, as the services record it."""
+        return Actor.of_request(self.request, audit.Source.API)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        audited = request.method not in SAFE_METHODS and self.audit_resource and response.status_code != 405
-        if response.status_code == 401 and not self.audit_unauthenticated:
+        status_code = response.status_code
+        refused = status_code >= 400 and status_code != 405 and request.method not in SAFE_METHODS
+        if status_code == 401 and not self.audit_unauthenticated:
             # Nobody was identified: the access log has the line; a record per anonymous request would let
             # anyone grow the audit table without end.
-            audited = False
-        if audited and not self.audit_stored:
+            refused = False
+        if refused and self.audit_resource:
             data = getattr(response, "data", None)
             detail = f"{data.get('error_code')}: {data.get('error_msg')}" if isinstance(data, dict) and data else ""
-            services.audit_record(**self._audit_fields(response.status_code, detail))
+            action = getattr(self, "action", None) or request.method.lower()
+            obj = getattr(self, "audit_object", None) or "/".join(
+                str(value).replace("$", "/") for value in self.kwargs.values()
+            )
+            audit.record(
+                self.actor,
+                f"{self.audit_resource}.{self.audit_verb or VERBS.get(action, action)}",
+                obj,
+                success=False,
+                status_code=status_code,
+                detail=detail,
+            )
         return response

@@ -23,9 +23,9 @@ from rest_framework.views import APIView
 
 from swr import services
 from swr.api.audit import AuditedMixin
-from swr.api.errors import AuthenticationFailed, LoginThrottled, error_response
 from swr.api.schema import errors
 from swr.api.serializers import StringField
+from swr.errors import AuthenticationFailed, LoginThrottled, error_response
 from swr.models import User
 
 
@@ -124,7 +124,8 @@ class TokenView(AuditedMixin, APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    audit_resource = "token"
+    audit_resource = "apitoken"
+    audit_verb = "create"
     audit_unauthenticated = True
 
     @extend_schema(
@@ -152,7 +153,7 @@ class TokenView(AuditedMixin, APIView):
         if user is None:
             raise AuthenticationFailed("Authentication failed: wrong user name, password or domain.")
         request.user = user
-        token, raw = services.token_issue(user=user)
+        token, raw = services.token_issue(user=user, actor=self.actor)
         tenant = user.tenant
         body = {
             "token": {

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
-from swr import hotpath, signing
-from swr.api.errors import AuthenticationFailed
+from swr import selectors, signing
+from swr.api.errors import Refused
 from swr.models import ApiToken
 
 HEADER = "X-Auth-Token"
@@ -23,12 +23,6 @@ REPEATABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 logger = logging.getLogger("swr.api")
 
 
-def namespace_to_load(request) -> str | None:
-    """The organization a view will look up for this request, if it asked to have it loaded with the caller
-    (``LookupMixin.namespace_loaded_with_caller``): the credential's query then loads both."""
-    return getattr(request, "namespace_to_load", None)
-
-
 class TokenAuthentication(BaseAuthentication):
     """A bearer token in X-Auth-Token, looked up by its SHA-256 in one query.
 
@@ -40,13 +34,13 @@ class TokenAuthentication(BaseAuthentication):
         raw = request.META.get(HEADER_META_KEY)
         if raw is None:
             return None
-        token = hotpath.api_token(ApiToken.hash_key(raw.strip()), namespace_to_load(request))
+        token = selectors.api_token(ApiToken.hash_key(raw.strip()))
         if token is None or not token.user.is_active:
-            raise AuthenticationFailed("Authentication failed: the token is not valid.")
+            raise Refused("Authentication failed: the token is not valid.")
         if token.revoked_at is not None:
-            raise AuthenticationFailed("Authentication failed: the token has been revoked.")
+            raise Refused("Authentication failed: the token has been revoked.")
         if token.expires_at <= timezone.now():
-            raise AuthenticationFailed("Authentication failed: the token has expired.")
+            raise Refused("Authentication failed: the token has expired.")
         return token.user, token
 
     def authenticate_header(self, request):
@@ -100,25 +94,25 @@ class SignatureAuthentication(BaseAuthentication):
             return None
         authorization = signing.parse_authorization(header)
         if authorization is None:
-            raise AuthenticationFailed("Authentication failed: malformed SDK-HMAC-SHA256 Authorization header.")
+            raise Refused("Authentication failed: malformed SDK-HMAC-SHA256 Authorization header.")
         sdk_date = request.META.get("HTTP_X_SDK_DATE", "")
         signed_at = signing.parse_date(sdk_date)
         if signed_at is None:
-            raise AuthenticationFailed("Authentication failed: X-Sdk-Date is missing or not YYYYMMDDTHHMMSSZ.")
+            raise Refused("Authentication failed: X-Sdk-Date is missing or not YYYYMMDDTHHMMSSZ.")
         if abs(timezone.now() - signed_at) > settings.SWR_SIGNATURE_MAX_SKEW:
             minutes = int(settings.SWR_SIGNATURE_MAX_SKEW.total_seconds() // 60)
-            raise AuthenticationFailed(f"Authentication failed: X-Sdk-Date is more than {minutes} minutes from now.")
+            raise Refused(f"Authentication failed: X-Sdk-Date is more than {minutes} minutes from now.")
         if "x-sdk-date" not in authorization.signed_headers:
-            raise AuthenticationFailed("Authentication failed: X-Sdk-Date must be a signed header.")
-        key = hotpath.access_key(authorization.access_key, namespace_to_load(request))
+            raise Refused("Authentication failed: X-Sdk-Date must be a signed header.")
+        key = selectors.access_key(authorization.access_key)
         if key is None or not key.is_active or not key.user.is_active:
-            raise AuthenticationFailed(UNUSABLE_ACCESS_KEY)
+            raise Refused(UNUSABLE_ACCESS_KEY)
         secret_key = signing.decrypt_secret(key.secret_encrypted)
         if secret_key is None:
             logger.warning(
                 "Access key %s cannot be decrypted: it was stored under another SWR_CREDENTIALS_KEY", key.access_key
             )
-            raise AuthenticationFailed(UNUSABLE_ACCESS_KEY)
+            raise Refused(UNUSABLE_ACCESS_KEY)
         try:
             canonical = signing.canonical_request(
                 method=request.method,
@@ -131,13 +125,13 @@ class SignatureAuthentication(BaseAuthentication):
                 content_type=request.META.get("CONTENT_TYPE"),
             )
         except signing.SignatureError as error:
-            raise AuthenticationFailed(f"Authentication failed: {error}") from None
+            raise Refused(f"Authentication failed: {error}") from None
         expected = signing.signature(secret_key, signing.string_to_sign(canonical, sdk_date))
         if not hmac.compare_digest(expected, authorization.signature):
-            raise AuthenticationFailed("Authentication failed: the signature does not match the request.")
+            raise Refused("Authentication failed: the signature does not match the request.")
         project_id = request.META.get("HTTP_X_PROJECT_ID")
         if project_id and key.user.tenant and project_id != key.user.tenant.project_id:
-            raise AuthenticationFailed("Authentication failed: X-Project-Id is not the project of this access key.")
+            raise Refused("Authentication failed: X-Project-Id is not the project of this access key.")
         if request.method not in REPEATABLE_METHODS:
             self._claim(request, authorization.signature, signed_at)
         return key.user, key
@@ -146,7 +140,7 @@ class SignatureAuthentication(BaseAuthentication):
     def _claim(request, signature: str, signed_at) -> None:
         """Accept this signature once; the error handler gives it back when the server fails (5xx)."""
         if not signing.claim(signature, signed_at, now=timezone.now()):
-            raise AuthenticationFailed(
+            raise Refused(
                 "Authentication failed: the signature was already used. A signed POST, PUT, PATCH or DELETE is "
                 "accepted once; an identical request needs a new signature (a new X-Sdk-Date second, or a "
                 "unique signed header such as X-Request-Id)."

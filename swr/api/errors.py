@@ -1,8 +1,11 @@
-"""SWR error codes, the exceptions that carry them, and the one place that renders the error body.
+"""How every error answer of the service is rendered: DRF's and Django's exceptions turned into SWR errors.
 
-Every error answer of the service, whether raised by a view, by DRF, by
-Django's URL resolver or by an unhandled exception, leaves through
-:func:`error_response` with the body of spec section 1.
+The errors themselves (status, SWR code, message, body) are swr/errors.py's.
+Here, every exception an answer can come from (raised by a view, by DRF, by
+Django's URL resolver, or unhandled) becomes one of them (:func:`to_swr_error`)
+and leaves with the body of spec section 1: through DRF's exception handler,
+Django's error views (registry/urls.py, settings.CSRF_FAILURE_VIEW) or
+:func:`only_get`.
 """
 
 import logging
@@ -13,46 +16,36 @@ from functools import wraps
 from django import db
 from django.conf import settings
 from django.core import exceptions as django_exceptions
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.urls import Resolver404, resolve
 from django.views import csrf
 from django.views.decorators.csrf import csrf_exempt
 from psycopg_pool import PoolTimeout
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-logger = logging.getLogger("swr.api")
+from swr.errors import (
+    INTERNAL_ERROR,
+    INVALID_IS_PUBLIC,
+    INVALID_NAMESPACE_NAME,
+    INVALID_PARAMETER,
+    INVALID_PERMISSION,
+    INVALID_REPOSITORY_NAME,
+    AuthenticationFailed,
+    BodyTooLarge,
+    InternalError,
+    MethodNotAllowed,
+    PermissionTooLow,
+    ServiceUnavailable,
+    SwrError,
+    UnsupportedMediaType,
+    UrlNotFound,
+    error_response,
+)
 
-INVALID_PARAMETER = "SVCSTG.SWR.4000014"
-INVALID_NAMESPACE_NAME = "SVCSTG.SWR.4001028"
-INVALID_REPOSITORY_NAME = "SVCSTG.SWR.4001029"
-INVALID_IS_PUBLIC = "SVCSTG.SWR.4001009"
-INVALID_PERMISSION = "SVCSTG.SWR.4001066"
-NAMESPACE_QUOTA_EXCEEDED = "SVCSTG.SWR.4000097"
-REPOSITORY_QUOTA_EXCEEDED = "SVCSTG.SWR.4000098"
-AUTHENTICATION_FAILED = "SVCSTG.SWR.4010000"
-OTHER_TENANT = "SVCSTG.SWR.4039001"
-PERMISSION_TOO_LOW = "SVCSTG.SWR.4039002"
-NAMESPACE_NOT_FOUND = "SVCSTG.SWR.4040058"
-REPOSITORY_NOT_FOUND = "SVCSTG.SWR.4040010"
-PERMISSION_NOT_FOUND = "SVCSTG.SWR.4040078"
-URL_NOT_FOUND = "SVCSTG.SWR.4040083"
-METHOD_NOT_ALLOWED = "SVCSTG.SWR.4050000"
-NAMESPACE_NOT_EMPTY = "SVCSTG.SWR.4060074"
-NAMESPACE_EXISTS = "SVCSTG.SWR.4090060"
-REPOSITORY_EXISTS = "SVCSTG.SWR.4090006"
-PERMISSION_EXISTS = "SVCSTG.SWR.4090076"
-LOGIN_THROTTLED = "SVCSTG.SWR.4290001"
-BODY_TOO_LARGE = "SVCSTG.SWR.4131001"
-REQUEST_LINE_TOO_LONG = "SVCSTG.SWR.4141001"
-HEADERS_TOO_LARGE = "SVCSTG.SWR.4311001"
-EXPECTATION_FAILED = "SVCSTG.SWR.4171001"
-UNSUPPORTED_MEDIA_TYPE = "SVCSTG.SWR.4150000"
-INTERNAL_ERROR = "SVCSTG.SWR.5000046"
-TRANSFER_CODING_NOT_IMPLEMENTED = "SVCSTG.SWR.5011001"
-SERVICE_UNAVAILABLE = "SVCSTG.SWR.5030000"
+logger = logging.getLogger("swr.api")
 
 # Field errors whose validation code has an SWR code of its own. Their
 # messages name what they are about, so they are shown without a field prefix.
@@ -64,162 +57,16 @@ CODE_BY_VALIDATION_CODE = {
 }
 
 
-class SwrError(exceptions.APIException):
-    """An error answer with an SWR error code; subclasses fix status, code and default message."""
+class Refused(exceptions.AuthenticationFailed):
+    """An authentication class's refusal (401 SVCSTG.SWR.4010000 with ``message``), in the type DRF expects.
 
-    status_code = status.HTTP_400_BAD_REQUEST
-    error_code = INVALID_PARAMETER
-    default_detail = "Invalid parameter."
+    DRF marks a request anonymous only when its authentication raises one of its own
+    exceptions; :func:`to_swr_error` answers with ``error``, the SWR error it carries.
+    """
 
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        details: list[dict] | None = None,
-        status_code: int | None = None,
-        error_code: str | None = None,
-    ):
-        super().__init__(message or self.default_detail)
-        self.message = str(self.detail)
-        self.details = details or []
-        if status_code is not None:
-            self.status_code = status_code
-        if error_code is not None:
-            self.error_code = error_code
-
-
-class AuthenticationFailed(SwrError):
-    status_code = status.HTTP_401_UNAUTHORIZED
-    error_code = AUTHENTICATION_FAILED
-    default_detail = "Authentication failed: send a valid token in the X-Auth-Token header."
-
-
-class OtherTenant(SwrError):
-    status_code = status.HTTP_403_FORBIDDEN
-    error_code = OTHER_TENANT
-    default_detail = "The resource belongs to another tenant."
-
-
-class PermissionTooLow(SwrError):
-    status_code = status.HTTP_403_FORBIDDEN
-    error_code = PERMISSION_TOO_LOW
-    default_detail = "Your permission level is too low for this operation."
-
-
-class NamespaceNotFound(SwrError):
-    status_code = status.HTTP_404_NOT_FOUND
-    error_code = NAMESPACE_NOT_FOUND
-    default_detail = "Organization not found."
-
-
-class RepositoryNotFound(SwrError):
-    status_code = status.HTTP_404_NOT_FOUND
-    error_code = REPOSITORY_NOT_FOUND
-    default_detail = "Image repository not found."
-
-
-class NamespaceNotEmpty(SwrError):
-    status_code = status.HTTP_406_NOT_ACCEPTABLE
-    error_code = NAMESPACE_NOT_EMPTY
-    default_detail = "The organization still holds image repositories; delete them first."
-
-
-class UrlNotFound(SwrError):
-    status_code = status.HTTP_404_NOT_FOUND
-    error_code = URL_NOT_FOUND
-    default_detail = "URL not found."
-
-
-class NamespaceExists(SwrError):
-    status_code = status.HTTP_409_CONFLICT
-    error_code = NAMESPACE_EXISTS
-    default_detail = "The organization already exists."
-
-
-class RepositoryExists(SwrError):
-    status_code = status.HTTP_409_CONFLICT
-    error_code = REPOSITORY_EXISTS
-    default_detail = "The image repository already exists in this organization."
-
-
-class NamespaceQuotaExceeded(SwrError):
-    error_code = NAMESPACE_QUOTA_EXCEEDED
-    default_detail = "The tenant's organization quota is used up."
-
-
-class RepositoryQuotaExceeded(SwrError):
-    error_code = REPOSITORY_QUOTA_EXCEEDED
-    default_detail = "The tenant's image repository quota is used up."
-
-
-class PermissionExists(SwrError):
-    status_code = status.HTTP_409_CONFLICT
-    error_code = PERMISSION_EXISTS
-    default_detail = "The permission entry already exists."
-
-
-class PermissionNotFound(SwrError):
-    status_code = status.HTTP_404_NOT_FOUND
-    error_code = PERMISSION_NOT_FOUND
-    default_detail = "Permission entry not found."
-
-
-class BodyTooLarge(SwrError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    error_code = BODY_TOO_LARGE
-    default_detail = f"Request body too large: the limit is {settings.SWR_MAX_BODY_BYTES / 1024 / 1024:g} MiB."
-
-
-class LoginThrottled(SwrError):
-    """Too many failed password logins for a user name; ``wait`` is the Retry-After in seconds."""
-
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    error_code = LOGIN_THROTTLED
-    default_detail = "Too many failed logins for this user name; try again after Retry-After seconds."
-
-    def __init__(self, message: str | None = None, *, wait: int):
+    def __init__(self, message: str):
+        self.error = AuthenticationFailed(message)
         super().__init__(message)
-        self.wait = wait
-
-
-class RequestLineTooLong(SwrError):
-    status_code = status.HTTP_414_REQUEST_URI_TOO_LONG
-    error_code = REQUEST_LINE_TOO_LONG
-    default_detail = "Request line too long: shorten the URL."
-
-
-class HeadersTooLarge(SwrError):
-    status_code = status.HTTP_431_REQUEST_HEADER_FIELDS_TOO_LARGE
-    error_code = HEADERS_TOO_LARGE
-    default_detail = "Request headers too large."
-
-
-class ServiceUnavailable(SwrError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    error_code = SERVICE_UNAVAILABLE
-    default_detail = "The database is unreachable; try again shortly."
-
-
-class InternalError(SwrError):
-    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
-    error_code = INTERNAL_ERROR
-    default_detail = "Internal error. The details are in the server log."
-
-
-def error_body(code: str, message: str, details: list[dict] | None = None) -> dict:
-    """The SWR error body, in the current and the older field names."""
-    return {
-        "error_code": code,
-        "error_msg": message,
-        "errorCode": code,
-        "errorMessage": message,
-        "details": details or [],
-    }
-
-
-def error_response(exc: SwrError) -> JsonResponse:
-    """A plain Django response with the error body, for errors raised outside DRF's views."""
-    return JsonResponse(error_body(exc.error_code, exc.message, exc.details), status=exc.status_code)
 
 
 def _field_details(detail, field: str | None = None) -> list[dict]:
@@ -283,6 +130,8 @@ def to_swr_error(exc: Exception) -> SwrError | None:
     """Translate any exception the service can meet into an SwrError; None when it is a bug."""
     if isinstance(exc, SwrError):
         return exc
+    if isinstance(exc, Refused):
+        return exc.error
     if isinstance(exc, db.OperationalError | db.InterfaceError) and not _transactions_collided(exc):
         # The database is down, unreachable or too slow: a passing condition, not a bug of the request.
         if _no_free_connection(exc):
@@ -317,12 +166,10 @@ def to_swr_error(exc: Exception) -> SwrError | None:
     if isinstance(exc, exceptions.NotFound):
         return UrlNotFound()
     if isinstance(exc, exceptions.MethodNotAllowed):
-        return SwrError(str(exc.detail), status_code=status.HTTP_405_METHOD_NOT_ALLOWED, error_code=METHOD_NOT_ALLOWED)
+        return MethodNotAllowed(str(exc.detail))
     if isinstance(exc, exceptions.UnsupportedMediaType):
-        return SwrError(
-            f"{exc.detail} Send application/json, application/x-www-form-urlencoded or multipart/form-data.",
-            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            error_code=UNSUPPORTED_MEDIA_TYPE,
+        return UnsupportedMediaType(
+            f"{exc.detail} Send application/json, application/x-www-form-urlencoded or multipart/form-data."
         )
     if isinstance(exc, exceptions.APIException):
         return SwrError(
@@ -348,9 +195,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         headers["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
-    return Response(
-        error_body(error.error_code, error.message, error.details), status=error.status_code, headers=headers
-    )
+    return Response(error.body, status=error.status_code, headers=headers)
 
 
 # Django's error views (registry.urls handler400/403/404/500, settings.CSRF_FAILURE_VIEW).
@@ -407,13 +252,7 @@ def only_get(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.method not in ("GET", "HEAD"):
-            response = error_response(
-                SwrError(
-                    f"Method {request.method} not allowed: use GET.",
-                    status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
-                    error_code=METHOD_NOT_ALLOWED,
-                )
-            )
+            response = error_response(MethodNotAllowed(f"Method {request.method} not allowed: use GET."))
             response["Allow"] = "GET, HEAD"
             return response
         return view(request, *args, **kwargs)

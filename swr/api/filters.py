@@ -10,8 +10,8 @@ import django_filters
 from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend
 
-from swr.api.errors import SwrError
 from swr.choices import CATEGORY_ALIASES, Category
+from swr.errors import SwrError
 from swr.models import Namespace, Repository
 
 FILTER_PARAM = "filter"

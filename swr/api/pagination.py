@@ -3,8 +3,8 @@
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
-from swr.api.errors import SwrError
 from swr.api.filters import query_params
+from swr.errors import SwrError
 
 # Largest offset: SQL's OFFSET is a 64-bit integer.
 OFFSET_MAX = 2**63 - 1

@@ -1,15 +1,19 @@
-"""Routes of the SWR management API, mounted at /v2/manage/.
+"""Routes of the service's HTTP API: versions, login, the management API under /v2/manage/, the OpenAPI
+document, health checks. Mounted at the root by registry/urls.py.
 
 Path parameters never contain '/': a repository name writes its own '/' as '$'.
 """
 
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from swr.api import access_views, views
+from swr.api import access_views, health, views
+from swr.api.auth_views import TokenView
+from swr.api.errors import only_get
 
 ACCESS_ACTIONS = {"get": "list", "post": "create", "patch": "partial_update", "delete": "destroy"}
 
-urlpatterns = [
+manage_patterns = [
     path("namespaces", views.NamespaceViewSet.as_view({"get": "list", "post": "create"}), name="namespace-list"),
     path(
         "namespaces/<str:namespace>",
@@ -39,4 +43,16 @@ urlpatterns = [
     path("projects/<str:project_id>/quotas", access_views.QuotaView.as_view(), name="quotas"),
     path("repos", views.RepositoryListViewSet.as_view({"get": "list"}), name="repository-list"),
     path("overview", views.OverviewView.as_view(), name="overview"),
+]
+
+urlpatterns = [
+    path("", views.VersionsView.as_view(), name="versions"),
+    path("v2", views.VersionsView.as_view(), name="versions-v2"),
+    path("v2/manage/", include(manage_patterns)),
+    path("v3/auth/tokens", TokenView.as_view(), name="auth-tokens"),
+    # Documents, read with GET only: any other method answers 405 with the error body.
+    path("openapi.json", only_get(SpectacularJSONAPIView.as_view()), name="openapi"),
+    path("docs/", only_get(SpectacularSwaggerView.as_view(url_name="openapi")), name="docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]

@@ -8,9 +8,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from swr import hotpath, names, policy, services
+from swr import policy, selectors, services
 from swr.api.audit import AuditedMixin
-from swr.api.errors import NamespaceNotFound, PermissionTooLow
 from swr.api.filters import NamespaceFilterSet, RepositoryFilterSet, SwrFilterBackend, query_params
 from swr.api.pagination import LimitOffsetPagination
 from swr.api.schema import FILTER_PARAMETER, REPOSITORY_PATH_PARAMETER, errors
@@ -24,6 +23,7 @@ from swr.api.serializers import (
     RepositoryListItemSerializer,
     RepositoryUpdateSerializer,
 )
+from swr.errors import NamespaceNotFound, PermissionTooLow
 from swr.models import Namespace, Repository
 
 # When version 2 of the API last changed, as SWR reports it.
@@ -42,24 +42,8 @@ def created() -> HttpResponse:
     return HttpResponse(b"{}", status=status.HTTP_201_CREATED, content_type="application/json")
 
 
-_NOT_LOADED = object()
-
-
 class LookupMixin:
-    """Find the namespace and repository named in the URL and check the caller's permission on them.
-
-    For the actions in ``namespace_loaded_with_caller`` the credential's query also loads the URL's
-    namespace (without tenant and creator), so that the request needs one round trip less.
-    """
-
-    namespace_loaded_with_caller: frozenset[str] = frozenset()
-
-    def initial(self, request, *args, **kwargs):
-        name = self.kwargs.get("namespace")
-        # A name that breaks the rule cannot exist; it is not worth a query (nor a NUL byte sent to the database).
-        if self.action in self.namespace_loaded_with_caller and name and names.NAMESPACE.is_valid(name):
-            request.namespace_to_load = name
-        super().initial(request, *args, **kwargs)
+    """Find the organization and repository named in the URL, and check the caller's permission on them."""
 
     def get_namespace(self, action: str | None, *, related: bool = True) -> Namespace:
         """The namespace of the URL; with ``action``, only if the caller may do it there.
@@ -67,12 +51,7 @@ class LookupMixin:
         Its tenant and creator are loaded with it, unless ``related`` is False (an answer that shows neither).
         """
         name = self.kwargs["namespace"]
-        namespace = None
-        loaded = getattr(self.request.auth, "loaded_namespace", _NOT_LOADED)
-        if not related and loaded is not _NOT_LOADED:
-            namespace = loaded  # loaded with the caller's credential (None: there is no such namespace)
-        elif names.NAMESPACE.is_valid(name):
-            namespace = hotpath.namespace_with_level(name, self.request.user, related=related)
+        namespace = selectors.namespace(name, self.request.user, related=related)
         if namespace is None:
             raise NamespaceNotFound(f"Organization {name!r} not found.")
         if action is not None:
@@ -87,12 +66,7 @@ class LookupMixin:
         """
         namespace = self.get_namespace(None)
         name = self.kwargs["repository"].replace("$", "/")
-        repository = None
-        if names.REPOSITORY.is_valid(name):
-            queryset = namespace.repositories.select_related("creator").filter(name=name)
-            repository = policy.with_repository_level(queryset, self.request.user).first()
-            if repository is not None:
-                repository.namespace = namespace
+        repository = selectors.repository(namespace, name, self.request.user)
         return policy.require_repository(self.request.user, action, namespace, name, repository)
 
 
@@ -125,7 +99,10 @@ class NamespaceViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
             raise PermissionTooLow("Only users of a tenant can create organizations.")
         with serializer.model_rules():
             services.namespace_create(
-                name=serializer.validated_data["name"], tenant=request.user.tenant, creator=request.user
+                name=serializer.validated_data["name"],
+                tenant=request.user.tenant,
+                creator=request.user,
+                actor=self.actor,
             )
         return created()
 
@@ -144,7 +121,7 @@ class NamespaceViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
 
     @extend_schema(summary="Delete an empty organization", responses={204: DELETED, **errors(403, 404, 406)})
     def destroy(self, request, namespace):
-        services.namespace_delete(namespace=self.get_namespace("namespace.delete"))
+        services.namespace_delete(namespace=self.get_namespace("namespace.delete"), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -153,7 +130,6 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
 
     audit_resource = "repository"
     serializer_class = RepositoryDetailSerializer
-    namespace_loaded_with_caller = frozenset({"create"})
 
     @extend_schema(
         summary="Create an image repository",
@@ -167,12 +143,8 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         self.audit_object = f"{namespace.name}/{serializer.validated_data['name']}"
         with serializer.model_rules():
             services.repository_create(
-                namespace=namespace,
-                creator=request.user,
-                audit=self.audit_entry(status.HTTP_201_CREATED),
-                **serializer.validated_data,
+                namespace=namespace, creator=request.user, actor=self.actor, **serializer.validated_data
             )
-        self.audit_stored = True
         return created()
 
     @extend_schema(
@@ -194,7 +166,7 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         serializer = RepositoryUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         with serializer.model_rules():
-            services.repository_update(repository=repository, **serializer.validated_data)
+            services.repository_update(repository=repository, actor=self.actor, **serializer.validated_data)
         return created()
 
     @extend_schema(
@@ -203,7 +175,7 @@ class RepositoryViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         responses={204: DELETED, **errors(403, 404)},
     )
     def destroy(self, request, namespace, repository):
-        services.repository_delete(repository=self.get_repository("repository.delete"))
+        services.repository_delete(repository=self.get_repository("repository.delete"), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

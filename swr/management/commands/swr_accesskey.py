@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from swr import services
+from swr.audit import Actor
 from swr.management.commands._base import TenantUserCommand
 
 
@@ -20,7 +21,7 @@ class Command(TenantUserCommand):
         secret = self.read_password(user) if password else None
         with transaction.atomic():
             user_obj = self.ensure_user(tenant, user, tenant_admin, secret)
-            key, secret_key = services.access_key_issue(user=user_obj, description=description)
+            key, secret_key = services.access_key_issue(user=user_obj, description=description, actor=Actor.command())
         self.write_notes()
         self.stdout.write(
             f"Access key for {user_obj.username} (user id {user_obj.pk}, for grants) of tenant {user_obj.tenant.name} "

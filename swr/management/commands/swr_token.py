@@ -5,7 +5,8 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from swr import services
-from swr.api.errors import NamespaceExists
+from swr.audit import Actor
+from swr.errors import NamespaceExists
 from swr.management.commands._base import TenantUserCommand
 from swr.models import Namespace
 
@@ -30,7 +31,7 @@ class Command(TenantUserCommand):
             user_obj = self.ensure_user(tenant, user, tenant_admin, secret)
             if namespace:
                 self._ensure_namespace(namespace, user_obj.tenant, user_obj)
-            token, raw = services.token_issue(user=user_obj)
+            token, raw = services.token_issue(user=user_obj, actor=Actor.command())
         self.write_notes()
         tenant_obj = user_obj.tenant
         self.stdout.write(
@@ -46,7 +47,7 @@ class Command(TenantUserCommand):
             raise CommandError(f"Organization {name!r} exists and belongs to another tenant. Nothing was created.")
         if existing is None:
             try:
-                services.namespace_create(name=name, tenant=tenant, creator=user)
+                services.namespace_create(name=name, tenant=tenant, creator=user, actor=Actor.command())
             except NamespaceExists:
                 pass
             except ValidationError as exc:

@@ -3,7 +3,8 @@
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 
-from swr.api.errors import ServiceUnavailable, error_response, only_get
+from swr.api.errors import only_get
+from swr.errors import ServiceUnavailable, error_response
 
 
 @only_get

@@ -1,0 +1,47 @@
+"""Reads of the request paths: who calls, and the organization or repository a request names.
+
+Django's ORM only (no SQL written out). Each answers one query and loads what
+the policy (swr/policy.py) and the answer need with it: a credential with its
+user and the user's tenant; an organization or a repository with the caller's
+own grant level on it (``granted_level``, None without a grant). A name that
+breaks its rule (swr/names.py) cannot exist: it is answered None without a query.
+"""
+
+from swr import names, policy
+from swr.models import AccessKey, ApiToken, Namespace, Repository, User
+
+
+def api_token(key_hash: str) -> ApiToken | None:
+    """The API token with this SHA-256 (hex), with ``user`` and ``user.tenant``; None if there is none."""
+    return ApiToken.objects.select_related("user__tenant").filter(key_hash=key_hash).first()
+
+
+def access_key(key: str) -> AccessKey | None:
+    """The access key (AK) ``key``, with ``user`` and ``user.tenant``; None if there is none."""
+    return AccessKey.objects.select_related("user__tenant").filter(access_key=key).first()
+
+
+def namespace(name: str, user: User, *, related: bool = True) -> Namespace | None:
+    """The organization ``name`` with ``user``'s own grant level on it (``granted_level``); None if there is none.
+
+    With ``related``, its tenant and creator come in the same query; without, they are not loaded (for
+    an answer that shows neither).
+    """
+    if not names.NAMESPACE.is_valid(name):
+        return None
+    namespaces = policy.with_user_level(Namespace.objects.filter(name=name), user)
+    if related:
+        namespaces = namespaces.select_related("tenant", "creator")
+    return namespaces.first()
+
+
+def repository(namespace: Namespace, name: str, user: User) -> Repository | None:
+    """The repository ``name`` (with '/', not '$') of ``namespace``, with its creator and ``user``'s own grant
+    level on it (``granted_level``); None if there is none."""
+    if not names.REPOSITORY.is_valid(name):
+        return None
+    repositories = namespace.repositories.select_related("creator").filter(name=name)
+    found = policy.with_repository_level(repositories, user).first()
+    if found is not None:
+        found.namespace = namespace
+    return found
