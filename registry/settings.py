@@ -76,6 +76,14 @@ SWR_DEFAULT_QUOTAS = {
     "namespace": int(os.environ.get("SWR_NAMESPACE_QUOTA", "100")),
     "repository": int(os.environ.get("SWR_REPOSITORY_QUOTA", "10000")),
 }
+# The registry (spec section 9). Anonymous pulls of public repositories, off unless asked for.
+SWR_ANONYMOUS_PULL = env_bool("SWR_ANONYMOUS_PULL", False)
+# Upload sessions untouched for this long are abandoned: their bytes and rows are removed.
+SWR_UPLOAD_TTL = timedelta(hours=int(os.environ.get("SWR_UPLOAD_TTL_HOURS", "24")))
+# Lifetime of the registry's bearer tokens (GET /service/token): short, they are verified without the database.
+SWR_REGISTRY_TOKEN_LIFETIME = timedelta(seconds=int(os.environ.get("SWR_REGISTRY_TOKEN_LIFETIME_SECONDS", "300")))
+# Largest manifest accepted (OCI distribution-spec: registries should accept at least 4 MiB).
+SWR_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 # Key that encrypts the secret keys of AK/SK pairs at rest (derived from the secret key when unset).
 SWR_CREDENTIALS_KEY = os.environ.get("SWR_CREDENTIALS_KEY", "")
 # How far X-Sdk-Date of a signed request may be from the server's clock.
@@ -267,6 +275,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Blob bytes of the registry, stored once per content and addressed by digest (swr/distribution/storage.py).
+    "blobs": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": os.environ.get("SWR_BLOB_ROOT", str(VAR_DIR / "blobs"))},
+    },
     # Hashed, compressed files once collectstatic has run; until then the plain names (registry/staticfiles.py),
     # which whitenoise serves from the apps' folders: the admin and /docs/ work without collectstatic.
     "staticfiles": {"BACKEND": "registry.staticfiles.ManifestOrPlainStaticFilesStorage"},
