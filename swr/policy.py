@@ -7,6 +7,9 @@ what the namespace grant gives. Grants only ever count inside the tenant that
 owns the namespace. Public repositories are readable by every authenticated
 user of every tenant.
 
+The registry's actions (pull, push, delete; spec section 9) follow from the same levels:
+:func:`registry_actions`, and :func:`pullable_repositories` for its catalog.
+
 Two more rules of spec section 6 live here (require_grants, require_repository):
 nobody grants a level above their own effective level on the object, and whether a
 private repository exists is never told to someone who may not read it. Organization names are
