@@ -48,6 +48,42 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _registry_token_key() -> str:
+    """The PEM private key that signs the registry's bearer tokens (GET /service/token, spec section 9).
+
+    SWR_REGISTRY_TOKEN_KEY holds the PEM itself, or the path of a PEM file: an EC P-256 key (tokens signed
+    ES256) or an RSA key (RS256). Every node of an installation needs the same key. Unset: a P-256 key
+    generated once into var/registry_token_key.pem, never in the repository. Workers that start together
+    agree on one key: each writes its own to a file of its own and links it into place, and the first link
+    wins.
+    """
+    value = os.environ.get("SWR_REGISTRY_TOKEN_KEY", "").strip()
+    if value.startswith("-----BEGIN"):
+        return value
+    path = Path(value) if value else VAR_DIR / "registry_token_key.pem"
+    if not value and not path.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        draft.write_bytes(pem)
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made the key first: use that one
+        finally:
+            draft.unlink()
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise ImproperlyConfigured(f"SWR_REGISTRY_TOKEN_KEY: cannot read the key file {path}: {error}") from None
+
+
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -83,6 +119,8 @@ SWR_ANONYMOUS_PULL = env_bool("SWR_ANONYMOUS_PULL", False)
 SWR_UPLOAD_TTL = timedelta(hours=int(os.environ.get("SWR_UPLOAD_TTL_HOURS", "24")))
 # Lifetime of the registry's bearer tokens (GET /service/token): short, they are verified without the database.
 SWR_REGISTRY_TOKEN_LIFETIME = timedelta(seconds=int(os.environ.get("SWR_REGISTRY_TOKEN_LIFETIME_SECONDS", "300")))
+# The key that signs them (a PEM, or the path of one; generated once into var/ when unset): _registry_token_key.
+SWR_REGISTRY_TOKEN_KEY = _registry_token_key()
 # Largest manifest accepted (OCI distribution-spec: registries should accept at least 4 MiB).
 SWR_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 # Key that encrypts the secret keys of AK/SK pairs at rest (derived from the secret key when unset).

@@ -7,6 +7,9 @@ what the namespace grant gives. Grants only ever count inside the tenant that
 owns the namespace. Public repositories are readable by every authenticated
 user of every tenant.
 
+The registry's actions (pull, push, delete; spec section 9) follow from the same levels:
+:func:`registry_actions`, and :func:`pullable_repositories` for its catalog.
+
 Two more rules of spec section 6 live here (require_grants, require_repository):
 nobody grants a level above their own effective level on the object, and whether a
 private repository exists is never told to someone who may not read it. Organization names are
@@ -18,8 +21,10 @@ and 403 for another's tell nothing that creating it would not.
 from collections.abc import Iterable
 from typing import NoReturn
 
+from django.conf import settings
 from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
 
+from swr import names, selectors
 from swr.choices import PermissionLevel
 from swr.errors import OtherTenant, PermissionTooLow, RepositoryNotFound
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, User
@@ -221,3 +226,58 @@ def readable_repositories(user: User) -> QuerySet[Repository]:
         readable |= Q(namespace_id__in=[pk for pk, kind in rows if kind == "namespace"])
         readable |= Q(pk__in=[pk for pk, kind in rows if kind == "repository"])
     return Repository.objects.filter(readable)
+
+
+# The registry (spec section 9): its actions on a repository, in the order a token scope writes them.
+PULL, PUSH, DELETE = "pull", "push", "delete"
+REGISTRY_ACTIONS = (PULL, PUSH, DELETE)
+
+
+def registry_actions(user: User | None, namespace_name: str, repository_name: str) -> set[str]:
+    """What ``user`` (None: anonymous) may do in the registry on repository ``repository_name`` of organization
+    ``namespace_name``: a subset of {"pull", "push", "delete"} (spec section 9, with section 6's levels).
+
+    - pull: read (1) on the repository (a grant on the organization or on the repository); a public
+      repository, for every authenticated user of any tenant or none;
+    - push to an existing repository: edit (3) on the organization or manage (7) on the repository;
+    - push to a repository that does not exist yet (the push creates it): edit (3) on the organization.
+      A missing organization is never created by a push: nothing is allowed in it;
+    - delete (manifests, tags, blobs): manage (7) on the organization or on the repository.
+    A tenant administrator holds manage on every organization of the tenant. Anonymous callers may pull
+    public repositories, and only with SWR_ANONYMOUS_PULL.
+
+    A missing repository gets what the organization's grant gives (a reader of the organization may list its
+    repositories anyway); to anyone else it reads as nothing, exactly as an existing private repository
+    they hold no grant on: the answer never tells whether a private repository exists. Section 12's live
+    shares (a later issue) will add pull here. One query for an anonymous caller, at most two otherwise
+    (the organization, then the repository, each with the user's own grant level).
+    """
+    if not (names.NAMESPACE.is_valid(namespace_name) and names.REPOSITORY.is_valid(repository_name)):
+        return set()  # a name that breaks its rule cannot exist, nor be created
+    if user is None:
+        if not settings.SWR_ANONYMOUS_PULL:
+            return set()
+        public = Repository.objects.filter(namespace__name=namespace_name, name=repository_name, is_public=True)
+        return {PULL} if public.exists() else set()
+    namespace = selectors.namespace(namespace_name, user, related=False)
+    if namespace is None:
+        return set()
+    repository = selectors.repository(namespace, repository_name, user)
+    if repository is None:
+        needs = {PULL: "repository.read", PUSH: "repository.create", DELETE: "repository.delete"}
+    else:
+        needs = {PULL: "repository.read", PUSH: "repository.update", DELETE: "repository.delete"}
+    return {action for action, operation in needs.items() if can(user, operation, namespace, repository)}
+
+
+def pullable_repositories(user: User | None) -> QuerySet[Repository]:
+    """Repositories ``user`` (None: anonymous) may pull: the registry's catalog (``GET /v2/_catalog``).
+
+    What :func:`readable_repositories` gives an authenticated user; the public repositories to an anonymous
+    caller when SWR_ANONYMOUS_PULL is on, else none.
+    """
+    if user is not None:
+        return readable_repositories(user)
+    if settings.SWR_ANONYMOUS_PULL:
+        return Repository.objects.filter(is_public=True)
+    return Repository.objects.none()

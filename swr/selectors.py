@@ -21,6 +21,11 @@ def access_key(key: str) -> AccessKey | None:
     return AccessKey.objects.select_related("user__tenant").filter(access_key=key).first()
 
 
+def user(pk: int) -> User | None:
+    """The user ``pk``, with ``tenant``; None if there is none (the subject of a registry bearer token)."""
+    return User.objects.select_related("tenant").filter(pk=pk).first()
+
+
 def namespace(name: str, user: User, *, related: bool = True) -> Namespace | None:
     """The organization ``name`` with ``user``'s own grant level on it (``granted_level``); None if there is none.
 

@@ -93,8 +93,24 @@ def _request(client, method, path):
     return client.generic(method, path)
 
 
-def _error_body_problem(response, method) -> str | None:
-    """What is wrong with a 4xx/5xx answer, or None when it is the SWR error body."""
+def is_registry_route(path: str) -> bool:
+    """The registry's routes (spec section 9): its token endpoint, and /v2/ outside the management API."""
+    return path == "/service/token" or (path.startswith("/v2/") and not path.startswith("/v2/manage/"))
+
+
+def _oci_error_body_problem(body) -> str | None:
+    """What is wrong with the registry's error body (spec section 9: ``{"errors": [{"code", "message", ...}]}``)."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors or set(body) != {"errors"}:
+        return f"not the OCI error body: {body!r}"
+    if not all(isinstance(e, dict) and {"code", "message"} <= set(e) <= {"code", "message", "detail"} for e in errors):
+        return f"not the OCI error body: {body!r}"
+    return None
+
+
+def _error_body_problem(response, method, path="") -> str | None:
+    """What is wrong with a 4xx/5xx answer, or None when it is the SWR error body (the OCI error body on the
+    registry's routes)."""
     if not response["Content-Type"].startswith("application/json"):
         return f"Content-Type {response['Content-Type']}"
     if method == "HEAD":
@@ -103,6 +119,8 @@ def _error_body_problem(response, method) -> str | None:
         body = json.loads(response.content)
     except ValueError:
         return f"not JSON: {response.content[:200]!r}"
+    if is_registry_route(path):
+        return _oci_error_body_problem(body)
     if not isinstance(body, dict) or set(body) != ERROR_KEYS:
         return f"not the error body: {body!r}"
     if not body["error_code"].startswith(f"SVCSTG.SWR.{response.status_code}"):
@@ -123,7 +141,7 @@ def test_every_error_outside_the_admin_is_the_error_body(world, owner, admin_use
         status = response.status_code
         if status >= 500:
             problems.append((method, status, response.content[:200]))
-        elif status >= 400 and (problem := _error_body_problem(response, method)):
+        elif status >= 400 and (problem := _error_body_problem(response, method, path)):
             problems.append((method, status, problem))
         elif "html" in response.get("Content-Type", "") and not (path == "/docs/" and method in ("GET", "HEAD")):
             problems.append((method, status, "HTML"))

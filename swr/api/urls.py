@@ -1,5 +1,5 @@
-"""Routes of the service's HTTP API: versions, login, the management API under /v2/manage/, the OpenAPI
-document, health checks. Mounted at the root by registry/urls.py.
+"""Routes of the service's HTTP API: versions, login, the management API under /v2/manage/, the registry's
+token endpoint, the OpenAPI document, health checks. Mounted at the root by registry/urls.py.
 
 Path parameters never contain '/': a repository name writes its own '/' as '$'.
 """
@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from swr.api import access_views, health, views
 from swr.api.auth_views import TokenView
 from swr.api.errors import only_get
+from swr.api.registry import token_views
 
 ACCESS_ACTIONS = {"get": "list", "post": "create", "patch": "partial_update", "delete": "destroy"}
 
@@ -52,6 +53,8 @@ urlpatterns = [
     # The registry (OCI distribution API): /v2/ and /v2/<namespace>/<repository>/..., after the management API.
     path("v2/", include("swr.api.registry.urls")),
     path("v3/auth/tokens", TokenView.as_view(), name="auth-tokens"),
+    # The registry's token endpoint (spec section 9): bearer tokens for the routes under /v2/.
+    path("service/token", token_views.token, name="registry-token"),
     # Documents, read with GET only: any other method answers 405 with the error body.
     path("openapi.json", only_get(SpectacularJSONAPIView.as_view()), name="openapi"),
     path("docs/", only_get(SpectacularSwaggerView.as_view(url_name="openapi")), name="docs"),

@@ -203,7 +203,9 @@ class RepositoryListViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        serializer = self.get_serializer(page, many=True, context={**self.get_serializer_context(), "total": self.paginator.total})
+        serializer = self.get_serializer(
+            page, many=True, context={**self.get_serializer_context(), "total": self.paginator.total}
+        )
         return self.get_paginated_response(serializer.data)
 
 

@@ -91,13 +91,18 @@ class RangeInvalid(OciError):
 
 
 class Unauthorized(OciError):
-    """401: no valid credentials. ``scope``: what the challenge asks a token for (``repository:<name>:pull``)."""
+    """401: no valid credentials. ``scope``: what the challenge asks a token for (``repository:<name>:pull``).
+
+    ``reason``: the challenge's ``error`` (RFC 6750, section 3.1): ``invalid_token`` for a bearer token that
+    cannot be used, ``insufficient_scope`` for one that does not cover the request (the client gets a new one).
+    """
 
     code, status_code, default_message = "UNAUTHORIZED", HTTPStatus.UNAUTHORIZED, "authentication required"
 
-    def __init__(self, message: str | None = None, *, scope: str | None = None, detail=None):
+    def __init__(self, message: str | None = None, *, scope: str | None = None, reason: str | None = None, detail=None):
         super().__init__(message, detail=detail)
         self.scope = scope
+        self.reason = reason
 
 
 class Denied(OciError):
@@ -109,4 +114,10 @@ class Unsupported(OciError):
 
 
 class TooManyRequests(OciError):
+    """429; ``retry_after``: the seconds to wait (the Retry-After header), when known."""
+
     code, status_code, default_message = "TOOMANYREQUESTS", HTTPStatus.TOO_MANY_REQUESTS, "too many requests"
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None, detail=None):
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
