@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint migrate bench conformance clean
+.PHONY: run serve test lint migrate bench bench-upload-memory conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ bench: $(VENV)/.test-installed
 	@command -v wrk >/dev/null || (echo "Installing wrk (the load generator) with apt-get" && \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk))
 	$(BIN)/python bench/run.py
+
+# A gunicorn worker's peak memory (VmHWM) while a 1 GiB blob is pushed, streamed and monolithic (must stay under
+# 100 MB); on SQLite, or on a throwaway PostgreSQL database beside DATABASE_URL's.
+bench-upload-memory: $(VENV)/.base-installed
+	$(BIN)/python bench/upload_memory.py
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
