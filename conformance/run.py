@@ -81,7 +81,7 @@ def log(message: str) -> None:
 def suite_path() -> Path | None:
     given = os.environ.get("OCI_CONFORMANCE")
     if given:
-        return Path(given)
+        return Path(given).absolute()  # the suite runs from its results folder
     if SHARED_SUITE.is_file():
         return SHARED_SUITE
     found = shutil.which("conformance")
