@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make run   - set up .venv, migrate, create a demo tenant and token, serve http://127.0.0.1:8000 (SQLite)
+#   make run   - set up .venv, migrate, create a demo tenant and token, serve the API and the registry on
+#                http://127.0.0.1:8000 (SQLite, blobs under var/blobs; gunicorn, which streams chunked uploads)
 #   make test  - set up .venv with the test tools and run the test suite
 #   make conformance - the OCI distribution-spec conformance suite against a fresh server (see README)
 # Set DATABASE_URL to use PostgreSQL instead of the SQLite file under var/.
@@ -44,8 +45,15 @@ run: migrate
 	echo "A password for POST /v3/auth/tokens (user demo, domain demo; asked twice, not echoed):"; \
 	echo "  $(BIN)/python manage.py swr_token --tenant demo --user demo --password"; \
 	echo "Admin site: http://$(HOST):$(PORT)/admin/ (make an account with: $(BIN)/python manage.py createsuperuser)"; \
+	echo "The registry is $(HOST):$(PORT) (plain HTTP; docker and podman accept 127.0.0.1 without TLS). Log in with the"; \
+	echo "user name and the token as password, then push and pull (a push creates the repository):"; \
+	echo "  echo \$$TOKEN | docker login $(HOST):$(PORT) -u demo --password-stdin"; \
+	echo "  docker tag busybox $(HOST):$(PORT)/group/busybox:1.0 && docker push $(HOST):$(PORT)/group/busybox:1.0"; \
+	echo "  skopeo copy --dest-creds demo:\$$TOKEN --dest-tls-verify=false \\"; \
+	echo "    docker://docker.io/library/busybox:latest docker://$(HOST):$(PORT)/group/busybox:1.0"; \
 	echo ""
-	DJANGO_LOG_FORMAT=plain $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_LOG_FORMAT=plain GUNICORN_BIND=$(HOST):$(PORT) GUNICORN_WORKERS=$${GUNICORN_WORKERS:-2} \
+		$(BIN)/gunicorn -c gunicorn.conf.py registry.wsgi:application
 
 # The production setup: DEBUG off, static files by whitenoise, gunicorn with gevent workers sized to the machine
 # (gunicorn.conf.py: slow clients hold a greenlet each, not a worker; database connections from a pool per worker).

@@ -66,9 +66,10 @@ if env_bool("DJANGO_SECURE_SSL", False):
     SECURE_HSTS_PRELOAD = True
 
 # Host name of the registry, used to build pull addresses (<host>/<namespace>/<repository>).
-SWR_REGISTRY_HOST = os.environ.get("SWR_REGISTRY_HOST", "localhost:8000")
-# The same registry as reached from inside the platform's network (SWR's internal_path).
-SWR_REGISTRY_INTERNAL_HOST = os.environ.get("SWR_REGISTRY_INTERNAL_HOST", SWR_REGISTRY_HOST)
+# Empty (the default): the host the request was sent to, so that `path` is where the service answers.
+SWR_REGISTRY_HOST = os.environ.get("SWR_REGISTRY_HOST", "")
+# The same registry as reached from inside the platform's network (SWR's internal_path); empty: SWR_REGISTRY_HOST.
+SWR_REGISTRY_INTERNAL_HOST = os.environ.get("SWR_REGISTRY_INTERNAL_HOST", "")
 # How long an API token issued by swr_token or the admin stays valid.
 SWR_TOKEN_LIFETIME = timedelta(hours=int(os.environ.get("SWR_TOKEN_LIFETIME_HOURS", "24")))
 # Quotas of a tenant that has none of its own (editable per tenant in the admin).

@@ -1,7 +1,7 @@
 """Settings for the test suite: the normal settings with a fast password hasher."""
 
 from registry.settings import *  # noqa: F403
-from registry.settings import STATIC_ROOT
+from registry.settings import STATIC_ROOT, VAR_DIR
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
@@ -10,4 +10,9 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # The tests' blobs, apart from a development server's under var/blobs.
+    "blobs": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "test-blobs")},
+    },
 }

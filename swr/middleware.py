@@ -53,6 +53,12 @@ class HeadWithoutBodyMiddleware:
         return response
 
 
+def is_registry_path(path: str) -> bool:
+    """Whether ``path`` is a route of the registry (spec section 9: /v2/<name>/...), whose blob bodies are
+    streamed, unlimited by SWR_MAX_BODY_BYTES, rather than read whole (the management API is /v2/manage/)."""
+    return path.startswith("/v2/") and not path.startswith("/v2/manage/")
+
+
 def is_chunked(environ) -> bool:
     """Whether the request's body is sent with ``Transfer-Encoding: chunked``."""
     codings = environ.get("HTTP_TRANSFER_ENCODING", "")
@@ -75,7 +81,12 @@ class ChunkedBodyMiddleware:
         self.limit = limit
 
     def __call__(self, environ, start_response):
-        if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated") and is_chunked(environ):
+        if (
+            not environ.get("CONTENT_LENGTH")
+            and environ.get("wsgi.input_terminated")
+            and is_chunked(environ)
+            and not is_registry_path(environ.get("PATH_INFO", ""))
+        ):
             body = self._read(environ["wsgi.input"])
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
@@ -111,6 +122,8 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if is_registry_path(request.path_info):
+            return self.get_response(request)  # blob bodies stream (swr/api/registry/views.py)
         raw = request.META.get("CONTENT_LENGTH") or ""
         if not raw and is_chunked(request.META) and "wsgi.input" in request.META:
             return error_response(
@@ -221,7 +234,7 @@ class ReadBodyFirstMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.META.get("CONTENT_LENGTH") not in (None, "", "0"):
+        if request.META.get("CONTENT_LENGTH") not in (None, "", "0") and not is_registry_path(request.path_info):
             try:
                 _ = request.body
             except UnreadablePostError:

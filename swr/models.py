@@ -1,4 +1,5 @@
-"""Tenants, their users, namespaces, image repositories, grants and API tokens."""
+"""Tenants, their users, namespaces, image repositories, grants, API tokens, and what the registry holds:
+blobs, manifests, tags and uploads (spec section 9)."""
 
 import hashlib
 import uuid
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from swr import names
 from swr.choices import Category, PermissionLevel
+from swr.distribution import digests
 
 # Longest description of an image repository (SWR's limit).
 DESCRIPTION_MAX_LENGTH = 1000
@@ -518,3 +520,157 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.object} {self.outcome}"
+
+
+# The registry's facts (spec section 9). Bytes live in the blob storage (swr/distribution/storage.py), stored
+# once per content; which repository holds which blob, manifest and tag is here, changed by the registry's
+# services (swr/distribution/services.py) in the transaction of the request.
+
+TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$"
+TAG_MAX_LENGTH = 128
+MEDIA_TYPE_MAX_LENGTH = 255
+
+
+def _digest_check(field: str, *, blank: bool = False) -> models.CheckConstraint:
+    condition = models.Q(**{f"{field}__regex": digests.PATTERN})
+    if blank:
+        condition |= models.Q(**{field: ""})
+    return models.CheckConstraint(
+        condition=condition,
+        name=f"%(app_label)s_%(class)s_{field}_valid",
+        violation_error_message="A digest is sha256:<64 hex digits> or sha512:<128 hex digits>.",
+    )
+
+
+class Blob(models.Model):
+    """Content stored once, whatever number of repositories hold it, addressed by its digest."""
+
+    digest = models.CharField(max_length=digests.MAX_LENGTH)
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["digest"], name="%(app_label)s_%(class)s_unique_digest"),
+            _digest_check("digest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class RepositoryBlob(models.Model):
+    """A repository holds a blob: pushed into it, mounted into it, or referenced by one of its manifests."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="blob_links", db_index=False)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="repository_links")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "blob"], name="%(app_label)s_%(class)s_unique_link"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository} holds {self.blob}"
+
+
+class Manifest(models.Model):
+    """A manifest pushed into a repository: its bytes as pushed, and what the registry reads from them."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="manifests", db_index=False)
+    digest = models.CharField(max_length=digests.MAX_LENGTH)
+    media_type = models.CharField(max_length=MEDIA_TYPE_MAX_LENGTH)
+    size = models.PositiveIntegerField(help_text="Bytes of the manifest itself.")
+    content = models.BinaryField(help_text="The manifest as pushed (at most SWR_MAX_MANIFEST_BYTES).")
+    config_digest = models.CharField(max_length=digests.MAX_LENGTH, blank=True, default="")
+    artifact_type = models.CharField(max_length=MEDIA_TYPE_MAX_LENGTH, blank=True, default="")
+    subject_digest = models.CharField(
+        max_length=digests.MAX_LENGTH, blank=True, default="", help_text="The manifest this one refers to."
+    )
+    image_size = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes of the image: config and layers, or the sum over an index's manifests."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "digest"], name="%(app_label)s_%(class)s_unique_digest"),
+            _digest_check("digest"),
+            _digest_check("config_digest", blank=True),
+            _digest_check("subject_digest", blank=True),
+        ]
+        indexes = [
+            models.Index(
+                fields=["repository", "subject_digest"],
+                name="swr_manifest_subject",
+                condition=~models.Q(subject_digest=""),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+class ManifestBlob(models.Model):
+    """A blob a manifest refers to (its config and layers): kept while the manifest is."""
+
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="blob_refs", db_index=False)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "blob"], name="%(app_label)s_%(class)s_unique_ref"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.manifest} refers to {self.blob}"
+
+
+class Tag(models.Model):
+    """A name for a manifest in a repository; one manifest per tag name."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags", db_index=False)
+    name = models.CharField(max_length=TAG_MAX_LENGTH)
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tags")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "name"], name="%(app_label)s_%(class)s_unique_name"),
+            models.CheckConstraint(
+                condition=models.Q(name__regex=TAG_PATTERN),
+                name="%(app_label)s_%(class)s_name_valid",
+                violation_error_message="A tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.name}"
+
+
+class Upload(models.Model):
+    """A blob upload session (OCI distribution-spec "Pushing blobs"): its bytes so far, in parts.
+
+    Each PATCH stores its bytes as one part (``uploads/<id>/<number>`` in the blob storage) and records
+    here how many bytes the session holds, so any worker or node can take the next request. The SHA-256
+    of the bytes so far is known while they arrive in one request; ``sha256`` keeps it while the session
+    holds exactly one part, and the final PUT of a one-part upload needs no second read. An upload of
+    several parts is hashed at its end by reading the parts once, in a stream (Python's hash objects
+    cannot be saved between requests).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
+    size = models.PositiveBigIntegerField(default=0, help_text="Bytes received so far.")
+    parts = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=digests.MAX_LENGTH, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        constraints = [_digest_check("sha256", blank=True)]
+
+    def __str__(self) -> str:
+        return str(self.id)

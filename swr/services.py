@@ -79,7 +79,7 @@ from swr.models import (
 _NOT_VALIDATED = ("tenant", "namespace", "creator", "num_images", "num_download", "size")
 
 
-def _lock(model: type, pk: int, strength: str) -> bool:
+def lock_row(model: type, pk: int, strength: str) -> bool:
     """Inside a transaction: lock row ``pk`` of ``model`` until the transaction ends; False if it is gone.
 
     ``strength`` is PostgreSQL's row-lock strength: ``UPDATE`` for a row about to be deleted,
@@ -208,7 +208,7 @@ def repository_create(
     repository.full_clean(exclude=_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
-            if not _lock(Namespace, namespace.pk, "KEY SHARE"):
+            if not lock_row(Namespace, namespace.pk, "KEY SHARE"):
                 raise _namespace_gone(namespace)
             _take_quota(namespace.tenant_id, "repository")
             repository.save(force_insert=True)
@@ -231,9 +231,9 @@ def namespace_delete(*, namespace: Namespace, actor: Actor) -> None:
     """
     try:
         with transaction.atomic():
-            if not _lock(Namespace, namespace.pk, "UPDATE"):
+            if not lock_row(Namespace, namespace.pk, "UPDATE"):
                 raise _namespace_gone(namespace)
-            _lock(Tenant, namespace.tenant_id, "NO KEY UPDATE")
+            lock_row(Tenant, namespace.tenant_id, "NO KEY UPDATE")
             _give_back_quota(namespace.tenant_id, "namespace", _delete(Namespace, namespace.pk))
             record(actor, "namespace.delete", namespace.name)
     except ProtectedError:
@@ -285,8 +285,8 @@ def repository_delete(*, repository: Repository, actor: Actor) -> None:
     """
     tenant_id = repository.namespace.tenant_id
     with transaction.atomic():
-        _lock(Tenant, tenant_id, "NO KEY UPDATE")
-        if not _lock(Repository, repository.pk, "UPDATE"):
+        lock_row(Tenant, tenant_id, "NO KEY UPDATE")
+        if not lock_row(Repository, repository.pk, "UPDATE"):
             raise _repository_gone(repository)
         _give_back_quota(tenant_id, "repository", _delete(Repository, repository.pk))
         record(actor, "repository.delete", _repository_label(repository.namespace, repository.name))
@@ -300,7 +300,7 @@ def repository_delete(*, repository: Repository, actor: Actor) -> None:
 def _grant_target(obj: Namespace | Repository):
     """The grant model of ``obj``, its field, a label and the audit's resource; locks ``obj`` against its
     delete (404 if gone)."""
-    if not _lock(type(obj), obj.pk, "KEY SHARE"):
+    if not lock_row(type(obj), obj.pk, "KEY SHARE"):
         raise _namespace_gone(obj) if isinstance(obj, Namespace) else _repository_gone(obj)
     if isinstance(obj, Namespace):
         return NamespacePermission, "namespace", obj.name, "namespace.grants"

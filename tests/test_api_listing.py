@@ -253,7 +253,7 @@ class TestCost:
                 get(client, f"limit={limit}")
             counts.append(len(queries))
         assert counts[0] == counts[1] == counts[2]
-        assert counts[0] <= 5  # token, the caller's grants, count, the page's ids, its rows
+        assert counts[0] <= 6  # token, the caller's grants, count, the page's ids, its rows, their tags
 
     def test_page_ids_are_read_from_the_ordering_index(self, world):
         """What decides who may read a row is in the ordering index: finding a page's ids walks the index

@@ -10,7 +10,9 @@ from django.db import models
 from django.db.models import signals
 
 from swr import audit, services
+from swr import models as swr_models
 from swr.audit import Actor
+from swr.distribution import services as distribution_services
 from swr.errors import RepositoryExists, RepositoryQuotaExceeded
 from swr.models import AuditRecord, Namespace, Repository, Tenant
 
@@ -134,16 +136,19 @@ def test_management_commands_record_as_the_operator(db, capsys):
     ]
 
 
-# Hand-written SQL: the one statement the services write out (swr.services._lock, a row lock Django's
+# Hand-written SQL: the one statement the services write out (swr.services.lock_row, a row lock Django's
 # select_for_update() cannot express) names its table and key from the models' _meta, and only reads. Should
 # a model it touches gain behaviour that the ORM would run around its rows, that statement would bypass it:
 # this guard fails first.
-LOCKED = sorted(set(re.findall(r"_lock\((\w+),", inspect.getsource(services))) - {"type"})
+LOCKERS = (services, distribution_services)
+LOCKED = sorted(
+    {name for module in LOCKERS for name in re.findall(r"lock_row\((\w+),", inspect.getsource(module))} - {"type"}
+)
 
 
 @pytest.mark.parametrize("name", LOCKED)
 def test_models_locked_by_hand_written_sql_have_no_hidden_behaviour(name):
-    model = getattr(services, name)
+    model = getattr(swr_models, name)
     assert issubclass(model, models.Model)
     assert model.save is models.Model.save, f"{name} overrides save()"
     assert model.delete is models.Model.delete, f"{name} overrides delete()"

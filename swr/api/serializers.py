@@ -10,7 +10,6 @@ import copy
 import json
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
@@ -19,6 +18,7 @@ from rest_framework import serializers
 from rest_framework.fields import ProhibitNullCharactersValidator, get_error_detail
 
 from swr import names, policy
+from swr.api import hosts
 from swr.choices import CATEGORY_ALIASES, Category, PermissionLevel
 from swr.models import DESCRIPTION_MAX_LENGTH, Namespace, Repository
 
@@ -189,10 +189,10 @@ class RepositoryAddressMixin(serializers.Serializer):
     internal_path = serializers.SerializerMethodField(help_text="Pull address inside the platform's network.")
 
     def get_path(self, repository) -> str:
-        return pull_path(settings.SWR_REGISTRY_HOST, repository)
+        return pull_path(hosts.registry_host(self.context["request"]), repository)
 
     def get_internal_path(self, repository) -> str:
-        return pull_path(settings.SWR_REGISTRY_INTERNAL_HOST, repository)
+        return pull_path(hosts.internal_registry_host(self.context["request"]), repository)
 
 
 class RepositoryListItemSerializer(RepositoryAddressMixin, serializers.ModelSerializer):
@@ -202,7 +202,7 @@ class RepositoryListItemSerializer(RepositoryAddressMixin, serializers.ModelSeri
     url = serializers.SerializerMethodField(help_text="Image URL; empty.")
     domain_name = serializers.CharField(source="namespace.tenant.name", help_text="Tenant (domain) name.")
     namespace = serializers.CharField(source="namespace.name", help_text="Organization name.")
-    tags = serializers.SerializerMethodField(help_text="Tags; empty until images are pushed.")
+    tags = serializers.SerializerMethodField(help_text="Tag names of the repository's images, in lexical order.")
     status = serializers.SerializerMethodField(help_text="Whether the repository is in service.")
     total_range = serializers.SerializerMethodField(help_text="Number of repositories matching the query.")
 
@@ -221,7 +221,8 @@ class RepositoryListItemSerializer(RepositoryAddressMixin, serializers.ModelSeri
         return ""
 
     def get_tags(self, repository) -> list[str]:
-        return []
+        """The repository's tag names, in lexical order (loaded for the whole page at once: the view prefetches)."""
+        return sorted(tag.name for tag in repository.tags.all())
 
     def get_status(self, repository) -> bool:
         return True

@@ -49,6 +49,8 @@ urlpatterns = [
     path("", views.VersionsView.as_view(), name="versions"),
     path("v2", views.VersionsView.as_view(), name="versions-v2"),
     path("v2/manage/", include(manage_patterns)),
+    # The registry (OCI distribution API): /v2/ and /v2/<namespace>/<repository>/..., after the management API.
+    path("v2/", include("swr.api.registry.urls")),
     path("v3/auth/tokens", TokenView.as_view(), name="auth-tokens"),
     # Documents, read with GET only: any other method answers 405 with the error body.
     path("openapi.json", only_get(SpectacularJSONAPIView.as_view()), name="openapi"),

@@ -1,6 +1,6 @@
 """Thin views of the management API: authenticate, check the policy, validate, call a service."""
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Prefetch, Sum
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -24,7 +24,7 @@ from swr.api.serializers import (
     RepositoryUpdateSerializer,
 )
 from swr.errors import NamespaceNotFound, PermissionTooLow
-from swr.models import Namespace, Repository
+from swr.models import Namespace, Repository, Tag
 
 # When version 2 of the API last changed, as SWR reports it.
 API_UPDATED = "2026-11-27T00:00:00Z"
@@ -190,7 +190,11 @@ class RepositoryListViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the OpenAPI generator has no user
             return Repository.objects.none()
-        return policy.readable_repositories(self.request.user).select_related("namespace__tenant")
+        return (
+            policy.readable_repositories(self.request.user)
+            .select_related("namespace__tenant")
+            .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("repository_id", "name")))
+        )
 
     @extend_schema(
         summary="List image repositories",
@@ -199,7 +203,7 @@ class RepositoryListViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        serializer = self.get_serializer(page, many=True, context={"total": self.paginator.total})
+        serializer = self.get_serializer(page, many=True, context={**self.get_serializer_context(), "total": self.paginator.total})
         return self.get_paginated_response(serializer.data)
 
 

@@ -1,0 +1,353 @@
+"""The registry's routes (OCI distribution-spec v1.1, spec section 9): plain Django views, bodies streamed.
+
+Each view authorizes the caller for the repository and the actions it needs (swr/api/registry/auth.py),
+reads through swr/distribution/selectors.py and writes through swr/distribution/services.py. Errors
+leave in the OCI body (swr/api/registry/errors.py). Blob bodies are never read whole: an upload is
+streamed from the request into the blob storage, a download from the storage into the answer; while the
+bytes flow, the view holds no database connection.
+"""
+
+import re
+from functools import wraps
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.http import urlencode
+from django.views.decorators.csrf import csrf_exempt
+
+from swr.api.registry import auth
+from swr.api.registry.errors import oci_error_response
+from swr.distribution import digests, selectors, services, storage
+from swr.distribution.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestInvalid,
+    NameUnknown,
+    OciError,
+    RangeInvalid,
+    SizeInvalid,
+    Unsupported,
+)
+from swr.models import TAG_PATTERN
+
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+_TAG = re.compile(TAG_PATTERN)
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+PAGE_MAX = 10000
+
+
+def registry_view(methods: tuple[str, ...]):
+    """A registry route answering ``methods``: CSRF-exempt (no cookies here), OCI errors, the API version header."""
+
+    def decorate(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                error = Unsupported(f"Method {request.method} is not allowed here: use {', '.join(methods)}.")
+                response = oci_error_response(error, request)
+                response["Allow"] = ", ".join(methods)
+            else:
+                try:
+                    response = view(request, *args, **kwargs)
+                except OciError as error:
+                    response = oci_error_response(error, request)
+            response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+def _release_connection() -> None:
+    """Give the request's database connection back (to the pool) before bytes flow for a long time."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _body(request) -> tuple[object, int | None]:
+    """The request body as a stream, and its length (None: chunked, read until it ends)."""
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    if raw:
+        if not (raw.isascii() and raw.isdigit()):
+            raise SizeInvalid(f"Invalid Content-Length {raw[:50]!r}.")
+        return request, int(raw)
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return request.META["wsgi.input"], None
+    return request, 0
+
+
+def _repository(request, name: str, actions: set[str]):
+    """(caller, repository) for ``actions`` on ``name``; NAME_UNKNOWN when it does not exist (and the caller may
+    know it)."""
+    caller = auth.authorize(request, name, actions)
+    repository = selectors.repository(name)
+    if repository is None:
+        raise NameUnknown(f"Repository {name} is unknown to the registry.")
+    return caller, repository
+
+
+def _upload_location(name: str, upload) -> str:
+    return f"/v2/{name}/blobs/uploads/{upload.id}"
+
+
+def _upload_answer(name: str, upload, status: int = 202) -> HttpResponse:
+    response = HttpResponse(status=status)
+    response["Location"] = _upload_location(name, upload)
+    response["Range"] = f"0-{max(upload.size - 1, 0)}"
+    response["Docker-Upload-UUID"] = str(upload.id)
+    response["Content-Length"] = "0"
+    return response
+
+
+def _blob_created(name: str, digest: str) -> HttpResponse:
+    response = HttpResponse(status=201)
+    response["Location"] = f"/v2/{name}/blobs/{digest}"
+    response["Docker-Content-Digest"] = digest
+    response["Content-Length"] = "0"
+    return response
+
+
+def _page_size(request) -> int | None:
+    raw = request.GET.get("n")
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit()):
+        raise OciError(f"Invalid n {raw[:50]!r}: a number of entries.", status_code=400)
+    return min(int(raw), PAGE_MAX)
+
+
+def _page_link(request, path: str, n: int | None, last: str | None) -> str | None:
+    if n is None or last is None:
+        return None
+    return f'<{path}?{urlencode({"n": n, "last": last})}>; rel="next"'
+
+
+@registry_view(("GET", "HEAD"))
+def version_check(request):
+    """``GET /v2/``: 200 to a caller with valid credentials, else 401 with the challenge."""
+    auth.authenticate(request, required=True)
+    return JsonResponse({})
+
+
+@registry_view(("GET", "HEAD"))
+def catalog(request):
+    """``GET /v2/_catalog?n=&last=``: the repositories the caller may pull, in lexical order."""
+    caller = auth.authorize_catalog(request)
+    n, last = _page_size(request), request.GET.get("last") or None
+    names = selectors.catalog(caller.user, n, last)
+    response = JsonResponse({"repositories": names})
+    if n is not None and len(names) == n and names:
+        response["Link"] = _page_link(request, "/v2/_catalog", n, names[-1])
+    return response
+
+
+@registry_view(("GET", "HEAD", "PUT", "DELETE"))
+def manifest(request, name: str, reference: str):
+    if request.method in ("GET", "HEAD"):
+        _, repository = _repository(request, name, {"pull"})
+        found = selectors.manifest(repository, reference)
+        if request.method == "GET":
+            services.count_download(repository)
+        response = HttpResponse(bytes(found.content) if request.method == "GET" else b"", content_type=found.media_type)
+        response["Content-Length"] = str(found.size)
+        response["Docker-Content-Digest"] = found.digest
+        return response
+    if request.method == "DELETE":
+        caller, repository = _repository(request, name, {"delete"})
+        services.manifest_delete(repository, reference, caller.actor)
+        return HttpResponse(status=202)
+    return _manifest_put(request, name, reference)
+
+
+def _manifest_put(request, name: str, reference: str) -> HttpResponse:
+    caller = auth.authorize(request, name, {"pull", "push"})
+    tags = [] if ":" in reference else [reference]
+    tags += [t for t in request.GET.getlist("tag") if t not in tags]
+    for tag in tags:
+        if not _TAG.match(tag):
+            raise ManifestInvalid(f"Invalid tag {tag[:200]!r}: a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}.")
+    stream, length = _body(request)
+    limit = settings.SWR_MAX_MANIFEST_BYTES
+    if length is not None and length > limit:
+        raise ManifestInvalid(f"The manifest is {length} bytes; the limit is {limit}.", status_code=413)
+    content = stream.read(limit + 1) if length is None else stream.read(length)
+    repository = _repository_for_push(caller, name)
+    pushed = services.manifest_put(
+        repository, reference, content, request.META.get("CONTENT_TYPE", ""), caller.actor, tags
+    )
+    response = HttpResponse(status=201)
+    response["Location"] = f"/v2/{name}/manifests/{pushed.digest}"
+    response["Docker-Content-Digest"] = pushed.digest
+    response["Content-Length"] = "0"
+    if pushed.subject:
+        response["OCI-Subject"] = pushed.subject
+    return response
+
+
+def _repository_for_push(caller, name: str):
+    namespace_name, repository_name = selectors.split_name(name)
+    namespace = selectors.namespace(namespace_name)
+    if namespace is None:
+        raise NameUnknown(f"Organization {namespace_name!r} is unknown: create it with the management API first.")
+    return services.repository_for_push(namespace, repository_name, caller.actor)
+
+
+@registry_view(("GET", "HEAD", "DELETE"))
+def blob(request, name: str, digest: str):
+    if request.method == "DELETE":
+        caller, repository = _repository(request, name, {"delete"})
+        services.blob_delete(repository, digest, caller.actor)
+        return HttpResponse(status=202)
+    _, repository = _repository(request, name, {"pull"})
+    digest = digests.parse(digest)
+    found = repository.blob_links.select_related("blob").filter(blob__digest=digest).first()
+    if found is None or not storage.exists(digest):
+        raise BlobUnknown(f"Blob {digest} is unknown to repository {name}.")
+    size = found.blob.size
+    start, end, status = 0, size - 1, 200
+    header = request.META.get("HTTP_RANGE")
+    if header and request.method == "GET":
+        start, end = _range(header, size)
+        status = 206
+    if request.method == "HEAD":
+        response = HttpResponse(status=200)
+        response["Content-Length"] = str(size)
+    else:
+        _release_connection()
+        response = StreamingHttpResponse(_read_range(digest, start, end), status=status)
+        response["Content-Length"] = str(max(end - start + 1, 0))
+        if status == 206:
+            response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Type"] = "application/octet-stream"
+    response["Docker-Content-Digest"] = digest
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _range(header: str, size: int) -> tuple[int, int]:
+    """The one byte range of a ``Range`` header (RFC 9110 14.2), within ``size``; RANGE_INVALID (416) otherwise."""
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise RangeInvalid(f"Invalid Range {header[:100]!r}: send one range, bytes=<start>-<end>.")
+    first, last = match.groups()
+    if first == "":
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise RangeInvalid(f"Range {header[:100]!r} is outside the blob's {size} bytes.")
+    return start, end
+
+
+def _read_range(digest: str, start: int, end: int):
+    with storage.open_blob(digest) as file:
+        if start:
+            file.seek(start)
+        left = end - start + 1
+        while left > 0:
+            data = file.read(min(storage.PIECE, left))
+            if not data:
+                return
+            left -= len(data)
+            yield data
+
+
+@registry_view(("POST",))
+def upload_start(request, name: str):
+    """``POST /v2/<name>/blobs/uploads/``: start an upload; with ``digest``, the whole blob in this request;
+    with ``mount`` and ``from``, link a blob of another repository the caller may pull."""
+    caller = auth.authorize(request, name, {"pull", "push"})
+    repository = _repository_for_push(caller, name)
+    mount, source_name = request.GET.get("mount"), request.GET.get("from")
+    if mount:
+        digest = digests.parse(mount)
+        source = _mount_source(caller, source_name)
+        if source is not None and services.blob_mount(repository, digest, source) is not None:
+            return _blob_created(name, digest)
+        # Not mountable (unknown, or not the caller's to read): an ordinary upload, as the spec says.
+    digest = request.GET.get("digest")
+    stream, length = _body(request)
+    if digest is None:  # a session for PATCH and PUT to come (a body sent along is not read)
+        return _upload_answer(name, services.upload_start(repository))
+    digest = digests.parse(digest)
+    upload = services.upload_start(repository)
+    _release_connection()
+    upload = services.upload_append(upload, stream, length)
+    services.upload_finish(upload, digest, repository)
+    return _blob_created(name, digest)
+
+
+def _mount_source(caller, source_name: str | None):
+    """The repository a blob may be mounted from: one the caller may pull; None otherwise (never told why)."""
+    if not source_name:
+        return None
+    try:
+        source = selectors.repository(source_name)
+    except OciError:
+        return None
+    return source if source is not None and caller.may(source_name, "pull") else None
+
+
+@registry_view(("GET", "PATCH", "PUT", "DELETE"))
+def upload(request, name: str, upload_id: str):
+    _, repository = _repository(request, name, {"pull", "push"})
+    session = services.upload_get(repository, upload_id)
+    if request.method == "GET":
+        response = _upload_answer(name, session, status=204)
+        return response
+    if request.method == "DELETE":
+        services.upload_cancel(session)
+        return HttpResponse(status=204)
+    stream, length = _body(request)
+    start = None
+    content_range = request.META.get("HTTP_CONTENT_RANGE")
+    if content_range:
+        match = _CONTENT_RANGE.match(content_range.strip())
+        if not match:
+            raise RangeInvalid(f"Invalid Content-Range {content_range[:100]!r}: send <start>-<end>.")
+        start, end = int(match.group(1)), int(match.group(2))
+        if end < start or (length is not None and end - start + 1 != length):
+            raise RangeInvalid(f"Content-Range {content_range[:100]!r} does not match the body's length.")
+    if request.method == "PATCH":
+        _release_connection()
+        session = services.upload_append(session, stream, length, start)
+        return _upload_answer(name, session)
+    digest = request.GET.get("digest")
+    if not digest:
+        raise DigestInvalid("Finish the upload with ?digest=<digest of the whole blob>.")
+    digest = digests.parse(digest)
+    if length:
+        _release_connection()
+        session = services.upload_append(session, stream, length, start)
+    services.upload_finish(session, digest, repository)
+    return _blob_created(name, digest)
+
+
+@registry_view(("GET", "HEAD"))
+def tags_list(request, name: str):
+    _, repository = _repository(request, name, {"pull"})
+    n, last = _page_size(request), request.GET.get("last") or None
+    names = selectors.tags(repository, n, last)
+    response = JsonResponse({"name": name, "tags": names})
+    if n is not None and names and len(names) == n:
+        response["Link"] = _page_link(request, f"/v2/{name}/tags/list", n, names[-1])
+    return response
+
+
+@registry_view(("GET", "HEAD"))
+def referrers(request, name: str, digest: str):
+    """``GET /v2/<name>/referrers/<digest>``: an index of the manifests whose subject is ``digest``; an empty
+    one when there are none, in a repository not pushed to yet too (distribution-spec "Listing Referrers")."""
+    auth.authorize(request, name, {"pull"})
+    repository = selectors.repository(name)
+    digest = digests.parse(digest)
+    artifact_type = request.GET.get("artifactType") or None
+    response = JsonResponse(selectors.referrers(repository, digest, artifact_type))
+    response["Content-Type"] = "application/vnd.oci.image.index.v1+json"
+    if artifact_type:
+        response["OCI-Filters-Applied"] = "artifactType"
+    return response

@@ -1,0 +1,91 @@
+"""The registry's reads (spec section 9): repositories by their registry name, manifests, tags, referrers."""
+
+import json
+
+from django.db.models import CharField, Value
+from django.db.models.functions import Concat
+
+from swr import names, policy
+from swr.distribution import digests, manifests
+from swr.distribution.errors import ManifestUnknown, NameInvalid
+from swr.models import Manifest, Namespace, Repository, Tag, User
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``<namespace>/<repository>`` split at its first '/'; NAME_INVALID (400) when a part breaks its rule
+    (spec section 2; the namespace ``manage`` is reserved for the management API)."""
+    namespace, _, repository = name.partition("/")
+    problems = [p for p in (names.NAMESPACE.problem(namespace), names.REPOSITORY.problem(repository)) if p]
+    if not repository:
+        problems = [f"{name[:300]!r} names no repository: use <organization>/<repository>."]
+    if problems:
+        raise NameInvalid(f"Invalid repository name {name[:300]!r}: {problems[0]}")
+    return namespace, repository
+
+
+def namespace(name: str) -> Namespace | None:
+    return (
+        Namespace.objects.select_related("tenant").filter(name=name).first() if names.NAMESPACE.is_valid(name) else None
+    )
+
+
+def repository(name: str) -> Repository | None:
+    """The repository of registry name ``<namespace>/<repository>``, with its namespace and tenant; None if none."""
+    namespace_name, repository_name = split_name(name)
+    return (
+        Repository.objects.select_related("namespace__tenant")
+        .filter(namespace__name=namespace_name, name=repository_name)
+        .first()
+    )
+
+
+def manifest(repository: Repository, reference: str) -> Manifest:
+    """The manifest of ``reference`` (a tag or a digest) in ``repository``; MANIFEST_UNKNOWN (404) otherwise."""
+    if ":" in reference:
+        found = Manifest.objects.filter(repository=repository, digest=digests.parse(reference)).first()
+    else:
+        tag = Tag.objects.select_related("manifest").filter(repository=repository, name=reference).first()
+        found = tag.manifest if tag else None
+    if found is None:
+        raise ManifestUnknown(f"Manifest {reference[:200]!r} is unknown to repository {repository}.")
+    return found
+
+
+def tags(repository: Repository, n: int | None, last: str | None) -> list[str]:
+    """Tag names in lexical order (byte order), after ``last``, at most ``n``."""
+    query = Tag.objects.filter(repository=repository)
+    if last:
+        query = query.filter(name__gt=last)
+    names_ = query.order_by("name").values_list("name", flat=True)
+    return list(names_ if n is None else names_[:n])
+
+
+def referrers(repository: Repository | None, digest: str, artifact_type: str | None) -> dict:
+    """The OCI image index of the manifests in ``repository`` whose subject is ``digest`` (distribution-spec
+    "Listing Referrers"), filtered by ``artifact_type`` when given."""
+    query = Manifest.objects.filter(repository=repository, subject_digest=digest).order_by("id")
+    if repository is None:
+        query = query.none()
+    if artifact_type:
+        query = query.filter(artifact_type=artifact_type)
+    entries = []
+    for found in query.only("digest", "media_type", "size", "artifact_type", "content"):
+        descriptor = {"mediaType": found.media_type, "digest": found.digest, "size": found.size}
+        if found.artifact_type:
+            descriptor["artifactType"] = found.artifact_type
+        annotations = json.loads(bytes(found.content)).get("annotations")
+        if annotations:
+            descriptor["annotations"] = annotations
+        entries.append(descriptor)
+    return {"schemaVersion": 2, "mediaType": manifests.OCI_INDEX, "manifests": entries}
+
+
+def catalog(user: User | None, n: int | None, last: str | None) -> list[str]:
+    """Registry names (``<namespace>/<repository>``) of the repositories ``user`` may pull, in lexical order,
+    after ``last``, at most ``n``. Anonymous (None): the public ones (the caller checked SWR_ANONYMOUS_PULL)."""
+    readable = Repository.objects.filter(is_public=True) if user is None else policy.readable_repositories(user)
+    query = readable.annotate(full_name=Concat("namespace__name", Value("/"), "name", output_field=CharField()))
+    if last:
+        query = query.filter(full_name__gt=last)
+    full_names = query.order_by("full_name").values_list("full_name", flat=True)
+    return list(full_names if n is None else full_names[:n])

@@ -1,0 +1,324 @@
+"""The registry's writes (spec section 9): uploads, blobs, manifests, tags. One function per operation.
+
+Bytes go to the blob storage first (swr/distribution/storage.py), outside any transaction and without a
+database connection held; then the facts are written in one transaction, with the audit record of a push
+or a delete (swr/audit.py). A repository's counters change with the rows they count, in that transaction:
+``size`` (bytes of the distinct blobs it holds: RepositoryBlob rows) and ``num_images`` (its tags).
+
+Lock order, as in swr/services.py: the repository is locked ``FOR KEY SHARE`` first (a concurrent
+repository delete, which takes it ``FOR UPDATE``, waits or has already removed it: NAME_UNKNOWN), then the
+rows under it. Its counters are changed last, by one UPDATE each.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from swr import services
+from swr.audit import Actor, record
+from swr.distribution import digests, manifests, storage
+from swr.distribution.errors import (
+    BlobUnknown,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    RangeInvalid,
+    SizeInvalid,
+)
+from swr.errors import RepositoryExists
+from swr.models import Blob, Manifest, ManifestBlob, Namespace, Repository, RepositoryBlob, Tag, Upload
+
+
+def _label(repository: Repository) -> str:
+    return f"{repository.namespace.name}/{repository.name}"
+
+
+def _hold(repository: Repository) -> None:
+    """Inside a transaction: keep the repository from being deleted until it ends; NAME_UNKNOWN if it is gone."""
+    if not services.lock_row(Repository, repository.pk, "KEY SHARE"):
+        raise NameUnknown(f"Repository {_label(repository)} was deleted.")
+
+
+def repository_for_push(namespace: Namespace, name: str, actor: Actor) -> Repository:
+    """The repository ``name`` of ``namespace``, created (private, category other, within the tenant's quota,
+    audited) when a push finds it missing (spec section 9). The caller checked that ``actor`` may push."""
+    existing = Repository.objects.filter(namespace=namespace, name=name).first()
+    if existing is not None:
+        existing.namespace = namespace
+        return existing
+    try:
+        return services.repository_create(
+            namespace=namespace, name=name, is_public=False, creator=actor.user, actor=actor
+        )
+    except RepositoryExists:  # created by a concurrent push meanwhile
+        found = Repository.objects.get(namespace=namespace, name=name)
+        found.namespace = namespace
+        return found
+
+
+# Uploads
+
+
+def _expire_uploads(limit: int = 20) -> None:
+    """Remove a few abandoned upload sessions (untouched for SWR_UPLOAD_TTL) and their parts."""
+    cutoff = timezone.now() - settings.SWR_UPLOAD_TTL
+    for upload in Upload.objects.filter(updated_at__lt=cutoff)[:limit]:
+        _discard(upload)
+
+
+def _discard(upload: Upload) -> None:
+    keys = [storage.part_key(upload.id, n) for n in range(upload.parts)]
+    Upload.objects.filter(pk=upload.pk).delete()
+    storage.delete_parts(keys)
+
+
+def upload_start(repository: Repository) -> Upload:
+    """A new upload session in ``repository`` (POST .../blobs/uploads/)."""
+    _expire_uploads()
+    with transaction.atomic():
+        _hold(repository)
+        return Upload.objects.create(repository=repository)
+
+
+def upload_get(repository: Repository, upload_id: str) -> Upload:
+    """The live upload session ``upload_id`` of ``repository``; BLOB_UPLOAD_UNKNOWN (404) otherwise."""
+    try:
+        key = uuid.UUID(upload_id)
+    except ValueError:
+        raise BlobUploadUnknown(f"Upload {upload_id[:100]!r} is unknown.") from None
+    upload = Upload.objects.filter(pk=key, repository=repository).first()
+    if upload is None:
+        raise BlobUploadUnknown(f"Upload {upload_id} is unknown to repository {_label(repository)}.")
+    if upload.updated_at < timezone.now() - settings.SWR_UPLOAD_TTL:
+        _discard(upload)
+        raise BlobUploadUnknown(f"Upload {upload_id} expired: start a new one.")
+    return upload
+
+
+def upload_append(upload: Upload, stream, length: int | None, start: int | None = None) -> Upload:
+    """Store the bytes of ``stream`` (``length`` of them, or to its end when None) as the upload's next part.
+
+    ``start``: where the client says the bytes go (Content-Range); it must be the size so far, else
+    RANGE_INVALID (416). The bytes are stored before the session row is locked: a concurrent append
+    that got there first makes this one's part void (416), and it is removed.
+    """
+    if start is not None and start != upload.size:
+        raise RangeInvalid(f"The upload holds {upload.size} bytes: the next chunk starts there, not at {start}.")
+    number = upload.parts
+    key = storage.part_key(upload.id, number)
+    reader = storage.save_part(key, stream, length)
+    if length is not None and reader.size != length:
+        storage.delete_parts([key])
+        raise SizeInvalid(f"The body ended after {reader.size} of its {length} bytes.")
+    if reader.size == 0:
+        storage.delete_parts([key])
+        return upload
+    with transaction.atomic():
+        changed = Upload.objects.filter(pk=upload.pk, parts=number, size=upload.size).update(
+            parts=number + 1,
+            size=F("size") + reader.size,
+            sha256=reader.digest("sha256") if number == 0 else "",
+            updated_at=timezone.now(),
+        )
+    if not changed:
+        storage.delete_parts([key])
+        raise RangeInvalid("Another chunk of this upload arrived at the same time: ask for the upload's status.")
+    upload.refresh_from_db()
+    return upload
+
+
+def upload_finish(upload: Upload, digest: str, repository: Repository) -> Blob:
+    """End the upload as blob ``digest``: verify the digest, store the blob once, link it to the repository.
+
+    DIGEST_INVALID (400) when the bytes have another digest (the session is then ended: its bytes are useless).
+    """
+    digest = digests.parse(digest)
+    keys = [storage.part_key(upload.id, n) for n in range(upload.parts)]
+    algorithm = digests.algorithm(digest)
+    if algorithm == "sha256" and upload.parts <= 1 and (upload.sha256 or upload.parts == 0):
+        actual = upload.sha256 or digests.of(b"")
+    else:
+        actual, _ = storage.digest_of_parts(keys, algorithm)
+    if actual != digest:
+        _discard(upload)
+        raise DigestInvalid(f"The uploaded bytes have digest {actual}, not {digest}.")
+    if not keys:
+        storage.store_empty(digest)
+    else:
+        storage.commit_parts(keys, digest)
+    blob = _link(repository, digest, upload.size, upload=upload)
+    return blob
+
+
+def _link(repository: Repository, digest: str, size: int, upload: Upload | None = None) -> Blob:
+    """Record that the store holds blob ``digest`` and that ``repository`` holds it; end ``upload``."""
+    with transaction.atomic():
+        _hold(repository)
+        blob = Blob.objects.filter(digest=digest).first()
+        if blob is None:
+            try:
+                with transaction.atomic():
+                    blob = Blob.objects.create(digest=digest, size=size)
+            except IntegrityError:  # stored by a concurrent upload of the same bytes
+                blob = Blob.objects.get(digest=digest)
+        _link_blob(repository, blob)
+        if upload is not None:
+            Upload.objects.filter(pk=upload.pk).delete()
+    return blob
+
+
+def _link_blob(repository: Repository, blob: Blob) -> bool:
+    """Inside a transaction holding the repository: link ``blob`` to it once; True if this call linked it."""
+    if RepositoryBlob.objects.filter(repository=repository, blob=blob).exists():
+        return False
+    try:
+        with transaction.atomic():
+            RepositoryBlob.objects.create(repository=repository, blob=blob)
+    except IntegrityError:  # linked by a concurrent request
+        return False
+    Repository.objects.filter(pk=repository.pk).update(size=F("size") + blob.size)
+    return True
+
+
+def upload_cancel(upload: Upload) -> None:
+    """End an upload session without a blob (DELETE .../blobs/uploads/<id>)."""
+    _discard(upload)
+
+
+def blob_mount(repository: Repository, digest: str, source: Repository) -> Blob | None:
+    """Link blob ``digest`` of ``source`` into ``repository`` (the caller may pull ``source``); None when
+    ``source`` does not hold it (the client then uploads it)."""
+    blob = Blob.objects.filter(digest=digest, repository_links__repository=source).first()
+    if blob is None or not storage.exists(digest):
+        return None
+    with transaction.atomic():
+        _hold(repository)
+        _link_blob(repository, blob)
+    return blob
+
+
+def blob_delete(repository: Repository, digest: str, actor: Actor) -> None:
+    """Unlink blob ``digest`` from ``repository`` (its bytes stay while anything else holds them)."""
+    digest = digests.parse(digest)
+    with transaction.atomic():
+        _hold(repository)
+        removed, _ = RepositoryBlob.objects.filter(repository=repository, blob__digest=digest).delete()
+        if not removed:
+            raise BlobUnknown(f"Repository {_label(repository)} holds no blob {digest}.")
+        size = Blob.objects.get(digest=digest).size
+        Repository.objects.filter(pk=repository.pk).update(size=F("size") - size)
+        record(actor, "blob.delete", f"{_label(repository)}@{digest}")
+
+
+# Manifests and tags
+
+
+@dataclass(frozen=True)
+class Pushed:
+    digest: str
+    subject: str
+
+
+def manifest_put(
+    repository: Repository, reference: str, content: bytes, content_type: str, actor: Actor, tags: list[str]
+) -> Pushed:
+    """Store a manifest pushed as ``reference`` (a tag or a digest) and point ``tags`` at it.
+
+    MANIFEST_INVALID for a document that cannot be used or one over SWR_MAX_MANIFEST_BYTES (413),
+    DIGEST_INVALID when ``reference`` is a digest the bytes do not have, MANIFEST_BLOB_UNKNOWN when a blob it
+    refers to is not in the repository.
+    """
+    if len(content) > settings.SWR_MAX_MANIFEST_BYTES:
+        raise ManifestInvalid(
+            f"The manifest is {len(content)} bytes; the limit is {settings.SWR_MAX_MANIFEST_BYTES}.", status_code=413
+        )
+    parsed = manifests.parse(content, content_type)
+    if digests.is_valid(reference) or ":" in reference:
+        expected = digests.parse(reference)
+        digest = digests.of(content, digests.algorithm(expected))
+        if digest != expected:
+            raise DigestInvalid(f"The manifest's bytes have digest {digest}, not {expected}.")
+    else:
+        digest = digests.of(content)
+    needed = {d.digest: d for d in parsed.blobs}
+    held = dict(
+        Blob.objects.filter(digest__in=needed, repository_links__repository=repository).values_list("digest", "id")
+    )
+    missing = [d for d in needed if d not in held]
+    if missing:
+        raise ManifestBlobUnknown(
+            f"The manifest refers to blobs that repository {_label(repository)} does not hold: push them first.",
+            detail={"digests": missing},
+        )
+    with transaction.atomic():
+        _hold(repository)
+        manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
+        if manifest is None:
+            try:
+                with transaction.atomic():
+                    manifest = Manifest.objects.create(
+                        repository=repository,
+                        digest=digest,
+                        media_type=parsed.media_type,
+                        size=len(content),
+                        content=content,
+                        config_digest=parsed.config.digest if parsed.config else "",
+                        artifact_type=parsed.artifact_type,
+                        subject_digest=parsed.subject.digest if parsed.subject else "",
+                        image_size=parsed.image_size,
+                    )
+                    ManifestBlob.objects.bulk_create(ManifestBlob(manifest=manifest, blob_id=i) for i in held.values())
+            except IntegrityError:  # the same manifest pushed by a concurrent request
+                manifest = Manifest.objects.get(repository=repository, digest=digest)
+        for tag in tags:
+            _tag(repository, tag, manifest)
+        record(actor, "manifest.push", f"{_label(repository)}{''.join(':' + t for t in tags)}@{digest}")
+    return Pushed(digest=digest, subject=parsed.subject.digest if parsed.subject else "")
+
+
+def _tag(repository: Repository, name: str, manifest: Manifest) -> None:
+    updated = Tag.objects.filter(repository=repository, name=name).update(manifest=manifest, updated_at=timezone.now())
+    if updated:
+        return
+    try:
+        with transaction.atomic():
+            Tag.objects.create(repository=repository, name=name, manifest=manifest)
+    except IntegrityError:  # created by a concurrent push of the same tag: this push is the later one
+        Tag.objects.filter(repository=repository, name=name).update(manifest=manifest, updated_at=timezone.now())
+        return
+    Repository.objects.filter(pk=repository.pk).update(num_images=F("num_images") + 1, updated_at=timezone.now())
+
+
+def manifest_delete(repository: Repository, reference: str, actor: Actor) -> None:
+    """Delete by digest (the manifest and every tag on it) or by tag (that tag only).
+
+    MANIFEST_UNKNOWN (404) when the repository holds no such manifest or tag.
+    """
+    with transaction.atomic():
+        _hold(repository)
+        if ":" in reference:
+            digest = digests.parse(reference)
+            manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
+            if manifest is None:
+                raise ManifestUnknown(f"Repository {_label(repository)} holds no manifest {digest}.")
+            tags = Tag.objects.filter(manifest=manifest).count()
+            manifest.delete()
+        else:
+            tags, _ = Tag.objects.filter(repository=repository, name=reference).delete()
+            if not tags:
+                raise ManifestUnknown(f"Repository {_label(repository)} has no tag {reference!r}.")
+        if tags:
+            Repository.objects.filter(pk=repository.pk).update(num_images=F("num_images") - tags)
+        record(actor, "manifest.delete", f"{_label(repository)}{'@' if ':' in reference else ':'}{reference}")
+
+
+def count_download(repository: Repository) -> None:
+    """One more pull of the repository (a manifest GET), for ``num_download``."""
+    Repository.objects.filter(pk=repository.pk).update(num_download=F("num_download") + 1)

@@ -1,0 +1,299 @@
+"""The registry's routes (spec section 9, OCI distribution-spec v1.1), through Django's test client.
+
+Callers log in with HTTP Basic (a user's name and password), which the registry routes accept as well
+as bearer tokens. Real clients (skopeo, oras) and the official conformance suite run against a real
+server elsewhere (tests/test_registry_clients.py, make conformance).
+"""
+
+import base64
+import hashlib
+import json
+import os
+
+import pytest
+from django.test import Client
+
+from swr import services
+from swr.models import Blob, Manifest, Repository, RepositoryBlob, Tag
+
+from .helpers import OPERATOR
+
+PASSWORD = "correct horse battery staple"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+@pytest.fixture
+def registry(owner, namespace):
+    """A client of alice (manager of organization 'group'), logging in with Basic on every request."""
+    owner.set_password(PASSWORD)
+    owner.save()
+    credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    return Client(HTTP_AUTHORIZATION=f"Basic {credentials}")
+
+
+def oci_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("application/json")
+    body = json.loads(response.content)
+    assert [error["code"] for error in body["errors"]] == [code], body
+    assert body["errors"][0]["message"]
+    return body
+
+
+def push_blob(client, name: str, data: bytes, algorithm: str = "sha256") -> str:
+    digest = digest_of(data, algorithm)
+    response = client.post(
+        f"/v2/{name}/blobs/uploads/?digest={digest}", data=data, content_type="application/octet-stream"
+    )
+    assert response.status_code == 201, response.content
+    assert response["Docker-Content-Digest"] == digest
+    assert response["Location"] == f"/v2/{name}/blobs/{digest}"
+    return digest
+
+
+def image_manifest(config: bytes, layers: list[bytes], **extra) -> bytes:
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest_of(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest_of(layer),
+                    "size": len(layer)} for layer in layers],
+        **extra,
+    }  # fmt: skip
+    return json.dumps(document).encode()
+
+
+def push_image(client, name: str, tag: str, layers=(b"layer one", b"layer two"), **extra) -> tuple[str, bytes]:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+    for blob in (config, *layers):
+        push_blob(client, name, blob)
+    manifest = image_manifest(config, list(layers), **extra)
+    response = client.put(f"/v2/{name}/manifests/{tag}", data=manifest, content_type=OCI_MANIFEST)
+    assert response.status_code == 201, response.content
+    assert response["Docker-Content-Digest"] == digest_of(manifest)
+    return digest_of(manifest), manifest
+
+
+class TestVersionCheck:
+    def test_without_credentials_answers_the_bearer_challenge(self, db, settings):
+        response = Client().get("/v2/")
+        oci_error(response, 401, "UNAUTHORIZED")
+        # SWR_REGISTRY_HOST unset: the service is the host the request was sent to.
+        assert response["WWW-Authenticate"] == 'Bearer realm="http://testserver/service/token",service="testserver"'
+        settings.SWR_REGISTRY_HOST = "registry.example.com"
+        challenge = Client().get("/v2/")["WWW-Authenticate"]
+        assert challenge == 'Bearer realm="http://testserver/service/token",service="registry.example.com"'
+        assert response["Docker-Distribution-API-Version"] == "registry/2.0"
+
+    def test_with_credentials_answers_200(self, registry):
+        response = registry.get("/v2/")
+        assert response.status_code == 200
+        assert response["Docker-Distribution-API-Version"] == "registry/2.0"
+
+    def test_v2_without_slash_stays_the_version_document(self, db):
+        assert Client().get("/v2").json()["versions"][0]["id"] == "v2"
+
+
+class TestBlobs:
+    def test_monolithic_upload_then_head_get_and_range(self, registry):
+        data = os.urandom(5000)
+        digest = push_blob(registry, "group/web", data)
+        head = registry.head(f"/v2/group/web/blobs/{digest}")
+        assert (head.status_code, head["Content-Length"], head["Docker-Content-Digest"]) == (200, "5000", digest)
+        assert head.content == b""
+        got = registry.get(f"/v2/group/web/blobs/{digest}")
+        assert got.status_code == 200
+        assert b"".join(got.streaming_content) == data
+        part = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE="bytes=100-199")
+        assert (part.status_code, part["Content-Range"]) == (206, "bytes 100-199/5000")
+        assert b"".join(part.streaming_content) == data[100:200]
+        outside = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE="bytes=6000-7000")
+        oci_error(outside, 416, "RANGE_INVALID")
+
+    def test_the_push_creates_the_repository_private_and_counts_it(self, registry, owner, tenant):
+        push_blob(registry, "group/new/app", b"x")
+        repository = Repository.objects.get(namespace__name="group", name="new/app")
+        assert (repository.is_public, repository.creator, repository.category) == (False, owner, "other")
+        tenant.refresh_from_db()
+        assert tenant.repository_count == 1
+
+    def test_a_push_into_a_missing_organization_creates_nothing(self, registry):
+        response = registry.post("/v2/nowhere/app/blobs/uploads/")
+        assert response.status_code in (403, 404)
+        assert not Repository.objects.exists()
+
+    def test_chunked_upload_in_order_and_out_of_order(self, registry):
+        data = os.urandom(3000)
+        start = registry.post("/v2/group/web/blobs/uploads/")
+        assert start.status_code == 202
+        location = start["Location"]
+        first = registry.patch(location, data=data[:1000], content_type="application/octet-stream",
+                               HTTP_CONTENT_RANGE="0-999")  # fmt: skip
+        assert (first.status_code, first["Range"]) == (202, "0-999")
+        skipped = registry.patch(location, data=data[2000:], content_type="application/octet-stream",
+                                 HTTP_CONTENT_RANGE="2000-2999")  # fmt: skip
+        oci_error(skipped, 416, "RANGE_INVALID")
+        second = registry.patch(first["Location"], data=data[1000:2000], content_type="application/octet-stream",
+                                HTTP_CONTENT_RANGE="1000-1999")  # fmt: skip
+        assert second["Range"] == "0-1999"
+        status = registry.get(location)
+        assert (status.status_code, status["Range"]) == (204, "0-1999")
+        digest = digest_of(data)
+        done = registry.put(f"{location}?digest={digest}", data=data[2000:], content_type="application/octet-stream",
+                            HTTP_CONTENT_RANGE="2000-2999")  # fmt: skip
+        assert done.status_code == 201, done.content
+        got = registry.get(f"/v2/group/web/blobs/{digest}")
+        assert b"".join(got.streaming_content) == data
+
+    def test_sha512_blob(self, registry):
+        digest = push_blob(registry, "group/web", b"sha512 bytes", "sha512")
+        assert registry.head(f"/v2/group/web/blobs/{digest}").status_code == 200
+
+    def test_wrong_and_invalid_digests(self, registry):
+        wrong = registry.post(f"/v2/group/web/blobs/uploads/?digest={digest_of(b'other')}", data=b"data",
+                              content_type="application/octet-stream")  # fmt: skip
+        oci_error(wrong, 400, "DIGEST_INVALID")
+        invalid = registry.post("/v2/group/web/blobs/uploads/?digest=sha256:XYZ", data=b"data",
+                                content_type="application/octet-stream")  # fmt: skip
+        oci_error(invalid, 400, "DIGEST_INVALID")
+        assert not Blob.objects.exists()
+
+    def test_cancel_and_unknown_upload(self, registry):
+        location = registry.post("/v2/group/web/blobs/uploads/")["Location"]
+        assert registry.delete(location).status_code == 204
+        oci_error(registry.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
+        oci_error(registry.get("/v2/group/web/blobs/uploads/not-a-uuid"), 404, "BLOB_UPLOAD_UNKNOWN")
+
+    def test_mount_from_another_repository(self, registry):
+        digest = push_blob(registry, "group/web", b"shared layer")
+        mounted = registry.post(f"/v2/group/api/blobs/uploads/?mount={digest}&from=group/web")
+        assert (mounted.status_code, mounted["Docker-Content-Digest"]) == (201, digest)
+        assert registry.head(f"/v2/group/api/blobs/{digest}").status_code == 200
+        assert Blob.objects.count() == 1
+        missing = registry.post(f"/v2/group/api/blobs/uploads/?mount={digest_of(b'none')}&from=group/web")
+        assert missing.status_code == 202  # an ordinary upload instead
+
+    def test_delete_unlinks_the_blob_from_the_repository_only(self, registry):
+        digest = push_blob(registry, "group/web", b"bytes")
+        push_blob(registry, "group/api", b"bytes")
+        assert registry.delete(f"/v2/group/web/blobs/{digest}").status_code == 202
+        assert registry.head(f"/v2/group/web/blobs/{digest}").status_code == 404  # a HEAD answer has no body
+        oci_error(registry.get(f"/v2/group/web/blobs/{digest}"), 404, "BLOB_UNKNOWN")
+        assert registry.head(f"/v2/group/api/blobs/{digest}").status_code == 200
+        assert Repository.objects.get(name="web").size == 0
+
+
+class TestManifests:
+    def test_push_pull_by_tag_and_digest_and_the_counters(self, registry):
+        digest, manifest = push_image(registry, "group/web", "1.0")
+        for reference in ("1.0", digest):
+            got = registry.get(f"/v2/group/web/manifests/{reference}")
+            assert (got.status_code, got.content, got["Content-Type"]) == (200, manifest, OCI_MANIFEST)
+            assert got["Docker-Content-Digest"] == digest
+        head = registry.head("/v2/group/web/manifests/1.0")
+        assert (head.status_code, head["Content-Length"]) == (200, str(len(manifest)))
+        repository = Repository.objects.get(name="web")
+        blobs = RepositoryBlob.objects.filter(repository=repository).select_related("blob")
+        assert repository.num_images == 1
+        assert repository.size == sum(link.blob.size for link in blobs)
+        assert repository.num_download == 2
+
+    def test_the_management_api_shows_what_was_pushed(self, registry, api):
+        push_image(registry, "group/web", "1.0")
+        push_image(registry, "group/web", "2.0", layers=(b"another",))
+        shown = api.get("/v2/manage/namespaces/group/repos/web").json()
+        repository = Repository.objects.get(name="web")
+        assert shown["num_images"] == 2
+        assert shown["size"] == repository.size > 0
+        (listed,) = api.get("/v2/manage/repos?name=web").json()
+        assert (listed["tags"], listed["num_images"], listed["size"]) == (["1.0", "2.0"], 2, repository.size)
+
+    def test_a_manifest_needs_its_blobs_in_the_repository(self, registry):
+        config = b"{}"
+        push_blob(registry, "group/web", config)
+        manifest = image_manifest(config, [b"never pushed"])
+        response = registry.put("/v2/group/web/manifests/1.0", data=manifest, content_type=OCI_MANIFEST)
+        oci_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
+        assert not Manifest.objects.exists()
+
+    def test_an_invalid_manifest_and_tag(self, registry):
+        oci_error(registry.put("/v2/group/web/manifests/1.0", data=b"not json", content_type=OCI_MANIFEST),
+                  400, "MANIFEST_INVALID")  # fmt: skip
+        digest, manifest = push_image(registry, "group/web", "ok")
+        bad_tag = registry.put("/v2/group/web/manifests/-bad", data=manifest, content_type=OCI_MANIFEST)
+        oci_error(bad_tag, 400, "MANIFEST_INVALID")
+        wrong = registry.put(f"/v2/group/web/manifests/{digest_of(b'x')}", data=manifest, content_type=OCI_MANIFEST)
+        oci_error(wrong, 400, "DIGEST_INVALID")
+
+    def test_tags_list_with_n_and_last(self, registry):
+        for tag in ("b", "a", "c", "D"):
+            push_image(registry, "group/web", tag)
+        assert registry.get("/v2/group/web/tags/list").json() == {"name": "group/web", "tags": ["D", "a", "b", "c"]}
+        page = registry.get("/v2/group/web/tags/list?n=2")
+        assert page.json()["tags"] == ["D", "a"]
+        assert page["Link"] == '</v2/group/web/tags/list?n=2&last=a>; rel="next"'
+        assert registry.get("/v2/group/web/tags/list?n=2&last=a").json()["tags"] == ["b", "c"]
+
+    def test_delete_by_tag_then_by_digest(self, registry):
+        digest, _ = push_image(registry, "group/web", "1.0")
+        registry.put("/v2/group/web/manifests/latest", data=registry.get(f"/v2/group/web/manifests/{digest}").content,
+                     content_type=OCI_MANIFEST)  # fmt: skip
+        assert registry.delete("/v2/group/web/manifests/latest").status_code == 202
+        assert registry.get("/v2/group/web/manifests/1.0").status_code == 200
+        assert Repository.objects.get(name="web").num_images == 1
+        assert registry.delete(f"/v2/group/web/manifests/{digest}").status_code == 202
+        oci_error(registry.get("/v2/group/web/manifests/1.0"), 404, "MANIFEST_UNKNOWN")
+        assert (Repository.objects.get(name="web").num_images, Tag.objects.count()) == (0, 0)
+
+    def test_referrers_with_subject_and_artifact_type(self, registry):
+        subject, manifest = push_image(registry, "group/web", "1.0")
+        descriptor = {"mediaType": OCI_MANIFEST, "digest": subject, "size": len(manifest)}
+        push_blob(registry, "group/web", b"{}")
+        for kind in ("application/vnd.example.sbom", "application/vnd.example.signature"):
+            document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": kind,
+                        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest_of(b"{}"),
+                                   "size": 2},
+                        "layers": [], "subject": descriptor, "annotations": {"kind": kind}}  # fmt: skip
+            body = json.dumps(document).encode()
+            pushed = registry.put(f"/v2/group/web/manifests/{digest_of(body)}", data=body, content_type=OCI_MANIFEST)
+            assert (pushed.status_code, pushed["OCI-Subject"]) == (201, subject)
+        listing = registry.get(f"/v2/group/web/referrers/{subject}")
+        assert listing["Content-Type"] == OCI_INDEX
+        assert sorted(m["artifactType"] for m in listing.json()["manifests"]) == [
+            "application/vnd.example.sbom",
+            "application/vnd.example.signature",
+        ]
+        filtered = registry.get(f"/v2/group/web/referrers/{subject}?artifactType=application/vnd.example.sbom")
+        assert [m["annotations"] for m in filtered.json()["manifests"]] == [{"kind": "application/vnd.example.sbom"}]
+        assert filtered["OCI-Filters-Applied"] == "artifactType"
+        assert registry.get(f"/v2/group/web/referrers/{digest_of(b'nothing')}").json()["manifests"] == []
+
+    def test_deleting_the_repository_deletes_its_manifests_tags_and_links(self, registry, api, tenant):
+        push_image(registry, "group/web", "1.0")
+        assert api.delete("/v2/manage/namespaces/group/repos/web").status_code == 204
+        assert (Manifest.objects.count(), Tag.objects.count(), RepositoryBlob.objects.count()) == (0, 0, 0)
+        oci_error(registry.get("/v2/group/web/manifests/1.0"), 404, "NAME_UNKNOWN")
+
+
+class TestNamesAndCatalog:
+    @pytest.mark.parametrize("name", ["Group/web", "group", "group/Web", "manage/web"])
+    def test_invalid_names(self, registry, name):
+        oci_error(registry.get(f"/v2/{name}/tags/list"), 400, "NAME_INVALID")
+
+    def test_catalog_lists_what_the_caller_may_pull(self, registry, make_tenant, make_user):
+        push_blob(registry, "group/web", b"x")
+        push_blob(registry, "group/api", b"y")
+        other = make_tenant("globex")
+        services.namespace_create(name="theirs", tenant=other, actor=OPERATOR)
+        services.repository_create(namespace=services.Namespace.objects.get(name="theirs"), name="secret",
+                                   is_public=False, actor=OPERATOR)  # fmt: skip
+        assert registry.get("/v2/_catalog").json() == {"repositories": ["group/api", "group/web"]}
+        page = registry.get("/v2/_catalog?n=1")
+        assert page.json()["repositories"] == ["group/api"]
+        assert registry.get("/v2/_catalog?n=1&last=group/api").json()["repositories"] == ["group/web"]
