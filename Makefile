@@ -2,6 +2,7 @@
 #   make run   - set up .venv, migrate, create a demo tenant and token, serve the API and the registry on
 #                http://127.0.0.1:8000 (SQLite, blobs under var/blobs; gunicorn, which streams chunked uploads)
 #   make test  - set up .venv with the test tools and run the test suite
+#   make conformance - the OCI distribution-spec conformance suite against a fresh server (see README)
 # Set DATABASE_URL to use PostgreSQL instead of the SQLite file under var/.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint migrate bench clean
+.PHONY: run serve test lint migrate bench bench-upload-memory conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +62,17 @@ serve: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	DJANGO_DEBUG=false $(BIN)/gunicorn -c gunicorn.conf.py registry.wsgi:application
 
+# skopeo (Debian's package) copies images in and out of the registry in tests/test_registry_clients.py.
 test: $(VENV)/.test-installed
+	@command -v skopeo >/dev/null || (echo "Installing skopeo (a registry client the tests drive) with apt-get" && \
+		apt-get install -y -qq skopeo >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq skopeo))
 	$(BIN)/pytest
+
+# The OCI distribution-spec conformance suite (conformance/run.py) against gunicorn on a spare port, with a fresh
+# database (SQLite, or a throwaway PostgreSQL database on the server of DATABASE_URL), for OCI_VERSION 1.1 and dev.
+# The suite: the program OCI_CONFORMANCE names, default ../shared/tools/oci-conformance; results under var/conformance/.
+conformance: $(VENV)/.base-installed
+	$(BIN)/python conformance/run.py
 
 # Benchmark on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/swr_bench, which it
 # drops and re-creates) through gunicorn with wrk; writes bench/results/<date>.json and docs/performance.md.
@@ -70,6 +80,11 @@ bench: $(VENV)/.test-installed
 	@command -v wrk >/dev/null || (echo "Installing wrk (the load generator) with apt-get" && \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk))
 	$(BIN)/python bench/run.py
+
+# A gunicorn worker's peak memory (VmHWM) while a 1 GiB blob is pushed, streamed and monolithic (must stay under
+# 100 MB); on SQLite, or on a throwaway PostgreSQL database beside DATABASE_URL's.
+bench-upload-memory: $(VENV)/.base-installed
+	$(BIN)/python bench/upload_memory.py
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .

@@ -1,0 +1,58 @@
+"""Uploads stream (issue 13, must-have 7): a worker's memory while it receives a large blob.
+
+One gunicorn worker (gunicorn.conf.py, on the test database) receives 200 MiB of bytes generated on
+the fly, as a streamed PATCH without Content-Length, or as a monolithic PUT with one. Its peak resident
+size (VmHWM of /proc/<pid>/status, set back to the resident size before the upload) may grow by a few
+buffers, never by the blob: by less than GROWTH_LIMIT, and it stays under 100 MB. bench/upload_memory.py
+measures the same for 1 GiB and prints the figures.
+"""
+
+import pytest
+
+from .conftest import _database_url
+from .liveserver import gunicorn, memory_kib, reset_peak_memory, temporary_directory
+from .oci_client import RegistryClient
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+UPLOAD_BYTES = 200 * 1024 * 1024
+GROWTH_LIMIT_KIB = 24 * 1024  # a blob held whole would add 200 MiB
+PEAK_LIMIT_KIB = 100 * 1000 * 1000 // 1024  # must-have 7: under 100 MB
+PASSWORD = "upload-Memory-42"
+
+
+@pytest.fixture
+def pusher(settings, owner, namespace):
+    """alice, who manages organization 'group', with a password the server checks (its production hasher)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    owner.set_password(PASSWORD)
+    owner.save(update_fields=["password"])
+    return owner.username, PASSWORD
+
+
+@pytest.fixture
+def one_worker():
+    """gunicorn with a single worker, so that the worker that receives the upload is known."""
+    with temporary_directory("swr-upload-memory-") as workdir:
+        env = {"DATABASE_URL": _database_url(), "DJANGO_CONN_MAX_AGE": "0", "SWR_VAR_DIR": str(workdir / "var")}
+        with gunicorn(env, workdir / "server.log", workers=1) as server:
+            yield server
+
+
+@pytest.mark.parametrize("streamed", [True, False], ids=["streamed PATCH", "monolithic PUT"])
+def test_worker_memory_stays_flat_while_a_large_blob_arrives(one_worker, pusher, streamed):
+    (worker,) = one_worker.workers()
+    client = RegistryClient(one_worker.base, *pusher)
+    # A small push first: the code, the token and the connections it needs are loaded before the measurement.
+    client.push_blob("group/memory", 1024 * 1024, seed=1, streamed=streamed)
+    assert reset_peak_memory(worker), "cannot reset VmHWM (/proc/PID/clear_refs): the peak would include startup"
+    before = memory_kib(worker)
+
+    digest = client.push_blob("group/memory", UPLOAD_BYTES, seed=2, streamed=streamed)
+
+    after = memory_kib(worker)
+    growth = after["VmHWM"] - before["VmRSS"]
+    figures = f"resident before {before['VmRSS']} KiB, peak during the upload {after['VmHWM']} KiB (+{growth} KiB)"
+    assert client.blob_size("group/memory", digest) == UPLOAD_BYTES
+    assert growth < GROWTH_LIMIT_KIB, figures
+    assert after["VmHWM"] < PEAK_LIMIT_KIB, figures
