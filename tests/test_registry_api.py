@@ -231,6 +231,17 @@ class TestManifests:
         wrong = registry.put(f"/v2/group/web/manifests/{digest_of(b'x')}", data=manifest, content_type=OCI_MANIFEST)
         oci_error(wrong, 400, "DIGEST_INVALID")
 
+    def test_push_by_digest_with_tag_parameters(self, registry):
+        digest, manifest = push_image(registry, "group/web", "first")
+        response = registry.put(f"/v2/group/web/manifests/{digest}?tag=1.2.3&tag=latest", data=manifest,
+                                content_type=OCI_MANIFEST)  # fmt: skip
+        assert (response.status_code, response["OCI-Tag"]) == (201, "1.2.3, latest")
+        assert registry.get("/v2/group/web/tags/list").json()["tags"] == ["1.2.3", "first", "latest"]
+        sha512 = digest_of(manifest, "sha512")
+        response = registry.put(f"/v2/group/web/manifests/{sha512}?tag=v512", data=manifest, content_type=OCI_MANIFEST)
+        assert response["Docker-Content-Digest"] == sha512
+        assert registry.get("/v2/group/web/manifests/v512")["Docker-Content-Digest"] == sha512
+
     def test_tags_list_with_n_and_last(self, registry):
         for tag in ("b", "a", "c", "D"):
             push_image(registry, "group/web", tag)

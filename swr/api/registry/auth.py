@@ -188,6 +188,11 @@ class Caller:
         """May the caller do ``action`` ("pull", "push", "delete") on repository ``name``?"""
         return action in self.actions(name)
 
+    def was_asked(self, name: str, action: str) -> bool:
+        """Whether the caller's token was asked for ``action`` on repository ``name`` (granted or refused);
+        True for Basic credentials, which are judged by the policy each time."""
+        return self.claims is None or self._answered(Resource(REPOSITORY, name), {action})
+
     def _answered(self, resource: Resource, actions) -> bool:
         """Whether the token was asked for all of ``actions`` on ``resource`` (each granted or refused)."""
         claims = self.claims

@@ -27,6 +27,7 @@ from swr.distribution.errors import (
     OciError,
     RangeInvalid,
     SizeInvalid,
+    Unauthorized,
     Unsupported,
 )
 from swr.models import TAG_PATTERN
@@ -183,6 +184,8 @@ def _manifest_put(request, name: str, reference: str) -> HttpResponse:
     response["Location"] = f"/v2/{name}/manifests/{pushed.digest}"
     response["Docker-Content-Digest"] = pushed.digest
     response["Content-Length"] = "0"
+    if ":" in reference and tags:
+        response["OCI-Tag"] = ", ".join(tags)  # the tags of ?tag= (distribution-spec "Pushing Manifests")
     if pushed.subject:
         response["OCI-Subject"] = pushed.subject
     return response
@@ -265,7 +268,7 @@ def upload_start(request, name: str):
     mount, source_name = request.GET.get("mount"), request.GET.get("from")
     if mount:
         digest = digests.parse(mount)
-        source = _mount_source(caller, source_name)
+        source = _mount_source(caller, name, source_name)
         if source is not None and services.blob_mount(repository, digest, source) is not None:
             return _blob_created(name, digest)
         # Not mountable (unknown, or not the caller's to read): an ordinary upload, as the spec says.
@@ -281,14 +284,23 @@ def upload_start(request, name: str):
     return _blob_created(name, digest)
 
 
-def _mount_source(caller, source_name: str | None):
-    """The repository a blob may be mounted from: one the caller may pull; None otherwise (never told why)."""
+def _mount_source(caller, name: str, source_name: str | None):
+    """The repository a blob may be mounted from: one the caller may pull; None otherwise (never told why).
+
+    A bearer token that was not asked about ``source_name`` answers 401 with a challenge for both
+    repositories (as CNCF distribution does): the client gets a token that says, and asks again.
+    """
     if not source_name:
         return None
     try:
         source = selectors.repository(source_name)
     except OciError:
         return None
+    if not caller.was_asked(source_name, "pull"):
+        raise Unauthorized(
+            "The token does not say whether you may pull the repository to mount from.",
+            scope=f"repository:{name}:pull,push repository:{source_name}:pull",
+        )
     return source if source is not None and caller.may(source_name, "pull") else None
 
 
