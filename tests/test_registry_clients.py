@@ -158,8 +158,14 @@ def test_skopeo_copies_an_image_in_and_out_byte_for_byte(server, pusher, token, 
 
 
 def oras_client(server: str, user: str, password: str) -> oras.client.OrasClient:
-    """oras-py over plain HTTP with these credentials (set directly: its login() writes ~/.docker/config.json)."""
-    client = oras.client.OrasClient(hostname=registry_address(server), insecure=True)
+    """oras-py over plain HTTP with these credentials (set directly: its login() writes ~/.docker/config.json).
+
+    With HTTP Basic on every request, which the registry's routes accept besides bearer tokens (spec
+    section 9): oras-py's token backend keeps the token of its first challenge (pull, from a HEAD) and
+    asks for a new one only after a 403, while registries (this one, CNCF distribution) answer a token
+    that does not cover a push with 401 and a new challenge, as docker, containerd and skopeo expect.
+    """
+    client = oras.client.OrasClient(hostname=registry_address(server), insecure=True, auth_backend="basic")
     client.auth.set_basic_auth(user, password)
     return client
 
