@@ -165,7 +165,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "swr.middleware.LazyMessageMiddleware",  # django.contrib.messages, its storage made on first use
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout of the admin's login form into the 429 answer
 ]
@@ -219,13 +219,12 @@ def _database() -> dict:
     config = dj_database_url.parse(
         os.environ.get("DATABASE_URL", default_url),
         conn_max_age=0 if pool_size else int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
-        # With a pool, the pool checks each connection before it hands it out (an empty query).
+        # Django checks a connection kept from an earlier request before its first query (SELECT 1) and
+        # replaces it if the server went away (a restart, a terminated backend); with a pool, the pool
+        # checks each connection before it hands it out.
         conn_health_checks=True,
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # Django's backend, with a per-request health check that asks the server only when the
-        # socket says something happened, and compiled timestamp parsing (registry/postgresql/base.py).
-        config["ENGINE"] = "registry.postgresql"
         # Fail fast when the database is away: a request answers 503 instead of hanging.
         config.setdefault("OPTIONS", {}).update(
             {

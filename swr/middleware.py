@@ -1,14 +1,11 @@
-"""Middleware for every request: request ids, chunked bodies, request size limits, messages made on demand."""
+"""Middleware for every request: request ids, HEAD answers, chunked bodies, request size limits, bodies read first."""
 
 import io
 import re
 import uuid
 
 from django.conf import settings
-from django.contrib.messages.middleware import MessageMiddleware
-from django.contrib.messages.storage import default_storage
 from django.http import UnreadablePostError
-from django.utils.functional import SimpleLazyObject, empty
 
 from swr.errors import BodyTooLarge, HeadersTooLarge, RequestLineTooLong, SwrError, error_response
 from swr.logs import current_request_id
@@ -144,24 +141,6 @@ class BodySizeLimitMiddleware:
                     pass
             return error_response(BodyTooLarge())
         return self.get_response(request)
-
-
-class LazyMessageMiddleware(MessageMiddleware):
-    """Django's message middleware, with each request's message storage made when it is first used.
-
-    The admin's pages store and show messages; API requests never do, and making
-    the storage (a signed-cookie store and a session store) is most of what the
-    middleware would cost them. A storage that was never made has nothing to save.
-    """
-
-    def process_request(self, request):
-        request._messages = SimpleLazyObject(lambda: default_storage(request))
-
-    def process_response(self, request, response):
-        messages = getattr(request, "_messages", None)
-        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
-            return response
-        return super().process_response(request, response)
 
 
 class RequestHeadLimitMiddleware:

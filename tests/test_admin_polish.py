@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.messages import get_messages
 from django.db.models import signals
 from django.test import Client
 from rest_framework.test import APIClient
@@ -51,7 +52,7 @@ def before_the_delete(action):
 
 
 def shown(response):
-    return [str(message) for message in response.wsgi_request._messages]
+    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 # 1. The admin's login form, locked out.

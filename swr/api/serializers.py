@@ -6,7 +6,6 @@ it writes, so that the API and the admin give the same messages; the API
 reports them under its own field names (``ModelValidatedSerializer.model_rules``).
 """
 
-import copy
 import json
 from contextlib import contextmanager
 
@@ -102,19 +101,6 @@ class ModelValidatedSerializer(serializers.Serializer):
     (names, choices, lengths) come back as this serializer's errors, under the API's
     field names, as if the serializer had found them.
     """
-
-    def get_fields(self):
-        """A copy of each declared field for this serializer to bind.
-
-        DRF deep-copies declared fields, which runs each field's constructor
-        again on every request. A plain field keeps nothing of its own but what
-        binding sets on the copy (name, parent, source), so a shallow copy is
-        enough; a nested serializer, which has fields of its own, is still deep-copied.
-        """
-        return {
-            name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
-            for name, field in self._declared_fields.items()
-        }
 
     @contextmanager
     def model_rules(self):

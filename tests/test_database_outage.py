@@ -1,0 +1,104 @@
+"""A database connection kept between requests survives the server going away: Django's CONN_HEALTH_CHECKS.
+
+Without a pool (sync workers, runserver, commands) each thread keeps its
+connection for DJANGO_CONN_MAX_AGE seconds, and Django checks it before the
+first query of each request. A connection whose backend was terminated, or
+whose server restarted, is replaced, so the request is served instead of
+failing; while the server is down, the query fails fast with the
+OperationalError that the API answers 503 (swr.api.errors). The served case,
+gunicorn's workers under load, is tests/test_faults.py.
+
+The tests talk to a throwaway cluster of their own, whatever database the rest of the suite runs on.
+"""
+
+import select
+import time
+
+import psycopg
+import pytest
+from django.db import OperationalError
+
+from .pgcluster import BINDIR, Cluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if BINDIR is None:
+        pytest.skip("PostgreSQL server binaries (initdb) are not installed")
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def db(cluster, django_db_blocker, monkeypatch):
+    """A connection to the cluster, configured as the settings configure one without a pool."""
+    from django.db.utils import ConnectionHandler
+
+    from registry import settings
+
+    monkeypatch.setenv("DATABASE_URL", cluster.url())
+    monkeypatch.setenv("DJANGO_CONN_MAX_AGE", "60")
+    monkeypatch.delenv("DJANGO_DB_POOL_SIZE", raising=False)
+    connection = ConnectionHandler({"default": settings._database()})["default"]
+    assert type(connection).__module__ == "django.db.backends.postgresql.base"  # Django's own backend
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"]
+    assert connection.settings_dict["CONN_MAX_AGE"] == 60
+    with django_db_blocker.unblock():  # a connection of its own, to its own cluster
+        yield connection
+        connection.close()
+
+
+def end_request(connection):
+    """What Django does between two requests (django.db.close_old_connections)."""
+    connection.close_if_unusable_or_obsolete()
+
+
+def backend_pid(connection) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def test_a_healthy_connection_is_kept_between_requests(db):
+    pid = backend_pid(db)
+    end_request(db)
+    assert db.connection is not None
+    assert backend_pid(db) == pid
+
+
+def test_a_terminated_connection_is_replaced_before_the_next_requests_query(cluster, db):
+    pid = backend_pid(db)
+    end_request(db)
+    with psycopg.connect(cluster.url(), autocommit=True) as side:
+        side.execute("SELECT pg_terminate_backend(%s)", [pid])
+    assert select.select([db.connection.fileno()], [], [], 10)[0], "the server did not close the connection"
+    assert backend_pid(db) != pid
+
+
+def test_a_connection_kept_across_a_server_restart_is_replaced(cluster, db):
+    pid = backend_pid(db)
+    end_request(db)
+    cluster.stop()
+    cluster.start()
+    assert backend_pid(db) != pid
+
+
+def test_while_the_server_is_down_a_query_fails_fast_and_the_service_recovers(cluster, db):
+    """The query raises OperationalError (which the API answers 503, not 500) within the connect timeout;
+    once the server is back, the next request is served."""
+    pid = backend_pid(db)
+    end_request(db)
+    cluster.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            backend_pid(db)
+        assert time.monotonic() - started < 5
+        end_request(db)
+    finally:
+        cluster.start()
+    assert backend_pid(db) != pid
