@@ -308,3 +308,24 @@ class TestNamesAndCatalog:
         page = registry.get("/v2/_catalog?n=1")
         assert page.json()["repositories"] == ["group/api"]
         assert registry.get("/v2/_catalog?n=1&last=group/api").json()["repositories"] == ["group/web"]
+
+
+class TestUploadSessions:
+    def test_an_abandoned_upload_expires(self, registry, settings):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from swr.models import Upload
+
+        location = registry.post("/v2/group/web/blobs/uploads/")["Location"]
+        registry.patch(location, data=b"part", content_type="application/octet-stream", HTTP_CONTENT_RANGE="0-3")
+        Upload.objects.update(updated_at=timezone.now() - settings.SWR_UPLOAD_TTL - timedelta(seconds=1))
+        oci_error(registry.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
+        assert not Upload.objects.exists()
+        # A new session removes other abandoned ones, with their parts.
+        stale = registry.post("/v2/group/web/blobs/uploads/")["Location"]
+        registry.patch(stale, data=b"part", content_type="application/octet-stream", HTTP_CONTENT_RANGE="0-3")
+        Upload.objects.update(updated_at=timezone.now() - settings.SWR_UPLOAD_TTL - timedelta(seconds=1))
+        registry.post("/v2/group/web/blobs/uploads/")
+        assert Upload.objects.count() == 1
