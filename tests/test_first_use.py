@@ -128,13 +128,17 @@ def make_run(tmp_path):
 @pytest.mark.live
 def test_make_run_prints_what_a_new_user_needs_and_logs_each_request_once(make_run):
     """The banner gives the token and the PROJECT_ID the SDK needs, and says how to get an AK/SK pair and a
-    password; no system check warning is printed; a 4xx is logged once (the access line), a 200 once."""
+    password and how to log in to the registry and push; no system check warning is printed; a 4xx is
+    logged once (the access line), a 200 once."""
     exported = make_run.read_until(r"export TOKEN=(swr_\S+) PROJECT_ID=([0-9a-f]{32})\n")
     token, project_id = exported.groups()
-    make_run.read_until(r"Quit the server with")
+    make_run.read_until(r"Booting worker with pid")  # gunicorn serves make run (it streams chunked uploads)
     assert f"Demo tenant 'demo' (project id {project_id})" in make_run.output
     assert "manage.py swr_accesskey --tenant demo --user demo" in make_run.output
     assert "manage.py swr_token --tenant demo --user demo --password" in make_run.output
+    address = f"127.0.0.1:{make_run.port}"
+    assert f"docker login {address} -u demo --password-stdin" in make_run.output
+    assert f"docker://{address}/group/busybox:1.0" in make_run.output
     assert "W040" not in make_run.output
     assert "WARNINGS" not in make_run.output
 

@@ -16,7 +16,7 @@ from django.core.files.storage import FileSystemStorage, storages
 
 from swr.distribution import digests
 
-PIECE = 1024 * 1024
+PIECE = 256 * 1024
 
 
 def storage():
