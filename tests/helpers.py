@@ -1,17 +1,40 @@
-"""Assertions and actors shared by the tests; error bodies as spec section 1 gives them."""
+"""What the tests share: the SWR error body assertion (spec section 1), the actors of their setup, and real servers
+(gunicorn, runserver) started on the test database and called over HTTP."""
 
+import contextlib
+import http.client
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from django.conf import settings
 
 from swr.audit import Actor, Source
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ERROR_KEYS = {"error_code", "error_msg", "errorCode", "errorMessage", "details"}
 
 
 def assert_swr_error(response, status: int, code: str) -> dict:
-    """The answer has ``status`` and exactly the SWR error body with ``code``; returns the body."""
-    assert response.status_code == status, (response.status_code, response.content[:500])
-    assert response["Content-Type"].startswith("application/json")
-    body = json.loads(response.content)
+    """The answer has ``status`` and exactly the SWR error body with ``code``; returns the body.
+
+    ``response``: a test client's response, or the (status, headers, body) of an answer over HTTP."""
+    if isinstance(response, tuple):
+        got, headers, content = response
+    else:
+        got, headers, content = response.status_code, response.headers, response.content
+    assert got == status, (got, content[:500])
+    assert headers["Content-Type"].startswith("application/json"), content[:500]
+    body = json.loads(content)
     assert set(body) == ERROR_KEYS, body
     assert body["error_code"] == code, body
     assert body["errorCode"] == code
@@ -29,3 +52,106 @@ OPERATOR = Actor.command()
 def api_actor(user) -> Actor:
     """``user`` calling through the API, held to their grants."""
     return Actor(user=user, source=Source.API)
+
+
+# Over real HTTP.
+
+
+class Answer(NamedTuple):
+    """An answer over HTTP; its headers are looked up by name in any case."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def http_request(url, method=None, *, body=None, raw=None, token=None, headers=None, timeout=30) -> Answer:
+    """One request on a connection of its own; its answer, an error status included.
+
+    ``body`` is sent as JSON, ``raw`` as it is (with Content-Type application/json unless ``headers`` name
+    another); the method is POST with a body and GET without, unless given."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and not request.has_header("Content-type"):
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("X-Auth-Token", token)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Answer(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, error.headers, error.read())
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database (once pytest-django set it up) as a DATABASE_URL, for a server in another process."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextlib.contextmanager
+def serving(command, *, port, log_path, env=None, within=30):
+    """Run ``command``, a server of the project that listens on 127.0.0.1:``port``, from the project's directory;
+    yields its base URL once /healthz answers 200, and stops it on leaving.
+
+    Its settings are registry.settings on the test database, with no connection kept between requests; ``env``
+    overrides them and adds to them (a variable given as None is unset). Its output goes to ``log_path``: a pipe
+    nobody reads would fill up and stall the server."""
+    env = {"DJANGO_SETTINGS_MODULE": "registry.settings", "DJANGO_CONN_MAX_AGE": "0", **(env or {})}
+    if "DATABASE_URL" not in env:
+        env["DATABASE_URL"] = database_url()
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        environment = {name: value for name, value in {**os.environ, **env}.items() if value is not None}
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + within
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"{command} exited: {log_path.read_text(errors='replace')}")
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=5):
+                        break
+                except OSError:  # not listening yet, no worker yet, or not 200 (HTTPError)
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"{command} gave no 200 within {within} s: {log_path.read_text(errors='replace')}")
+                    time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def start_gunicorn(log_path, *, workers=1, worker_class=None, env=None, plain_command=False):
+    """gunicorn serving the project on a free port; yields its base URL (``env``: see ``serving``).
+
+    Started as `make serve` does (-c gunicorn.conf.py, the log at level warning; ``worker_class`` and the GUNICORN_*
+    variables of ``env`` set it), or with ``plain_command`` as the README's `gunicorn registry.wsgi:application`,
+    with --bind and --workers (gunicorn then reads ./gunicorn.conf.py by itself)."""
+    port = free_port()
+    bind = f"127.0.0.1:{port}"
+    if plain_command:
+        options = ["--bind", bind, "--workers", str(workers)]
+    else:
+        options = ["-c", "gunicorn.conf.py"]
+        env = {"GUNICORN_WORKERS": str(workers), "GUNICORN_LOG_LEVEL": "warning", **(env or {}), "GUNICORN_BIND": bind}
+    if worker_class:
+        env = {**(env or {}), "GUNICORN_WORKER_CLASS": worker_class}
+    command = [sys.executable, "-m", "gunicorn", *options, "registry.wsgi:application"]
+    with serving(command, port=port, log_path=log_path, env=env) as base:
+        yield base

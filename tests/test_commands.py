@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from swr.choices import PermissionLevel
 from swr.models import AccessKey, ApiToken, Namespace, NamespacePermission, Tenant, User
 
-from .conftest import ROOT, _database_url
+from .helpers import ROOT, database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -155,7 +155,7 @@ class TestPassword:
 def run_in_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
     """Run manage.py with a pseudo-terminal as its controlling terminal; type each answer at each prompt."""
     # The test settings, as this process: the same (fast) password hasher.
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "registry.settings_test", "DATABASE_URL": _database_url()}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "registry.settings_test", "DATABASE_URL": database_url()}
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes manage.py
         os.chdir(ROOT)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from .conftest import ROOT, _free_port
+from .helpers import ROOT, free_port
 
 
 class TestSwaggerAuthorize:
@@ -67,7 +67,7 @@ class MakeRun:
     """`make run` in its own process group, on a fresh SQLite file and a spare port; its output is collected."""
 
     def __init__(self, tmp_path):
-        self.port = _free_port()
+        self.port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",

@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 
 from swr.logs import JsonFormatter, RequestIdLogFilter
 
-from .conftest import ROOT
-from .helpers import assert_swr_error
+from .helpers import ROOT, assert_swr_error
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,7 @@ levels, and a chunked body is read like any other (issue 11, must-have 5).
 import http.client
 import json
 import logging
-import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.parse
 
 import pytest
@@ -21,8 +17,7 @@ from swr import services
 from swr.api.parsers import MAX_DEPTH
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission
 
-from .conftest import ROOT, _database_url, _free_port
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, free_port, serving
 
 NS = "/v2/manage/namespaces"
 REPOS = "/v2/manage/namespaces/group/repos"
@@ -405,41 +400,11 @@ class TestChunkedBodiesOnGunicorn:
 @pytest.fixture(scope="module")
 def runserver(django_db_setup, django_db_blocker, tmp_path_factory):
     """Django's development server, as `make run` starts it, serving the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": _database_url(),
-        "DJANGO_CONN_MAX_AGE": "0",
-        "DJANGO_LOG_FORMAT": "plain",
-    }
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"]
     log_path = tmp_path_factory.mktemp("runserver") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"runserver exited: {log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    process.kill()
-                    pytest.fail("runserver did not start within 30 s")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serving(command, port=port, log_path=log_path, env={"DJANGO_LOG_FORMAT": "plain"}) as base:
+        yield base
 
 
 @pytest.mark.live
