@@ -12,8 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import pytest
 from django.conf import settings
@@ -24,7 +22,7 @@ from django.urls import URLResolver, get_resolver, resolve
 from swr import services
 from swr.logs import RequestIdLogFilter
 
-from .helpers import ERROR_KEYS, OPERATOR, ROOT, assert_swr_error, start_gunicorn
+from .helpers import ERROR_KEYS, OPERATOR, ROOT, assert_swr_error, http_request, start_gunicorn
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
 WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
@@ -288,14 +286,6 @@ def test_every_log_line_of_a_request_carries_its_request_id(api, namespace, capl
 # /docs/ and /admin/ without collectstatic, on gunicorn as the README starts it.
 
 
-def _get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
-
-
 @pytest.fixture(scope="module", params=["not collected", "collected"])
 def plain_gunicorn(request, django_db_setup, django_db_blocker, tmp_path_factory):
     """``gunicorn registry.wsgi:application`` with an empty STATIC_ROOT, and with one that collectstatic filled."""
@@ -320,12 +310,12 @@ def plain_gunicorn(request, django_db_setup, django_db_blocker, tmp_path_factory
 def test_docs_and_admin_work_with_and_without_collectstatic(plain_gunicorn, page):
     """/docs/ and /admin/ answered 500 HTML when the static files were not collected."""
     collected, url = plain_gunicorn
-    status, headers, body = _get(url + page)
+    status, headers, body = http_request(url + page)
     assert status == 200, body[:300]
     assets = re.findall(rb'(?:href|src)="(/static/[^"]+)"', body)
     assert assets
     for asset in assets:
-        status, _, content = _get(url + asset.decode())
+        status, _, content = http_request(url + asset.decode())
         assert (asset, status) == (asset, 200)
         assert content
     hashed = [a for a in assets if re.search(rb"\.[0-9a-f]{12}\.\w+$", a)]

@@ -8,8 +8,6 @@ node sees one count. "Time passes" here by moving the recorded failures back in 
 
 import json
 import threading
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -17,7 +15,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 from rest_framework.test import APIClient
 
-from .helpers import assert_swr_error
+from .helpers import assert_swr_error, http_request
 
 PASSWORD = "s3cret-Passw0rd"
 LOGIN = "/v3/auth/tokens"
@@ -190,16 +188,6 @@ class TestAdminLoginThrottle:
         assert self.admin_login("carol", PASSWORD).status_code == 302
 
 
-def _post(url, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers
-
-
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 class TestLiveThrottle:
@@ -212,14 +200,14 @@ class TestLiveThrottle:
 
     def test_count_is_shared_by_the_workers(self, server, alice, bob):
         url = f"{server}{LOGIN}"
-        statuses = [_post(url, login_body(password=f"wrong-{n}"))[0] for n in range(5)]
+        statuses = [http_request(url, body=login_body(password=f"wrong-{n}"))[0] for n in range(5)]
         assert statuses == [401] * 4 + [429]
-        status, headers = _post(url, login_body())
+        status, headers, _ = http_request(url, body=login_body())
         assert status == 429
         assert 15 * 60 - 10 <= int(headers["Retry-After"]) <= 15 * 60
-        assert _post(url, login_body("bob"))[0] == 201
+        assert http_request(url, body=login_body("bob"))[0] == 201
         pass_time(timedelta(minutes=15, seconds=1))
-        status, headers = _post(url, login_body())
+        status, headers, _ = http_request(url, body=login_body())
         assert status == 201
         assert headers["X-Subject-Token"]
 
@@ -232,7 +220,7 @@ class TestLiveThrottle:
 
         def guess(number):
             barrier.wait(timeout=10)
-            results.append(_post(url, login_body(password=f"guess-{number}"))[0])
+            results.append(http_request(url, body=login_body(password=f"guess-{number}"))[0])
 
         threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
         for thread in threads:
@@ -241,4 +229,4 @@ class TestLiveThrottle:
             thread.join(timeout=60)
         assert len(results) == 8
         assert set(results) <= {401, 429}, results
-        assert _post(url, login_body())[0] == 429
+        assert http_request(url, body=login_body())[0] == 429

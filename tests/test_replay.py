@@ -6,8 +6,6 @@ was re-created by replaying its create. Signatures are signed here by the offici
 
 import json
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +14,7 @@ import pytest
 from swr import services, signing
 from swr.models import Namespace, NamespacePermission, Repository
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, http_request
 from .test_signing import send, sign
 
 ALREADY_USED = "the signature was already used"
@@ -182,18 +180,6 @@ def _live_sign(server, ak, sk, method, path, data):
     return request.header_params
 
 
-def _send_live(server, method, path, headers, data):
-    request = urllib.request.Request(f"{server}{path}", data=data or None, method=method)
-    for name, value in headers.items():
-        if name.lower() != "host":
-            request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_copies_of_one_signed_request_racing_on_live_gunicorn(server, key_pair):
@@ -209,14 +195,15 @@ def test_copies_of_one_signed_request_racing_on_live_gunicorn(server, key_pair):
 
         def fire(headers=headers, path=path, payload=payload, barrier=barrier, results=results):
             barrier.wait(timeout=10)
-            results.append(_send_live(server, "POST", path, headers, payload))
+            sent = {name: value for name, value in headers.items() if name.lower() != "host"}
+            results.append(http_request(f"{server}{path}", "POST", raw=payload, headers=sent))
 
         threads = [threading.Thread(target=fire) for _ in range(copies)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-        statuses = sorted(status for status, _ in results)
+        statuses = sorted(status for status, _, _ in results)
         assert statuses == [201] + [401] * (copies - 1), results
-        assert all(ALREADY_USED in text for status, text in results if status == 401)
+        assert all(ALREADY_USED in content.decode() for status, _, content in results if status == 401)
     assert Namespace.objects.filter(name__startswith="race-").count() == rounds

@@ -21,7 +21,7 @@ from django.db import connection
 
 from swr import services
 
-from .helpers import OPERATOR, database_url, http_request, start_gunicorn
+from .helpers import OPERATOR, assert_swr_error, database_url, http_request, start_gunicorn
 
 SLOW_CLIENTS = 20
 ROUNDS = 5
@@ -169,5 +169,4 @@ def test_a_body_cut_off_by_the_network_is_a_400_not_a_500(client):
         CONTENT_LENGTH="100",
         **{"wsgi.input": BrokenStream()},
     )
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "SVCSTG.SWR.4000014"
+    assert_swr_error(response, 400, "SVCSTG.SWR.4000014")

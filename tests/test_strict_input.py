@@ -377,10 +377,7 @@ class TestChunkedBodiesOnGunicorn:
     @pytest.mark.parametrize("extra", [1, 512 * 1024])
     def test_chunked_body_over_the_limit_is_413(self, server, token, settings, extra):
         payload = b'{"namespace": "big", "pad": "' + b"x" * (settings.SWR_MAX_BODY_BYTES + extra) + b'"}'
-        status, headers, body = chunked_request(server, "POST", NS, payload, token)
-        assert status == 413
-        assert headers["Content-Type"].startswith("application/json")
-        assert json.loads(body)["error_code"] == "SVCSTG.SWR.4131001"
+        assert_swr_error(chunked_request(server, "POST", NS, payload, token), 413, "SVCSTG.SWR.4131001")
         assert not Namespace.objects.filter(name="big").exists()
 
     def test_chunked_body_of_exactly_the_limit_is_read(self, server, token, settings):
@@ -392,9 +389,10 @@ class TestChunkedBodiesOnGunicorn:
         assert Namespace.objects.filter(name="edge").exists()
 
     def test_chunked_body_nested_too_deep_is_400(self, server):
-        status, _, body = chunked_request(server, "POST", TOKENS, nested(3000).encode())
-        assert status == 400
-        assert "nested deeper than 32 levels" in json.loads(body)["error_msg"]
+        error = assert_swr_error(
+            chunked_request(server, "POST", TOKENS, nested(3000).encode()), 400, "SVCSTG.SWR.4000014"
+        )
+        assert "nested deeper than 32 levels" in error["error_msg"]
 
 
 @pytest.fixture(scope="module")
@@ -414,11 +412,8 @@ def test_runserver_refuses_a_chunked_body_it_cannot_read(runserver, token):
 
     It is refused with a message that says what to do, instead of being read as an empty body.
     """
-    status, headers, body = chunked_request(runserver, "POST", NS, b'{"namespace": "chunky"}', token)
-    assert status == 400
-    assert headers["Content-Type"].startswith("application/json")
-    error = json.loads(body)
-    assert error["error_code"] == "SVCSTG.SWR.4000014"
+    answer = chunked_request(runserver, "POST", NS, b'{"namespace": "chunky"}', token)
+    error = assert_swr_error(answer, 400, "SVCSTG.SWR.4000014")
     assert "Transfer-Encoding: chunked" in error["error_msg"]
     assert "Content-Length" in error["error_msg"]
     assert not Namespace.objects.filter(name="chunky").exists()
