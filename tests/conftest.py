@@ -1,11 +1,12 @@
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Tenant, User
 
-from .helpers import OPERATOR, start_gunicorn
+from .helpers import OPERATOR, perms, start_gunicorn, view_permissions
 
 
 @pytest.fixture
@@ -71,6 +72,34 @@ def client_for(db):
 def api(client_for, owner):
     """Client of alice, manager of organization 'group'."""
     return client_for(owner)
+
+
+@pytest.fixture
+def staff_client(db):
+    """A staff account holding the given permissions, logged in: ``client, user = staff_client("swr.change_user")``;
+    with ``view_all``, it holds the view permission on every model of the admin site too."""
+
+    def make(*permissions, view_all=False, username="staff"):
+        user = User.objects.create_user(username, is_staff=True)
+        user.user_permissions.set([*(view_permissions() if view_all else []), *perms(*permissions)])
+        client = Client()
+        client.force_login(user)
+        return client, user
+
+    return make
+
+
+@pytest.fixture
+def view_only_staff(staff_client):
+    """(client, user) of "viewer", a logged-in staff account with the view permission on every model of the admin
+    site and nothing else."""
+    return staff_client(view_all=True, username="viewer")
+
+
+@pytest.fixture
+def root(db):
+    """A superuser, root, whose password is root-password."""
+    return User.objects.create_superuser("root", password="root-password")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""What the tests share: the SWR error body assertion (spec section 1), the actors of their setup, and real servers
-(gunicorn, runserver) started on the test database and called over HTTP."""
+"""What the tests share: the SWR error body assertion (spec section 1), the actors of their setup, the admin's forms,
+and real servers (gunicorn, runserver) started on the test database and called over HTTP."""
 
 import contextlib
 import http.client
@@ -16,6 +16,10 @@ from typing import NamedTuple
 
 import pytest
 from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
+from django.urls import reverse
 
 from swr.audit import Actor, Source
 
@@ -52,6 +56,37 @@ OPERATOR = Actor.command()
 def api_actor(user) -> Actor:
     """``user`` calling through the API, held to their grants."""
     return Actor(user=user, source=Source.API)
+
+
+# The admin site.
+
+
+def perms(*names):
+    """Permission objects from "app_label.codename" names."""
+    found = []
+    for name in names:
+        app_label, codename = name.split(".")
+        found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return found
+
+
+def view_permissions():
+    """The view permission of every model of the admin site."""
+    return [
+        Permission.objects.get(content_type__app_label=model._meta.app_label, codename=f"view_{model._meta.model_name}")
+        for model in admin.site._registry
+    ]
+
+
+def changelist_url(model) -> str:
+    """The URL of ``model``'s list in the admin."""
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+def admin_action(client, model, action, pks, *, follow=False, **extra):
+    """Run the admin action ``action`` on the rows ``pks`` of ``model``'s list, as its form posts it."""
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(pk) for pk in pks], "index": 0, **extra}
+    return client.post(changelist_url(model), data, follow=follow)
 
 
 # Over real HTTP.

@@ -8,9 +8,9 @@ from rest_framework.test import APIClient
 
 from swr import names, services
 from swr.choices import PermissionLevel
-from swr.models import ApiToken, Namespace, NamespacePermission, Repository
+from swr.models import ApiToken, Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR
+from .helpers import OPERATOR, admin_action
 
 pytestmark = pytest.mark.django_db
 
@@ -98,9 +98,7 @@ def test_repository_created_in_admin_works_with_the_api(admin_client, namespace,
 
 
 def test_issue_token_action_shows_the_token_once(admin_client, owner):
-    response = admin_client.post(
-        "/admin/swr/user/", {"action": "issue_token", "_selected_action": [owner.pk]}, follow=True
-    )
+    response = admin_action(admin_client, User, "issue_token", [owner.pk], follow=True)
     match = re.search(r"<code>(swr_[^<]+)</code>", response.content.decode())
     assert match, response.content.decode()
     raw = match.group(1)
@@ -125,7 +123,7 @@ def test_token_admin_never_shows_the_hash_and_can_revoke(admin_client, owner):
         assert token.key_hash not in page
         assert token.hint in page
     assert admin_client.get("/admin/swr/apitoken/add/").status_code == 403
-    admin_client.post("/admin/swr/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    admin_action(admin_client, ApiToken, "revoke", [token.pk])
     token.refresh_from_db()
     assert token.revoked_at is not None
 

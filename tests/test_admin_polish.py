@@ -21,7 +21,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, admin_action, assert_swr_error
 
 PASSWORD = "s3cret-Passw0rd"
 
@@ -190,9 +190,8 @@ class TestDeleteRaces:
         def other_request():
             services.repository_create(namespace=namespace, name="web", is_public=True, actor=OPERATOR)
 
-        data = {"action": "delete_selected", "_selected_action": [namespace.pk], "post": "yes"}
         with before_the_delete(other_request):
-            response = admin_client.post("/admin/swr/namespace/", data)
+            response = admin_action(admin_client, Namespace, "delete_selected", [namespace.pk], post="yes")
         assert response.status_code == 302
         assert shown(response) == [
             "Not deleted: Organization 'group' still holds image repositories; delete them first."
@@ -211,9 +210,8 @@ class TestDeleteRaces:
             first.append(instance.pk)
             return True
 
-        data = {"action": "delete_selected", "_selected_action": [repository.pk, second.pk], "post": "yes"}
         with meanwhile(signals.post_delete, Repository, other_request, when=deleted):
-            response = admin_client.post("/admin/swr/repository/", data)
+            response = admin_action(admin_client, Repository, "delete_selected", [repository.pk, second.pk], post="yes")
         assert response.status_code == 302
         gone = "api" if first[0] == repository.pk else "web"
         assert shown(response) == [

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from swr import audit, services
 from swr.models import AuditRecord, Namespace, Repository, Tenant
 
-from .helpers import OPERATOR, api_actor, assert_swr_error
+from .helpers import OPERATOR, admin_action, api_actor, assert_swr_error
 
 pytestmark = pytest.mark.django_db
 
@@ -280,9 +280,7 @@ class TestUsageCounters:
         admin_client.post(f"/admin/swr/repository/{web.pk}/delete/", {"post": "yes"})
         assert not Repository.objects.exists()
         assert self.usage(tenant) == (1, 0)
-        admin_client.post(
-            "/admin/swr/namespace/", {"action": "delete_selected", "_selected_action": [namespace.pk], "post": "yes"}
-        )
+        admin_action(admin_client, Namespace, "delete_selected", [namespace.pk], post="yes")
         assert not Namespace.objects.exists()
         assert self.usage(tenant) == (0, 0)
 

@@ -11,9 +11,9 @@ from huaweicloudsdkcore.signer.signer import Signer
 from rest_framework.test import APIClient
 
 from swr import services, signing
-from swr.models import AccessKey, Namespace
+from swr.models import AccessKey, Namespace, User
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, admin_action, assert_swr_error
 
 pytestmark = pytest.mark.django_db
 
@@ -312,9 +312,7 @@ class TestKeys:
     def test_admin_action_shows_the_pair_once(self, admin_client, owner):
         import re
 
-        response = admin_client.post(
-            "/admin/swr/user/", {"action": "issue_access_key", "_selected_action": [owner.pk]}, follow=True
-        )
+        response = admin_action(admin_client, User, "issue_access_key", [owner.pk], follow=True)
         ak, sk = re.search(r"AK <code>(\w+)</code> SK <code>(\w+)</code>", response.content.decode()).groups()
         assert AccessKey.objects.get(access_key=ak).user == owner
         assert sk not in admin_client.get("/admin/swr/accesskey/").content.decode()
