@@ -6,7 +6,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Tenant, User
 
-from .helpers import OPERATOR, perms, start_gunicorn, view_permissions
+from .helpers import OPERATOR, PASSWORD, perms, start_gunicorn, view_permissions
 
 
 @pytest.fixture
@@ -38,6 +38,24 @@ def other_tenant(make_tenant):
 @pytest.fixture
 def owner(make_user, tenant):
     return make_user("alice", tenant)
+
+
+@pytest.fixture
+def alice(owner):
+    """The owner, alice, with a password to log in with: helpers.PASSWORD."""
+    owner.set_password(PASSWORD)
+    owner.save()
+    return owner
+
+
+@pytest.fixture
+def carol(make_user, tenant):
+    """carol of acme, a superuser who logs in to the admin with helpers.PASSWORD."""
+    user = make_user("carol", tenant)
+    user.is_staff = user.is_superuser = True
+    user.set_password(PASSWORD)
+    user.save()
+    return user
 
 
 @pytest.fixture

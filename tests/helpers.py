@@ -1,5 +1,5 @@
-"""What the tests share: the SWR error body assertion (spec section 1), the actors of their setup, the admin's forms,
-and real servers (gunicorn, runserver) started on the test database and called over HTTP."""
+"""What the tests share: the SWR error body assertion (spec section 1), the actors of their setup, JSON requests and
+logins, the admin's forms, and real servers (gunicorn, runserver) started on the test database and called over HTTP."""
 
 import contextlib
 import http.client
@@ -19,7 +19,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from swr.audit import Actor, Source
 
@@ -56,6 +58,46 @@ OPERATOR = Actor.command()
 def api_actor(user) -> Actor:
     """``user`` calling through the API, held to their grants."""
     return Actor(user=user, source=Source.API)
+
+
+# Requests through Django's test client.
+
+
+def send(client, method: str, url: str, body, **extra):
+    """``body`` as JSON with Content-Type application/json (a str or bytes body is sent as it is)."""
+    raw = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.generic(method.upper(), url, raw, content_type="application/json", **extra)
+
+
+def post(client, url: str, body, **extra):
+    """POST ``body`` as JSON (see ``send``)."""
+    return send(client, "POST", url, body, **extra)
+
+
+LOGIN = "/v3/auth/tokens"
+PASSWORD = "s3cret-Passw0rd"
+
+
+def login_body(name="alice", password=PASSWORD, domain="acme") -> dict:
+    """The body of a password login (POST /v3/auth/tokens)."""
+    return {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": name, "password": password, "domain": {"name": domain}}},
+            }
+        }
+    }
+
+
+def login(name="alice", password=PASSWORD, domain="acme", **extra):
+    """A password login through a client of its own."""
+    return post(APIClient(), LOGIN, login_body(name, password, domain), **extra)
+
+
+def admin_login(username, password):
+    """The admin's login form, posted by a client of its own."""
+    return Client().post("/admin/login/?next=/admin/", {"username": username, "password": password})
 
 
 # The admin site.

@@ -1,6 +1,5 @@
 """The admin site: same rules and messages as the API, tokens shown once, hashes never."""
 
-import json
 import re
 
 import pytest
@@ -10,13 +9,13 @@ from swr import names, services
 from swr.choices import PermissionLevel
 from swr.models import ApiToken, Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR, admin_action
+from .helpers import OPERATOR, admin_action, post
 
 pytestmark = pytest.mark.django_db
 
 
 def api_error_message(client, url, body):
-    return client.post(url, data=json.dumps(body), content_type="application/json").json()["error_msg"]
+    return post(client, url, body).json()["error_msg"]
 
 
 @pytest.mark.parametrize("bad_name", ["Nginx", "-web", "a___b", "web/", "a" * 129, "caf\u00e9", "a b"])
@@ -89,11 +88,7 @@ def test_repository_created_in_admin_works_with_the_api(admin_client, namespace,
     assert response.status_code == 302
     repository = Repository.objects.get()
     assert (repository.name, repository.category, repository.is_public) == ("nginx/web", "linux", True)
-    again = api.post(
-        "/v2/manage/namespaces/group/repos",
-        data=json.dumps({"repository": "nginx/web", "is_public": True}),
-        content_type="application/json",
-    )
+    again = post(api, "/v2/manage/namespaces/group/repos", {"repository": "nginx/web", "is_public": True})
     assert again.status_code == 409
 
 
@@ -107,9 +102,7 @@ def test_issue_token_action_shows_the_token_once(admin_client, owner):
     # The token works against the API...
     client = APIClient()
     client.credentials(HTTP_X_AUTH_TOKEN=raw)
-    response = client.post(
-        "/v2/manage/namespaces", data=json.dumps({"namespace": "x"}), content_type="application/json"
-    )
+    response = post(client, "/v2/manage/namespaces", {"namespace": "x"})
     assert response.status_code == 201
     # ...and is not shown again.
     assert raw not in admin_client.get("/admin/swr/user/").content.decode()
@@ -201,11 +194,7 @@ def test_admin_shows_its_message_after_the_redirect_and_the_api_sets_no_cookie(a
     assert len(shown) == 1
     assert "from-admin" in shown[0]
     assert "was added successfully" in shown[0]
-    answer = api.post(
-        "/v2/manage/namespaces/group/repos",
-        data=json.dumps({"repository": "from-api", "is_public": False}),
-        content_type="application/json",
-    )
+    answer = post(api, "/v2/manage/namespaces/group/repos", {"repository": "from-api", "is_public": False})
     assert answer.status_code == 201
     assert "Set-Cookie" not in answer.headers
     assert not answer.cookies

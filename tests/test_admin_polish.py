@@ -6,7 +6,6 @@ by the view) calls the services as the other request would, once.
 """
 
 import contextlib
-import json
 from datetime import timedelta
 
 import pytest
@@ -14,16 +13,12 @@ from axes.models import AccessAttempt
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.messages import get_messages
 from django.db.models import signals
-from django.test import Client
-from rest_framework.test import APIClient
 
 from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR, admin_action, assert_swr_error
-
-PASSWORD = "s3cret-Passw0rd"
+from .helpers import OPERATOR, PASSWORD, admin_action, admin_login, assert_swr_error, login
 
 
 @contextlib.contextmanager
@@ -58,26 +53,6 @@ def shown(response):
 # 1. The admin's login form, locked out.
 
 
-@pytest.fixture
-def staff(make_user, tenant):
-    user = make_user("carol", tenant)
-    user.is_staff = user.is_superuser = True
-    user.set_password(PASSWORD)
-    user.save()
-    return user
-
-
-def admin_login(username, password):
-    return Client().post("/admin/login/?next=/admin/", {"username": username, "password": password})
-
-
-def api_login(username, password):
-    identity = {"methods": ["password"], "password": {"user": {"name": username, "password": password}}}
-    identity["password"]["user"]["domain"] = {"name": "acme"}
-    body = json.dumps({"auth": {"identity": identity}})
-    return APIClient().post("/v3/auth/tokens", data=body, content_type="application/json")
-
-
 def assert_locked_page(response, username):
     assert response.status_code == 429
     assert response["Content-Type"].startswith("text/html")
@@ -94,12 +69,12 @@ def assert_locked_page(response, username):
 
 @pytest.mark.django_db
 class TestAdminLockoutPage:
-    def test_the_admin_login_form_answers_an_html_page(self, staff):
+    def test_the_admin_login_form_answers_an_html_page(self, carol):
         assert [admin_login("carol", "wrong").status_code for _ in range(4)] == [200] * 4
         assert_locked_page(admin_login("carol", "wrong"), "carol")
         assert_locked_page(admin_login("carol", PASSWORD), "carol")  # the right password too
 
-    def test_the_wait_shrinks_with_time(self, staff):
+    def test_the_wait_shrinks_with_time(self, carol):
         for _ in range(5):
             admin_login("carol", "wrong")
         for attempt in AccessAttempt.objects.all():
@@ -110,10 +85,10 @@ class TestAdminLockoutPage:
         assert_locked_page(response, "carol")
         assert 50 <= int(response["Retry-After"]) <= 60
 
-    def test_the_api_still_answers_the_error_body(self, staff):
+    def test_the_api_still_answers_the_error_body(self, carol):
         for _ in range(5):
             admin_login("carol", "wrong")
-        response = api_login("carol", PASSWORD)
+        response = login("carol", PASSWORD)
         body = assert_swr_error(response, 429, "SVCSTG.SWR.4290001")
         assert f"Try again in {response['Retry-After']} seconds" in body["error_msg"]
         # ...and the other way round: locked through the API, the admin's form shows the page.

@@ -1,23 +1,17 @@
 """/access of organizations and repositories (spec section 6): grant, show, change, remove; all or nothing."""
 
-import json
-
 import pytest
 
 from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, RepositoryPermission
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, send
 
 pytestmark = pytest.mark.django_db
 
 NS_ACCESS = "/v2/manage/namespaces/group/access"
 REPO_ACCESS = "/v2/manage/namespaces/group/repos/nginx$web/access"
-
-
-def send(client, method, url, body):
-    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json")
 
 
 def entry(user, auth):

@@ -22,7 +22,7 @@ from django.urls import URLResolver, get_resolver, resolve
 from swr import services
 from swr.logs import RequestIdLogFilter
 
-from .helpers import ERROR_KEYS, OPERATOR, ROOT, assert_swr_error, http_request, start_gunicorn
+from .helpers import ERROR_KEYS, OPERATOR, ROOT, assert_swr_error, http_request, post, start_gunicorn
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
 WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
@@ -271,10 +271,10 @@ def test_every_log_line_of_a_request_carries_its_request_id(api, namespace, capl
     create_fails(RuntimeError("boom"))
     caplog.handler.addFilter(RequestIdLogFilter())
     with caplog.at_level(logging.INFO):
-        response = api.post(
+        response = post(
+            api,
             "/v2/manage/namespaces/group/repos",
-            data=json.dumps({"repository": "web", "is_public": True}),
-            content_type="application/json",
+            {"repository": "web", "is_public": True},
             HTTP_X_REQUEST_ID="trace-me",
         )
     assert response.status_code == 500

@@ -6,15 +6,13 @@ PATCH, namespace and repository grants, and grants above the caller's level that
 lower or remove.
 """
 
-import json
-
 import pytest
 
 from swr import policy, services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Repository, RepositoryPermission
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, send
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +20,6 @@ READ, EDIT, MANAGE = 1, 3, 7
 NS_ACCESS = "/v2/manage/namespaces/group/access"
 REPO = "/v2/manage/namespaces/group/repos/nginx$web"
 REPO_ACCESS = f"{REPO}/access"
-
-
-def send(client, method, url, body):
-    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json")
 
 
 def entry(user, auth):

@@ -17,7 +17,7 @@ from swr import services
 from swr.api.parsers import MAX_DEPTH
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission
 
-from .helpers import OPERATOR, assert_swr_error, free_port, serving
+from .helpers import OPERATOR, assert_swr_error, free_port, login_body, post, send, serving
 
 NS = "/v2/manage/namespaces"
 REPOS = "/v2/manage/namespaces/group/repos"
@@ -25,23 +25,6 @@ WEB = "/v2/manage/namespaces/group/repos/web"
 NS_ACCESS = "/v2/manage/namespaces/group/access"
 REPO_ACCESS = "/v2/manage/namespaces/group/repos/web/access"
 TOKENS = "/v3/auth/tokens"
-PASSWORD = "s3cret-Passw0rd"
-
-
-def send(client, method, url, body, **extra):
-    raw = body if isinstance(body, str | bytes) else json.dumps(body)
-    return client.generic(method, url, raw, content_type="application/json", **extra)
-
-
-def login_body(name="alice", password=PASSWORD, domain="acme"):
-    return {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {"user": {"name": name, "password": password, "domain": {"name": domain}}},
-            }
-        }
-    }
 
 
 @pytest.fixture
@@ -52,13 +35,6 @@ def web(namespace, owner):
 @pytest.fixture
 def bob(make_user, tenant):
     return make_user("bob", tenant)
-
-
-@pytest.fixture
-def alice(owner):
-    owner.set_password(PASSWORD)
-    owner.save()
-    return owner
 
 
 def grants_of(user):
@@ -263,7 +239,7 @@ def test_ascii_numbers_with_leading_zeros_are_numbers(api, web):
 @pytest.mark.django_db
 @pytest.mark.parametrize("length", [" 2", "2 ", "+2", "0_2", "２", "٢"], ids=repr)
 def test_content_length_is_ascii_digits_only(api, length):
-    response = api.generic("POST", NS, '{"namespace":"ok"}', content_type="application/json", CONTENT_LENGTH=length)
+    response = post(api, NS, '{"namespace":"ok"}', CONTENT_LENGTH=length)
     error = assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
     assert "Content-Length" in error["error_msg"]
     assert not Namespace.objects.exists()
@@ -271,7 +247,7 @@ def test_content_length_is_ascii_digits_only(api, length):
 
 @pytest.mark.django_db
 def test_content_length_of_many_digits_is_too_large(api):
-    response = api.generic("POST", NS, "{}", content_type="application/json", CONTENT_LENGTH="9" * 5000)
+    response = post(api, NS, "{}", CONTENT_LENGTH="9" * 5000)
     assert_swr_error(response, 413, "SVCSTG.SWR.4131001")
 
 
