@@ -1,5 +1,6 @@
-"""What the tests share: the SWR error body assertion (spec section 1), the actors of their setup, JSON requests and
-logins, the admin's forms, and real servers (gunicorn, runserver) started on the test database and called over HTTP."""
+"""What the tests share: the SWR error body assertion (spec section 1), the actors of their setup, JSON and signed
+requests, the admin's forms, and real servers (gunicorn, runserver) started on the test database and called over
+HTTP."""
 
 import contextlib
 import http.client
@@ -21,6 +22,9 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.sdk_request import SdkRequest
+from huaweicloudsdkcore.signer.signer import Signer
 from rest_framework.test import APIClient
 
 from swr.audit import Actor, Source
@@ -98,6 +102,54 @@ def login(name="alice", password=PASSWORD, domain="acme", **extra):
 def admin_login(username, password):
     """The admin's login form, posted by a client of its own."""
     return Client().post("/admin/login/?next=/admin/", {"username": username, "password": password})
+
+
+def sign(
+    ak,
+    sk,
+    method,
+    path,
+    *,
+    query=(),
+    body=b"",
+    content_type="application/json",
+    date=None,
+    project_id=None,
+    content_hash=None,
+    extra=None,
+    host="testserver",
+):
+    """Headers the SDK's Signer produces for this request to http://``host`` (``content_hash``: an
+    X-Sdk-Content-Sha256 the caller declares, which the Signer then signs instead of hashing the body)."""
+    headers = {"Content-Type": content_type, **(extra or {})}
+    if content_hash is not None:
+        headers["X-Sdk-Content-Sha256"] = content_hash
+    if date is not None:
+        headers["X-Sdk-Date"] = date.strftime("%Y%m%dT%H%M%SZ")
+    if project_id:
+        headers["X-Project-Id"] = project_id
+    request = SdkRequest(
+        method=method,
+        schema="http",
+        host=host,
+        resource_path=path,
+        query_params=list(query),
+        header_params=headers,
+        body=body,
+    )
+    Signer(BasicCredentials(ak, sk)).sign(request)
+    return request.header_params
+
+
+def send_signed(method, path, headers, *, query="", body=b"", content_type="application/json"):
+    """The request with the headers ``sign`` gave, through a test client of its own."""
+    meta = {}
+    for name, value in headers.items():
+        if name.lower() == "content-type":
+            continue
+        meta["HTTP_" + name.upper().replace("-", "_")] = value
+    url = path + (f"?{query}" if query else "")
+    return APIClient().generic(method, url, body, content_type=content_type, **meta)
 
 
 # The admin site.

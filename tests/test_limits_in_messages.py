@@ -12,8 +12,7 @@ from swr.choices import PermissionLevel
 from swr.errors import BodyTooLarge
 from swr.models import DESCRIPTION_MAX_LENGTH, Repository
 
-from .helpers import OPERATOR, assert_swr_error
-from .test_signing import send, sign
+from .helpers import OPERATOR, assert_swr_error, send_signed, sign
 
 
 @pytest.fixture
@@ -41,7 +40,7 @@ def test_the_levels_are_listed_from_the_choices():
 def test_the_signature_window_is_stated_from_the_setting(settings, key_pair):
     settings.SWR_SIGNATURE_MAX_SKEW = timedelta(minutes=10)
     headers = sign(*key_pair, "GET", "/v2/manage/namespaces", date=datetime.now(UTC) - timedelta(minutes=11))
-    body = assert_swr_error(send("GET", "/v2/manage/namespaces", headers), 401, "SVCSTG.SWR.4010000")
+    body = assert_swr_error(send_signed("GET", "/v2/manage/namespaces", headers), 401, "SVCSTG.SWR.4010000")
     assert "more than 10 minutes from now" in body["error_msg"]
 
 
