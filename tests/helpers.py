@@ -177,6 +177,17 @@ def changelist_url(model) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
 
+def admin_form(data, **inlines):
+    """``data``, an admin form's fields, with each inline formset of ``inlines``: its management form (required,
+    even when the formset is empty) and its forms, each a dict of fields: ``admin_form(data, permissions=[])``."""
+    for prefix, forms in inlines.items():
+        data |= {f"{prefix}-TOTAL_FORMS": len(forms), f"{prefix}-INITIAL_FORMS": 0, f"{prefix}-MIN_NUM_FORMS": 0}
+        data[f"{prefix}-MAX_NUM_FORMS"] = 1000
+        for number, form in enumerate(forms):
+            data |= {f"{prefix}-{number}-{name}": value for name, value in form.items()}
+    return data
+
+
 def admin_action(client, model, action, pks, *, follow=False, **extra):
     """Run the admin action ``action`` on the rows ``pks`` of ``model``'s list, as its form posts it."""
     data = {"action": action, ACTION_CHECKBOX_NAME: [str(pk) for pk in pks], "index": 0, **extra}

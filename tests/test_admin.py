@@ -9,7 +9,7 @@ from swr import names, services
 from swr.choices import PermissionLevel
 from swr.models import ApiToken, Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR, admin_action, post
+from .helpers import OPERATOR, admin_action, admin_form, post
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +22,9 @@ def api_error_message(client, url, body):
 def test_invalid_repository_name_gets_the_api_message(admin_client, api, namespace, bad_name):
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
+        admin_form(
             {"namespace": namespace.pk, "name": bad_name, "category": "other", "description": "", "is_public": "on"},
-            "permissions",
+            permissions=[],
         ),
     )
     assert response.status_code == 200  # the form again, with the error
@@ -44,17 +44,8 @@ def test_invalid_namespace_name_gets_the_api_message(admin_client, api, tenant, 
     assert response.context["adminform"].form.errors["name"] == [api_message]
 
 
-def _with_inlines(data, *prefixes):
-    """An admin form post with empty inline formsets (their management forms are required)."""
-    for p in prefixes:
-        data.update(
-            {f"{p}-TOTAL_FORMS": 0, f"{p}-INITIAL_FORMS": 0, f"{p}-MIN_NUM_FORMS": 0, f"{p}-MAX_NUM_FORMS": 1000}
-        )
-    return data
-
-
 def _namespace_form(name, tenant, creator=""):
-    return _with_inlines({"name": name, "tenant": tenant.pk, "creator": creator}, "repositories", "permissions")
+    return admin_form({"name": name, "tenant": tenant.pk, "creator": creator}, repositories=[], permissions=[])
 
 
 def test_namespace_created_in_admin_gives_its_creator_manage(admin_client, tenant, owner):
@@ -68,9 +59,7 @@ def test_duplicate_repository_in_admin(admin_client, namespace):
     Repository.objects.create(namespace=namespace, name="web", is_public=True)
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
-            {"namespace": namespace.pk, "name": "web", "category": "other", "description": ""}, "permissions"
-        ),
+        admin_form({"namespace": namespace.pk, "name": "web", "category": "other", "description": ""}, permissions=[]),
     )
     assert response.status_code == 200
     assert "already exists in this organization" in response.content.decode()
@@ -80,9 +69,9 @@ def test_duplicate_repository_in_admin(admin_client, namespace):
 def test_repository_created_in_admin_works_with_the_api(admin_client, namespace, api):
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
+        admin_form(
             {"namespace": namespace.pk, "name": "nginx/web", "category": "linux", "description": "", "is_public": "on"},
-            "permissions",
+            permissions=[],
         ),
     )
     assert response.status_code == 302
@@ -167,9 +156,7 @@ def test_names_cannot_be_changed_once_created(admin_client, namespace):
     assert "namespace" not in form.fields
     response = admin_client.post(
         f"/admin/swr/repository/{repository.pk}/change/",
-        _with_inlines(
-            {"name": "renamed", "category": "lang", "description": "changed", "is_public": ""}, "permissions"
-        ),
+        admin_form({"name": "renamed", "category": "lang", "description": "changed", "is_public": ""}, permissions=[]),
     )
     assert response.status_code == 302
     repository.refresh_from_db()
@@ -183,8 +170,8 @@ def test_admin_shows_its_message_after_the_redirect_and_the_api_sets_no_cookie(a
     redirect); an API request stores none, and its answer sets no cookie."""
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
-            {"namespace": namespace.pk, "name": "from-admin", "category": "other", "description": ""}, "permissions"
+        admin_form(
+            {"namespace": namespace.pk, "name": "from-admin", "category": "other", "description": ""}, permissions=[]
         ),
         follow=True,
     )

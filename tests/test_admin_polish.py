@@ -18,7 +18,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR, PASSWORD, admin_action, admin_login, assert_swr_error, login
+from .helpers import OPERATOR, PASSWORD, admin_action, admin_form, admin_login, assert_swr_error, login
 
 
 @contextlib.contextmanager
@@ -127,15 +127,6 @@ class TestAdminLook:
 # 3. Races in the admin's delete and change paths.
 
 
-def _inlines(data, **prefixes):
-    for prefix, forms in prefixes.items():
-        data |= {f"{prefix}-TOTAL_FORMS": len(forms), f"{prefix}-INITIAL_FORMS": 0, f"{prefix}-MIN_NUM_FORMS": 0}
-        data[f"{prefix}-MAX_NUM_FORMS"] = 1000
-        for number, form in enumerate(forms):
-            data |= {f"{prefix}-{number}-{name}": value for name, value in form.items()}
-    return data
-
-
 @pytest.fixture
 def repository(namespace, owner):
     return services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner, actor=OPERATOR)
@@ -209,7 +200,7 @@ class TestChangeRaces:
         """A plain save() would insert the deleted organization again, past the quota and without grants."""
         bob = make_user("bob", tenant)
         url = f"/admin/swr/namespace/{namespace.pk}/change/"
-        data = _inlines(
+        data = admin_form(
             {"creator": owner.pk},
             repositories=[],
             permissions=[{"user": bob.pk, "level": PermissionLevel.READ}],
@@ -225,14 +216,14 @@ class TestChangeRaces:
         url = f"/admin/swr/namespace/{namespace.pk}/change/"
         assert admin_client.get(url).status_code == 200
         services.namespace_delete(namespace=namespace, actor=OPERATOR)
-        response = admin_client.post(url, _inlines({"creator": owner.pk}, repositories=[], permissions=[]))
+        response = admin_client.post(url, admin_form({"creator": owner.pk}, repositories=[], permissions=[]))
         assert response.status_code == 302
         assert "doesn’t exist. Perhaps it was deleted?" in shown(response)[0]
         assert not Namespace.objects.exists()
 
     def test_repository_deleted_meanwhile_is_not_saved_again(self, admin_client, repository):
         url = f"/admin/swr/repository/{repository.pk}/change/"
-        data = _inlines({"category": "other", "description": "new", "is_public": "on"}, permissions=[])
+        data = admin_form({"category": "other", "description": "new", "is_public": "on"}, permissions=[])
         with meanwhile(
             signals.post_init, Repository, lambda: services.repository_delete(repository=repository, actor=OPERATOR)
         ):
@@ -248,7 +239,7 @@ def test_inline_grant_for_a_user_deleted_meanwhile(admin_client, namespace, owne
     """The database refuses the grant at commit (its user is gone): a message and the form, not a 500."""
     bob = make_user("bob", tenant)
     url = f"/admin/swr/namespace/{namespace.pk}/change/"
-    data = _inlines(
+    data = admin_form(
         {"creator": owner.pk}, repositories=[], permissions=[{"user": bob.pk, "level": PermissionLevel.READ}]
     )
     with meanwhile(signals.post_save, Namespace, lambda: User.objects.filter(pk=bob.pk).delete()):
