@@ -93,6 +93,19 @@ def api(client_for, owner):
 
 
 @pytest.fixture
+def token(owner):
+    """A fresh X-Auth-Token of alice, for requests over real HTTP."""
+    return services.token_issue(user=owner, actor=OPERATOR)[1]
+
+
+@pytest.fixture
+def key_pair(owner):
+    """(AK, SK) of a fresh access key of alice."""
+    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
+    return key.access_key, secret_key
+
+
+@pytest.fixture
 def staff_client(db):
     """A staff account holding the given permissions, logged in: ``client, user = staff_client("swr.change_user")``;
     with ``view_all``, it holds the view permission on every model of the admin site too."""

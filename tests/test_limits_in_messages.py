@@ -6,19 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from swr import names, services
+from swr import names
 from swr.api.serializers import RepositoryCreateSerializer
 from swr.choices import PermissionLevel
 from swr.errors import BodyTooLarge
 from swr.models import DESCRIPTION_MAX_LENGTH, Repository
 
-from .helpers import OPERATOR, assert_swr_error, send_signed, sign
-
-
-@pytest.fixture
-def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
-    return key.access_key, secret_key
+from .helpers import assert_swr_error, send_signed, sign
 
 
 def test_help_texts_state_the_rules_lengths():

@@ -10,17 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from swr import services
 from swr.models import Repository
 
-from .helpers import OPERATOR, assert_swr_error, http_request
+from .helpers import assert_swr_error, http_request
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
 def test_readme_flow(server, token):

@@ -93,11 +93,6 @@ def rounds(count):
 
 
 @pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
-
-
-@pytest.fixture
 def bob(make_user, tenant):
     return make_user("bob", tenant)
 

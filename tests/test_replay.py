@@ -19,12 +19,6 @@ from .helpers import OPERATOR, assert_swr_error, http_request, send_signed, sign
 ALREADY_USED = "the signature was already used"
 
 
-@pytest.fixture
-def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
-    return key.access_key, secret_key
-
-
 def body(data) -> bytes:
     return json.dumps(data).encode()
 

@@ -14,12 +14,6 @@ from .helpers import OPERATOR, admin_action, assert_swr_error, send_signed, sign
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
-    return key.access_key, secret_key
-
-
 BODY = json.dumps({"namespace": "signed"}).encode()
 
 

@@ -19,9 +19,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from swr import services
-
-from .helpers import OPERATOR, assert_swr_error, database_url, http_request, start_gunicorn
+from .helpers import assert_swr_error, database_url, http_request, start_gunicorn
 
 SLOW_CLIENTS = 20
 ROUNDS = 5
@@ -33,11 +31,6 @@ def one_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """gunicorn with gunicorn.conf.py and one worker, serving the test database; its base URL."""
     with start_gunicorn(tmp_path_factory.mktemp("gunicorn") / "server.log", workers=1) as base:
         yield base
-
-
-@pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
 def call(url, method="GET", body=None, token=None):

@@ -329,11 +329,6 @@ def chunked_request(base_url, method, path, body: bytes, token=None, chunk=16 * 
         connection.close()
 
 
-@pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
-
-
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 class TestChunkedBodiesOnGunicorn:
