@@ -41,6 +41,12 @@ def owner(make_user, tenant):
 
 
 @pytest.fixture
+def bob(make_user, tenant):
+    """bob, another user of acme."""
+    return make_user("bob", tenant)
+
+
+@pytest.fixture
 def alice(owner):
     """The owner, alice, with a password to log in with: helpers.PASSWORD."""
     owner.set_password(PASSWORD)

@@ -78,6 +78,11 @@ def post(client, url: str, body, **extra):
     return send(client, "POST", url, body, **extra)
 
 
+def grant_entry(user, auth=1) -> dict:
+    """One entry of a grants body (POST or PATCH .../access): ``user`` at level ``auth``."""
+    return {"user_id": str(user.pk), "user_name": user.username, "auth": auth}
+
+
 LOGIN = "/v3/auth/tokens"
 PASSWORD = "s3cret-Passw0rd"
 

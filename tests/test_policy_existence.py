@@ -12,7 +12,7 @@ import pytest
 from swr import services
 from swr.models import NamespacePermission, RepositoryPermission
 
-from .helpers import OPERATOR, assert_swr_error, send
+from .helpers import OPERATOR, assert_swr_error, grant_entry, send
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def caller_client(scene, make_user, client_for, name):
 def call(client, scene, method, path, body, name):
     url = f"{NS}/repos/" + path.format(repo=name.replace("/", "$"))
     if body == "GRANT":
-        body = [{"user_id": str(scene["bystander"].pk), "user_name": "bystander", "auth": 1}]
+        body = [grant_entry(scene["bystander"])]
     elif body == "USER_IDS":
         body = [str(scene["bystander"].pk)]
     if body is None:

@@ -8,7 +8,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Repository, RepositoryPermission
 
-from .helpers import OPERATOR, send
+from .helpers import OPERATOR, grant_entry, send
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,7 @@ def test_matrix(scene, tenant, other_tenant, make_user, endpoint, caller):
     client = make_caller(caller, scene, tenant, other_tenant, make_user)
     _, method, url, body, _ = ENDPOINTS[endpoint]
     if body == "GRANT":
-        body = [{"user_id": str(scene["bystander"].pk), "user_name": "bystander", "auth": 1}]
+        body = [grant_entry(scene["bystander"])]
     response = getattr(client, method)(url) if body is None else send(client, method, url, body)
     expected = expected_status(endpoint, caller)
     assert response.status_code == expected, response.content

@@ -22,7 +22,7 @@ from django.db import transaction
 from swr import services
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
 
-from .helpers import OPERATOR, http_request
+from .helpers import OPERATOR, grant_entry, http_request
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -90,15 +90,6 @@ def rounds(count):
         if number and time.monotonic() > deadline:
             return
         yield number
-
-
-@pytest.fixture
-def bob(make_user, tenant):
-    return make_user("bob", tenant)
-
-
-def entry(user, auth=1):
-    return {"user_id": str(user.pk), "user_name": user.username, "auth": auth}
 
 
 # Must-have 2: of parallel DELETEs of one thing, exactly one answers 204; only its row gives back a place.
@@ -191,7 +182,7 @@ def test_delete_racing_a_write_into_it_never_answers_5xx(server, token, owner, t
     (the organization got a repository first); the database agrees with the answers.
     """
     deleted, held, (path, method, body), write_allowed, delete_allowed = RACES[race]
-    body = {"entry": [entry(bob, 3)], "id": [str(bob.pk)]}.get(body, body) if isinstance(body, str) else body
+    body = {"entry": [grant_entry(bob, 3)], "id": [str(bob.pk)]}.get(body, body) if isinstance(body, str) else body
     for number in rounds(30):
         namespace = services.namespace_create(name=f"race-{number}", tenant=tenant, creator=owner, actor=OPERATOR)
         repository = services.repository_create(

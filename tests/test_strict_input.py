@@ -17,7 +17,7 @@ from swr import services
 from swr.api.parsers import MAX_DEPTH
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission
 
-from .helpers import OPERATOR, assert_swr_error, free_port, login_body, post, send, serving
+from .helpers import OPERATOR, assert_swr_error, free_port, grant_entry, login_body, post, send, serving
 
 NS = "/v2/manage/namespaces"
 REPOS = "/v2/manage/namespaces/group/repos"
@@ -30,11 +30,6 @@ TOKENS = "/v3/auth/tokens"
 @pytest.fixture
 def web(namespace, owner):
     return services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
-
-
-@pytest.fixture
-def bob(make_user, tenant):
-    return make_user("bob", tenant)
 
 
 def grants_of(user):
@@ -140,7 +135,7 @@ def test_permission_level_is_the_json_number_1_3_or_7(api, web, bob, url, method
     before = sorted(NamespacePermission.objects.values_list("user", "level")) + sorted(
         RepositoryPermission.objects.values_list("user", "level")
     )
-    response = send(api, method, url, [{"user_id": str(bob.pk), "user_name": "bob", "auth": auth}])
+    response = send(api, method, url, [grant_entry(bob, auth)])
     error = assert_swr_error(response, 400, "SVCSTG.SWR.4001066")
     assert error["error_msg"].startswith("Invalid permission value "), error
     assert "7 (manage), 3 (edit) or 1 (read)" in error["error_msg"]
@@ -153,7 +148,7 @@ def test_permission_level_is_the_json_number_1_3_or_7(api, web, bob, url, method
 @pytest.mark.django_db
 @pytest.mark.parametrize("auth", [1, 3, 7])
 def test_the_three_levels_are_accepted(api, web, bob, auth):
-    response = send(api, "POST", REPO_ACCESS, [{"user_id": str(bob.pk), "user_name": "bob", "auth": auth}])
+    response = send(api, "POST", REPO_ACCESS, [grant_entry(bob, auth)])
     assert response.status_code == 201, response.content
     assert RepositoryPermission.objects.get(user=bob).level == auth
 
@@ -340,7 +335,7 @@ class TestChunkedBodiesOnGunicorn:
         assert Namespace.objects.filter(name="chunky").exists()
 
     def test_chunked_grant_is_read(self, server, token, namespace, bob):
-        payload = json.dumps([{"user_id": str(bob.pk), "user_name": "bob", "auth": 3}]).encode()
+        payload = json.dumps([grant_entry(bob, 3)]).encode()
         status, _, body = chunked_request(server, "POST", NS_ACCESS, payload, token, chunk=7)
         assert (status, body) == (201, b"{}")
         assert NamespacePermission.objects.get(user=bob).level == 3
