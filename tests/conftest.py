@@ -1,19 +1,12 @@
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-from django.conf import settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Tenant, User
 
-from .helpers import OPERATOR
+from .helpers import OPERATOR, PASSWORD, perms, start_gunicorn, view_permissions
 
 
 @pytest.fixture
@@ -45,6 +38,30 @@ def other_tenant(make_tenant):
 @pytest.fixture
 def owner(make_user, tenant):
     return make_user("alice", tenant)
+
+
+@pytest.fixture
+def bob(make_user, tenant):
+    """bob, another user of acme."""
+    return make_user("bob", tenant)
+
+
+@pytest.fixture
+def alice(owner):
+    """The owner, alice, with a password to log in with: helpers.PASSWORD."""
+    owner.set_password(PASSWORD)
+    owner.save()
+    return owner
+
+
+@pytest.fixture
+def carol(make_user, tenant):
+    """carol of acme, a superuser who logs in to the admin with helpers.PASSWORD."""
+    user = make_user("carol", tenant)
+    user.is_staff = user.is_superuser = True
+    user.set_password(PASSWORD)
+    user.save()
+    return user
 
 
 @pytest.fixture
@@ -81,59 +98,52 @@ def api(client_for, owner):
     return client_for(owner)
 
 
-ROOT = Path(__file__).resolve().parent.parent
+@pytest.fixture
+def token(owner):
+    """A fresh X-Auth-Token of alice, for requests over real HTTP."""
+    return services.token_issue(user=owner, actor=OPERATOR)[1]
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+@pytest.fixture
+def key_pair(owner):
+    """(AK, SK) of a fresh access key of alice."""
+    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
+    return key.access_key, secret_key
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def staff_client(db):
+    """A staff account holding the given permissions, logged in: ``client, user = staff_client("swr.change_user")``;
+    with ``view_all``, it holds the view permission on every model of the admin site too."""
+
+    def make(*permissions, view_all=False, username="staff"):
+        user = User.objects.create_user(username, is_staff=True)
+        user.user_permissions.set([*(view_permissions() if view_all else []), *perms(*permissions)])
+        client = Client()
+        client.force_login(user)
+        return client, user
+
+    return make
+
+
+@pytest.fixture
+def view_only_staff(staff_client):
+    """(client, user) of "viewer", a logged-in staff account with the view permission on every model of the admin
+    site and nothing else."""
+    return staff_client(view_all=True, username="viewer")
+
+
+@pytest.fixture
+def root(db):
+    """A superuser, root, whose password is root-password."""
+    return User.objects.create_superuser("root", password="root-password")
 
 
 @pytest.fixture(scope="module")
 def server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """gunicorn, configured as in production, serving the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": _database_url(),
-        "DJANGO_CONN_MAX_AGE": "0",
-    }
-    # The production configuration (gunicorn.conf.py), on a free port with four workers.
-    env.update({"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "4", "GUNICORN_LOG_LEVEL": "warning"})
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"]
-    # The server's log goes to a file: a pipe nobody reads would fill up and stall the server.
-    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {log_path.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("gunicorn did not start within 30 s")
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    """gunicorn, configured as in production (gunicorn.conf.py) with four workers, serving the test database."""
+    with start_gunicorn(tmp_path_factory.mktemp("gunicorn") / "server.log", workers=4) as base:
+        yield base
 
 
 @pytest.fixture

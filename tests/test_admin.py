@@ -1,6 +1,5 @@
 """The admin site: same rules and messages as the API, tokens shown once, hashes never."""
 
-import json
 import re
 
 import pytest
@@ -8,24 +7,24 @@ from rest_framework.test import APIClient
 
 from swr import names, services
 from swr.choices import PermissionLevel
-from swr.models import ApiToken, Namespace, NamespacePermission, Repository
+from swr.models import ApiToken, Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR
+from .helpers import OPERATOR, admin_action, admin_form, post
 
 pytestmark = pytest.mark.django_db
 
 
 def api_error_message(client, url, body):
-    return client.post(url, data=json.dumps(body), content_type="application/json").json()["error_msg"]
+    return post(client, url, body).json()["error_msg"]
 
 
 @pytest.mark.parametrize("bad_name", ["Nginx", "-web", "a___b", "web/", "a" * 129, "caf\u00e9", "a b"])
 def test_invalid_repository_name_gets_the_api_message(admin_client, api, namespace, bad_name):
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
+        admin_form(
             {"namespace": namespace.pk, "name": bad_name, "category": "other", "description": "", "is_public": "on"},
-            "permissions",
+            permissions=[],
         ),
     )
     assert response.status_code == 200  # the form again, with the error
@@ -45,17 +44,8 @@ def test_invalid_namespace_name_gets_the_api_message(admin_client, api, tenant, 
     assert response.context["adminform"].form.errors["name"] == [api_message]
 
 
-def _with_inlines(data, *prefixes):
-    """An admin form post with empty inline formsets (their management forms are required)."""
-    for p in prefixes:
-        data.update(
-            {f"{p}-TOTAL_FORMS": 0, f"{p}-INITIAL_FORMS": 0, f"{p}-MIN_NUM_FORMS": 0, f"{p}-MAX_NUM_FORMS": 1000}
-        )
-    return data
-
-
 def _namespace_form(name, tenant, creator=""):
-    return _with_inlines({"name": name, "tenant": tenant.pk, "creator": creator}, "repositories", "permissions")
+    return admin_form({"name": name, "tenant": tenant.pk, "creator": creator}, repositories=[], permissions=[])
 
 
 def test_namespace_created_in_admin_gives_its_creator_manage(admin_client, tenant, owner):
@@ -69,9 +59,7 @@ def test_duplicate_repository_in_admin(admin_client, namespace):
     Repository.objects.create(namespace=namespace, name="web", is_public=True)
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
-            {"namespace": namespace.pk, "name": "web", "category": "other", "description": ""}, "permissions"
-        ),
+        admin_form({"namespace": namespace.pk, "name": "web", "category": "other", "description": ""}, permissions=[]),
     )
     assert response.status_code == 200
     assert "already exists in this organization" in response.content.decode()
@@ -81,26 +69,20 @@ def test_duplicate_repository_in_admin(admin_client, namespace):
 def test_repository_created_in_admin_works_with_the_api(admin_client, namespace, api):
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
+        admin_form(
             {"namespace": namespace.pk, "name": "nginx/web", "category": "linux", "description": "", "is_public": "on"},
-            "permissions",
+            permissions=[],
         ),
     )
     assert response.status_code == 302
     repository = Repository.objects.get()
     assert (repository.name, repository.category, repository.is_public) == ("nginx/web", "linux", True)
-    again = api.post(
-        "/v2/manage/namespaces/group/repos",
-        data=json.dumps({"repository": "nginx/web", "is_public": True}),
-        content_type="application/json",
-    )
+    again = post(api, "/v2/manage/namespaces/group/repos", {"repository": "nginx/web", "is_public": True})
     assert again.status_code == 409
 
 
 def test_issue_token_action_shows_the_token_once(admin_client, owner):
-    response = admin_client.post(
-        "/admin/swr/user/", {"action": "issue_token", "_selected_action": [owner.pk]}, follow=True
-    )
+    response = admin_action(admin_client, User, "issue_token", [owner.pk], follow=True)
     match = re.search(r"<code>(swr_[^<]+)</code>", response.content.decode())
     assert match, response.content.decode()
     raw = match.group(1)
@@ -109,9 +91,7 @@ def test_issue_token_action_shows_the_token_once(admin_client, owner):
     # The token works against the API...
     client = APIClient()
     client.credentials(HTTP_X_AUTH_TOKEN=raw)
-    response = client.post(
-        "/v2/manage/namespaces", data=json.dumps({"namespace": "x"}), content_type="application/json"
-    )
+    response = post(client, "/v2/manage/namespaces", {"namespace": "x"})
     assert response.status_code == 201
     # ...and is not shown again.
     assert raw not in admin_client.get("/admin/swr/user/").content.decode()
@@ -125,7 +105,7 @@ def test_token_admin_never_shows_the_hash_and_can_revoke(admin_client, owner):
         assert token.key_hash not in page
         assert token.hint in page
     assert admin_client.get("/admin/swr/apitoken/add/").status_code == 403
-    admin_client.post("/admin/swr/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    admin_action(admin_client, ApiToken, "revoke", [token.pk])
     token.refresh_from_db()
     assert token.revoked_at is not None
 
@@ -176,9 +156,7 @@ def test_names_cannot_be_changed_once_created(admin_client, namespace):
     assert "namespace" not in form.fields
     response = admin_client.post(
         f"/admin/swr/repository/{repository.pk}/change/",
-        _with_inlines(
-            {"name": "renamed", "category": "lang", "description": "changed", "is_public": ""}, "permissions"
-        ),
+        admin_form({"name": "renamed", "category": "lang", "description": "changed", "is_public": ""}, permissions=[]),
     )
     assert response.status_code == 302
     repository.refresh_from_db()
@@ -192,8 +170,8 @@ def test_admin_shows_its_message_after_the_redirect_and_the_api_sets_no_cookie(a
     redirect); an API request stores none, and its answer sets no cookie."""
     response = admin_client.post(
         "/admin/swr/repository/add/",
-        _with_inlines(
-            {"namespace": namespace.pk, "name": "from-admin", "category": "other", "description": ""}, "permissions"
+        admin_form(
+            {"namespace": namespace.pk, "name": "from-admin", "category": "other", "description": ""}, permissions=[]
         ),
         follow=True,
     )
@@ -203,11 +181,7 @@ def test_admin_shows_its_message_after_the_redirect_and_the_api_sets_no_cookie(a
     assert len(shown) == 1
     assert "from-admin" in shown[0]
     assert "was added successfully" in shown[0]
-    answer = api.post(
-        "/v2/manage/namespaces/group/repos",
-        data=json.dumps({"repository": "from-api", "is_public": False}),
-        content_type="application/json",
-    )
+    answer = post(api, "/v2/manage/namespaces/group/repos", {"repository": "from-api", "is_public": False})
     assert answer.status_code == 201
     assert "Set-Cookie" not in answer.headers
     assert not answer.cookies

@@ -14,7 +14,7 @@ import pytest
 from swr import audit, services
 from swr.models import AuditRecord, User
 
-from .helpers import OPERATOR, api_actor
+from .helpers import OPERATOR, admin_action, api_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -119,9 +119,7 @@ def test_repository_form_searches_organizations(admin_client, namespace, make_te
 
 def test_access_key_action_prints_the_project_id(admin_client, owner):
     """BasicCredentials(AK, SK, PROJECT_ID): the PROJECT_ID is the tenant's project id."""
-    response = admin_client.post(
-        "/admin/swr/user/", {"action": "issue_access_key", "_selected_action": [owner.pk]}, follow=True
-    )
+    response = admin_action(admin_client, User, "issue_access_key", [owner.pk], follow=True)
     text = visible_text(response)
     key = owner.access_keys.get()
     assert f"PROJECT_ID {owner.tenant.project_id}" in text
@@ -130,9 +128,7 @@ def test_access_key_action_prints_the_project_id(admin_client, owner):
 
 
 def test_token_action_prints_user_id_tenant_and_project_id(admin_client, owner):
-    response = admin_client.post(
-        "/admin/swr/user/", {"action": "issue_token", "_selected_action": [owner.pk]}, follow=True
-    )
+    response = admin_action(admin_client, User, "issue_token", [owner.pk], follow=True)
     text = visible_text(response)
     assert f"user id {owner.pk}, tenant acme, PROJECT_ID {owner.tenant.project_id}" in text
     assert "X-Auth-Token" in text
@@ -140,7 +136,5 @@ def test_token_action_prints_user_id_tenant_and_project_id(admin_client, owner):
 
 def test_credential_action_says_when_the_user_has_no_tenant(admin_client):
     loner = User.objects.create_user("loner")
-    response = admin_client.post(
-        "/admin/swr/user/", {"action": "issue_token", "_selected_action": [loner.pk]}, follow=True
-    )
+    response = admin_action(admin_client, User, "issue_token", [loner.pk], follow=True)
     assert "no tenant: the API gives this user nothing until one is set" in visible_text(response)

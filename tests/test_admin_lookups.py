@@ -11,14 +11,12 @@ import json
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Permission
-from django.test import Client, RequestFactory
-from django.urls import reverse
+from django.test import RequestFactory
 
 from swr import audit, services
 from swr.models import AccessKey, ApiToken, User
 
-from .helpers import OPERATOR, api_actor
+from .helpers import OPERATOR, api_actor, changelist_url
 
 pytestmark = pytest.mark.django_db
 
@@ -46,10 +44,6 @@ SECRET_LOOKUPS = {
 }
 
 
-def _changelist(model):
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
 @pytest.fixture
 def secrets(owner):
     """A token, an access key and a password: a row behind each secret column."""
@@ -70,18 +64,6 @@ def rows(secrets, owner, namespace, make_tenant, make_user):
     return secrets
 
 
-@pytest.fixture
-def viewer(db):
-    user = User.objects.create_user("viewer", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.get(content_type__app_label=m._meta.app_label, codename=f"view_{m._meta.model_name}")
-        for m in admin.site._registry
-    )
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_every_secret_column_is_reached_by_some_lookup():
     from swr.admin import SECRET_FIELDS as refused
 
@@ -92,11 +74,11 @@ def test_every_secret_column_is_reached_by_some_lookup():
 
 @pytest.mark.parametrize("model", list(SECRET_LOOKUPS), ids=lambda m: m._meta.model_name)
 @pytest.mark.parametrize("who", ["superuser", "viewer"])
-def test_lookup_on_a_secret_column_is_refused(secrets, admin_client, viewer, who, model):
-    client = admin_client if who == "superuser" else viewer
+def test_lookup_on_a_secret_column_is_refused(secrets, admin_client, view_only_staff, who, model):
+    client = admin_client if who == "superuser" else view_only_staff[0]
     assert SECRET_LOOKUPS[model], "every model admin reaches a secret column through some relation"
     for lookup in SECRET_LOOKUPS[model]:
-        response = client.get(_changelist(model), {lookup: "a"})
+        response = client.get(changelist_url(model), {lookup: "a"})
         assert response.status_code == 400, lookup
         assert response["Content-Type"] == "application/json"  # the error body (handler400), no list
         assert json.loads(response.content)["error_code"] == "SVCSTG.SWR.4000014"
@@ -110,7 +92,7 @@ def test_the_example_of_the_issue_is_no_oracle(secrets, admin_client, model, col
     """``?key_hash__startswith=<its first 4 characters>`` listed the one token; ``zzzz`` listed none."""
     value = getattr(model.objects.get(), column)
     for prefix in (value[:4], "zzzz"):
-        response = admin_client.get(_changelist(model), {f"{column}__startswith": prefix})
+        response = admin_client.get(changelist_url(model), {f"{column}__startswith": prefix})
         assert response.status_code == 400
         assert b"1 " not in response.content  # no count of rows at all: the JSON error body
         assert response["Content-Type"] == "application/json"
@@ -119,7 +101,7 @@ def test_the_example_of_the_issue_is_no_oracle(secrets, admin_client, model, col
 def _filter_queries(model, user):
     """The query strings of every choice of every filter of ``model``'s list, as the page offers them."""
     model_admin = admin.site._registry[model]
-    request = RequestFactory().get(_changelist(model))
+    request = RequestFactory().get(changelist_url(model))
     request.user = user
     changelist = model_admin.get_changelist_instance(request)
     return [
@@ -131,13 +113,13 @@ def _filter_queries(model, user):
 
 
 @pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.model_name)
-def test_every_offered_filter_works_for_a_viewer(rows, viewer, model):
-    user = User.objects.get(username="viewer")
+def test_every_offered_filter_works_for_a_viewer(rows, view_only_staff, model):
+    viewer, user = view_only_staff
     queries = _filter_queries(model, user)
     if model_filters := admin.site._registry[model].list_filter:
         assert queries, f"{model_filters} offer no choice"
     for query in queries:
-        response = viewer.get(_changelist(model) + query)
+        response = viewer.get(changelist_url(model) + query)
         assert response.status_code == 200, query
 
 
@@ -146,5 +128,5 @@ def test_lookups_on_ordinary_columns_still_work(rows, admin_client, model):
     for field in model._meta.concrete_fields:
         if field in SECRET_FIELDS or field.is_relation:
             continue
-        response = admin_client.get(_changelist(model), {f"{field.name}__isnull": "False"})
+        response = admin_client.get(changelist_url(model), {f"{field.name}__isnull": "False"})
         assert response.status_code == 200, field.name

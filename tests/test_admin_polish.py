@@ -6,7 +6,6 @@ by the view) calls the services as the other request would, once.
 """
 
 import contextlib
-import json
 from datetime import timedelta
 
 import pytest
@@ -14,16 +13,12 @@ from axes.models import AccessAttempt
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.messages import get_messages
 from django.db.models import signals
-from django.test import Client
-from rest_framework.test import APIClient
 
 from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, User
 
-from .helpers import OPERATOR, assert_swr_error
-
-PASSWORD = "s3cret-Passw0rd"
+from .helpers import OPERATOR, PASSWORD, admin_action, admin_form, admin_login, assert_swr_error, login
 
 
 @contextlib.contextmanager
@@ -58,26 +53,6 @@ def shown(response):
 # 1. The admin's login form, locked out.
 
 
-@pytest.fixture
-def staff(make_user, tenant):
-    user = make_user("carol", tenant)
-    user.is_staff = user.is_superuser = True
-    user.set_password(PASSWORD)
-    user.save()
-    return user
-
-
-def admin_login(username, password):
-    return Client().post("/admin/login/?next=/admin/", {"username": username, "password": password})
-
-
-def api_login(username, password):
-    identity = {"methods": ["password"], "password": {"user": {"name": username, "password": password}}}
-    identity["password"]["user"]["domain"] = {"name": "acme"}
-    body = json.dumps({"auth": {"identity": identity}})
-    return APIClient().post("/v3/auth/tokens", data=body, content_type="application/json")
-
-
 def assert_locked_page(response, username):
     assert response.status_code == 429
     assert response["Content-Type"].startswith("text/html")
@@ -94,12 +69,12 @@ def assert_locked_page(response, username):
 
 @pytest.mark.django_db
 class TestAdminLockoutPage:
-    def test_the_admin_login_form_answers_an_html_page(self, staff):
+    def test_the_admin_login_form_answers_an_html_page(self, carol):
         assert [admin_login("carol", "wrong").status_code for _ in range(4)] == [200] * 4
         assert_locked_page(admin_login("carol", "wrong"), "carol")
         assert_locked_page(admin_login("carol", PASSWORD), "carol")  # the right password too
 
-    def test_the_wait_shrinks_with_time(self, staff):
+    def test_the_wait_shrinks_with_time(self, carol):
         for _ in range(5):
             admin_login("carol", "wrong")
         for attempt in AccessAttempt.objects.all():
@@ -110,10 +85,10 @@ class TestAdminLockoutPage:
         assert_locked_page(response, "carol")
         assert 50 <= int(response["Retry-After"]) <= 60
 
-    def test_the_api_still_answers_the_error_body(self, staff):
+    def test_the_api_still_answers_the_error_body(self, carol):
         for _ in range(5):
             admin_login("carol", "wrong")
-        response = api_login("carol", PASSWORD)
+        response = login("carol", PASSWORD)
         body = assert_swr_error(response, 429, "SVCSTG.SWR.4290001")
         assert f"Try again in {response['Retry-After']} seconds" in body["error_msg"]
         # ...and the other way round: locked through the API, the admin's form shows the page.
@@ -152,15 +127,6 @@ class TestAdminLook:
 # 3. Races in the admin's delete and change paths.
 
 
-def _inlines(data, **prefixes):
-    for prefix, forms in prefixes.items():
-        data |= {f"{prefix}-TOTAL_FORMS": len(forms), f"{prefix}-INITIAL_FORMS": 0, f"{prefix}-MIN_NUM_FORMS": 0}
-        data[f"{prefix}-MAX_NUM_FORMS"] = 1000
-        for number, form in enumerate(forms):
-            data |= {f"{prefix}-{number}-{name}": value for name, value in form.items()}
-    return data
-
-
 @pytest.fixture
 def repository(namespace, owner):
     return services.repository_create(namespace=namespace, name="web", is_public=True, creator=owner, actor=OPERATOR)
@@ -190,9 +156,8 @@ class TestDeleteRaces:
         def other_request():
             services.repository_create(namespace=namespace, name="web", is_public=True, actor=OPERATOR)
 
-        data = {"action": "delete_selected", "_selected_action": [namespace.pk], "post": "yes"}
         with before_the_delete(other_request):
-            response = admin_client.post("/admin/swr/namespace/", data)
+            response = admin_action(admin_client, Namespace, "delete_selected", [namespace.pk], post="yes")
         assert response.status_code == 302
         assert shown(response) == [
             "Not deleted: Organization 'group' still holds image repositories; delete them first."
@@ -211,9 +176,8 @@ class TestDeleteRaces:
             first.append(instance.pk)
             return True
 
-        data = {"action": "delete_selected", "_selected_action": [repository.pk, second.pk], "post": "yes"}
         with meanwhile(signals.post_delete, Repository, other_request, when=deleted):
-            response = admin_client.post("/admin/swr/repository/", data)
+            response = admin_action(admin_client, Repository, "delete_selected", [repository.pk, second.pk], post="yes")
         assert response.status_code == 302
         gone = "api" if first[0] == repository.pk else "web"
         assert shown(response) == [
@@ -236,7 +200,7 @@ class TestChangeRaces:
         """A plain save() would insert the deleted organization again, past the quota and without grants."""
         bob = make_user("bob", tenant)
         url = f"/admin/swr/namespace/{namespace.pk}/change/"
-        data = _inlines(
+        data = admin_form(
             {"creator": owner.pk},
             repositories=[],
             permissions=[{"user": bob.pk, "level": PermissionLevel.READ}],
@@ -252,14 +216,14 @@ class TestChangeRaces:
         url = f"/admin/swr/namespace/{namespace.pk}/change/"
         assert admin_client.get(url).status_code == 200
         services.namespace_delete(namespace=namespace, actor=OPERATOR)
-        response = admin_client.post(url, _inlines({"creator": owner.pk}, repositories=[], permissions=[]))
+        response = admin_client.post(url, admin_form({"creator": owner.pk}, repositories=[], permissions=[]))
         assert response.status_code == 302
         assert "doesn’t exist. Perhaps it was deleted?" in shown(response)[0]
         assert not Namespace.objects.exists()
 
     def test_repository_deleted_meanwhile_is_not_saved_again(self, admin_client, repository):
         url = f"/admin/swr/repository/{repository.pk}/change/"
-        data = _inlines({"category": "other", "description": "new", "is_public": "on"}, permissions=[])
+        data = admin_form({"category": "other", "description": "new", "is_public": "on"}, permissions=[])
         with meanwhile(
             signals.post_init, Repository, lambda: services.repository_delete(repository=repository, actor=OPERATOR)
         ):
@@ -275,7 +239,7 @@ def test_inline_grant_for_a_user_deleted_meanwhile(admin_client, namespace, owne
     """The database refuses the grant at commit (its user is gone): a message and the form, not a 500."""
     bob = make_user("bob", tenant)
     url = f"/admin/swr/namespace/{namespace.pk}/change/"
-    data = _inlines(
+    data = admin_form(
         {"creator": owner.pk}, repositories=[], permissions=[{"user": bob.pk, "level": PermissionLevel.READ}]
     )
     with meanwhile(signals.post_save, Namespace, lambda: User.objects.filter(pk=bob.pk).delete()):

@@ -1,8 +1,9 @@
 """Admin rights (issue 11, must-have 1): a staff account does only what its permissions say, never more.
 
-The rules are in the docstring of swr.admin. The view-only account below holds
-the view permission on every model of the admin site and nothing else; every
-action of every model admin is tried with it, and nothing may change.
+The rules are in the docstring of swr.admin. The view-only account (the fixture
+view_only_staff) holds the view permission on every model of the admin site and
+nothing else; every action of every model admin is tried with it, and nothing
+may change.
 """
 
 import re
@@ -10,10 +11,9 @@ import re
 import pytest
 from django.apps import apps
 from django.contrib import admin
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -30,7 +30,7 @@ from swr.models import (
     User,
 )
 
-from .helpers import OPERATOR, api_actor
+from .helpers import OPERATOR, admin_action, api_actor, changelist_url, perms
 
 pytestmark = pytest.mark.django_db
 
@@ -50,41 +50,6 @@ ALL_ACTIONS = [
 ]
 
 
-def _perms(*names):
-    """Permission objects from "app_label.codename" names."""
-    found = []
-    for name in names:
-        app_label, codename = name.split(".")
-        found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return found
-
-
-def _view_permissions():
-    return [
-        Permission.objects.get(content_type__app_label=model._meta.app_label, codename=f"view_{model._meta.model_name}")
-        for model in admin.site._registry
-    ]
-
-
-@pytest.fixture
-def staff():
-    """A logged-in staff account holding the given permissions: ``client, user = staff("swr.view_user", ...)``."""
-
-    def make(*permissions, username="staff", view_all=False):
-        user = User.objects.create_user(username, password="not-used", is_staff=True)
-        user.user_permissions.set([*(_view_permissions() if view_all else []), *_perms(*permissions)])
-        client = Client()
-        client.force_login(user)
-        return client, user
-
-    return make
-
-
-@pytest.fixture
-def root():
-    return User.objects.create_superuser("root", password="root-password")
-
-
 @pytest.fixture
 def world(tenant, owner, namespace, root, make_user, make_tenant):
     """One row of every model the admin shows, so that each action has something to act on."""
@@ -101,7 +66,7 @@ def world(tenant, owner, namespace, root, make_user, make_tenant):
     disabled.save()
     audit.record(api_actor(owner), "namespace.create", "group", success=True)
     group = Group.objects.create(name="operators")
-    group.permissions.set(_perms("swr.view_tenant"))
+    group.permissions.set(perms("swr.view_tenant"))
     return {"repository": repository}
 
 
@@ -115,27 +80,18 @@ def snapshot():
     return state
 
 
-def _changelist(model):
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
-def _run_action(client, model, action, pks, *, follow=False, **extra):
-    data = {"action": action, ACTION_CHECKBOX_NAME: [str(pk) for pk in pks], "index": 0, **extra}
-    return client.post(_changelist(model), data, follow=follow)
-
-
 @pytest.mark.parametrize(("model", "action"), ALL_ACTIONS, ids=[f"{m._meta.model_name}-{a}" for m, a in ALL_ACTIONS])
-def test_view_only_staff_can_run_no_action(world, staff, model, action):
+def test_view_only_staff_can_run_no_action(world, view_only_staff, model, action):
     """Issue 11: every admin action that changes data needs the change (or delete) permission on its model."""
-    client, user = staff(view_all=True)
-    assert client.get(_changelist(model)).status_code == 200  # it may look...
+    client, user = view_only_staff
+    assert client.get(changelist_url(model)).status_code == 200  # it may look...
     request = RequestFactory().get("/admin/")
     request.user = user
     assert action not in admin.site._registry[model].get_actions(request)  # ...is offered no action...
     before = snapshot()
     pks = list(model.objects.values_list("pk", flat=True))
     assert pks, f"the fixture has no {model._meta.verbose_name} to act on"
-    response = _run_action(client, model, action, pks, post="yes")  # "post": the delete confirmation
+    response = admin_action(client, model, action, pks, post="yes")  # "post": the delete confirmation
     assert response.status_code in (200, 302, 403)
     assert b"<code>swr_" not in response.content
     assert snapshot() == before  # ...and changes nothing: no token, no key, no audit record, no deletion
@@ -154,8 +110,8 @@ def test_the_matrix_covers_the_actions_of_the_issue():
 
 
 @pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.model_name)
-def test_view_only_staff_can_add_change_or_delete_nothing(world, staff, model):
-    client, _ = staff(view_all=True)
+def test_view_only_staff_can_add_change_or_delete_nothing(world, view_only_staff, model):
+    client, _ = view_only_staff
     prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
     obj = model.objects.first()
     before = snapshot()
@@ -167,10 +123,10 @@ def test_view_only_staff_can_add_change_or_delete_nothing(world, staff, model):
 
 
 @pytest.mark.parametrize("action", ["issue_token", "issue_access_key"])
-def test_view_only_staff_mints_nothing_for_a_superuser(world, staff, root, action):
+def test_view_only_staff_mints_nothing_for_a_superuser(world, view_only_staff, root, action):
     """The example of the issue: a view-only account minted a superuser's token, and deleted with it (204)."""
-    client, _ = staff(view_all=True)
-    response = _run_action(client, User, action, [root.pk], follow=True)
+    client, _ = view_only_staff
+    response = admin_action(client, User, action, [root.pk], follow=True)
     assert "<code>" not in response.content.decode()
     assert ApiToken.objects.filter(user=root).count() == 1  # the fixture's own
     assert AccessKey.objects.filter(user=root).count() == 1
@@ -184,13 +140,13 @@ def _tokens_in(response) -> list[str]:
 
 
 def test_superuser_issues_a_token_for_a_superuser(admin_client, root):
-    response = _run_action(admin_client, User, "issue_token", [root.pk], follow=True)
+    response = admin_action(admin_client, User, "issue_token", [root.pk], follow=True)
     (raw,) = _tokens_in(response)
     assert ApiToken.objects.get(user=root).key_hash == ApiToken.hash_key(raw)
 
 
 def test_superuser_issues_an_access_key(admin_client, owner):
-    response = _run_action(admin_client, User, "issue_access_key", [owner.pk], follow=True)
+    response = admin_action(admin_client, User, "issue_access_key", [owner.pk], follow=True)
     assert response.status_code == 200
     key = AccessKey.objects.get(user=owner)
     assert key.access_key in response.content.decode()
@@ -199,13 +155,13 @@ def test_superuser_issues_an_access_key(admin_client, owner):
 def test_superuser_revokes_disables_and_enables(admin_client, owner):
     token, _ = services.token_issue(user=owner, actor=OPERATOR)
     key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
-    _run_action(admin_client, ApiToken, "revoke", [token.pk])
+    admin_action(admin_client, ApiToken, "revoke", [token.pk])
     token.refresh_from_db()
     assert token.revoked_at is not None
-    _run_action(admin_client, AccessKey, "disable", [key.pk])
+    admin_action(admin_client, AccessKey, "disable", [key.pk])
     key.refresh_from_db()
     assert not key.is_active
-    _run_action(admin_client, AccessKey, "enable", [key.pk])
+    admin_action(admin_client, AccessKey, "enable", [key.pk])
     key.refresh_from_db()
     assert key.is_active
     actions = set(AuditRecord.objects.values_list("action", flat=True))
@@ -219,7 +175,7 @@ def test_delete_selected_goes_through_the_services(admin_client, namespace, tena
     tenant.refresh_from_db()
     assert tenant.repository_count == 2
     pks = list(Repository.objects.values_list("pk", flat=True))
-    response = _run_action(admin_client, Repository, "delete_selected", pks, post="yes")
+    response = admin_action(admin_client, Repository, "delete_selected", pks, post="yes")
     assert response.status_code == 302
     assert not Repository.objects.exists()
     tenant.refresh_from_db()
@@ -233,10 +189,10 @@ MINTERS = ("swr.view_user", "swr.change_user", "swr.add_apitoken", "swr.add_acce
 
 
 @pytest.mark.parametrize("action", ["issue_token", "issue_access_key"])
-def test_staff_who_may_change_users_cannot_mint_for_a_superuser(staff, root, action):
+def test_staff_who_may_change_users_cannot_mint_for_a_superuser(staff_client, root, action):
     """Minting a credential for a superuser needs to be a superuser."""
-    client, _ = staff(*MINTERS)
-    response = _run_action(client, User, action, [root.pk], follow=True)
+    client, _ = staff_client(*MINTERS)
+    response = admin_action(client, User, action, [root.pk], follow=True)
     assert response.status_code == 200
     assert "a superuser&#x27;s credentials are issued only by a superuser" in response.content.decode()
     assert not ApiToken.objects.exists()
@@ -247,33 +203,33 @@ def test_staff_who_may_change_users_cannot_mint_for_a_superuser(staff, root, act
 
 
 @pytest.mark.parametrize("action", ["issue_token", "issue_access_key"])
-def test_staff_cannot_mint_for_a_user_holding_rights_it_lacks(staff, make_user, tenant, owner, action):
+def test_staff_cannot_mint_for_a_user_holding_rights_it_lacks(staff_client, make_user, tenant, owner, action):
     """Rights held through a group count, and so do those of a disabled account (it can be enabled again)."""
-    client, _ = staff(*MINTERS)
+    client, _ = staff_client(*MINTERS)
     powerful = make_user("ops", tenant)
     group = Group.objects.create(name="deleters")
-    group.permissions.set(_perms("swr.delete_tenant"))
+    group.permissions.set(perms("swr.delete_tenant"))
     powerful.groups.add(group)
     dormant = make_user("dormant", tenant)
-    dormant.user_permissions.set(_perms("swr.delete_namespace"))
+    dormant.user_permissions.set(perms("swr.delete_namespace"))
     dormant.is_active = False
     dormant.save()
     for target in (powerful, dormant):
-        _run_action(client, User, action, [target.pk])
+        admin_action(client, User, action, [target.pk])
     # A selection that holds one such user issues nothing at all, not even for the others.
-    _run_action(client, User, action, [owner.pk, powerful.pk])
+    admin_action(client, User, action, [owner.pk, powerful.pk])
     assert not ApiToken.objects.exists()
     assert not AccessKey.objects.exists()
 
 
-def test_staff_with_the_permissions_mints_for_an_ordinary_user(staff, owner):
-    client, _ = staff(*MINTERS)
-    response = _run_action(client, User, "issue_token", [owner.pk], follow=True)
+def test_staff_with_the_permissions_mints_for_an_ordinary_user(staff_client, owner):
+    client, _ = staff_client(*MINTERS)
+    response = admin_action(client, User, "issue_token", [owner.pk], follow=True)
     (raw,) = _tokens_in(response)
     api = APIClient()
     api.credentials(HTTP_X_AUTH_TOKEN=raw)
     assert api.get("/v2/manage/namespaces").status_code == 200
-    _run_action(client, User, "issue_access_key", [owner.pk])
+    admin_action(client, User, "issue_access_key", [owner.pk])
     assert AccessKey.objects.filter(user=owner).count() == 1
 
 
@@ -286,9 +242,9 @@ def test_staff_with_the_permissions_mints_for_an_ordinary_user(staff, owner):
         (("swr.view_user", "swr.add_accesskey"), "issue_access_key", AccessKey),
     ],
 )
-def test_minting_needs_change_on_users_and_add_on_the_credential(staff, owner, permissions, action, model):
-    client, _ = staff(*permissions)
-    _run_action(client, User, action, [owner.pk])
+def test_minting_needs_change_on_users_and_add_on_the_credential(staff_client, owner, permissions, action, model):
+    client, _ = staff_client(*permissions)
+    admin_action(client, User, action, [owner.pk])
     assert not model.objects.exists()
 
 
@@ -296,25 +252,25 @@ def test_minting_needs_change_on_users_and_add_on_the_credential(staff, owner, p
     ("model", "action", "change"),
     [(ApiToken, "revoke", "swr.change_apitoken"), (AccessKey, "disable", "swr.change_accesskey")],
 )
-def test_credential_actions_need_change_on_their_model(staff, owner, model, action, change):
+def test_credential_actions_need_change_on_their_model(staff_client, owner, model, action, change):
     token, _ = services.token_issue(user=owner, actor=OPERATOR)
     key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     obj = token if model is ApiToken else key
-    viewer, _ = staff(f"swr.view_{model._meta.model_name}", username="viewer")
-    _run_action(viewer, model, action, [obj.pk])
+    viewer, _ = staff_client(f"swr.view_{model._meta.model_name}", username="viewer")
+    admin_action(viewer, model, action, [obj.pk])
     token.refresh_from_db()
     key.refresh_from_db()
     assert (token.revoked_at, key.is_active) == (None, True)
-    changer, _ = staff(f"swr.view_{model._meta.model_name}", change, username="changer")
-    _run_action(changer, model, action, [obj.pk])
+    changer, _ = staff_client(f"swr.view_{model._meta.model_name}", change, username="changer")
+    admin_action(changer, model, action, [obj.pk])
     token.refresh_from_db()
     key.refresh_from_db()
     assert token.revoked_at is not None if model is ApiToken else not key.is_active
 
 
-def test_staff_cannot_set_a_superusers_password(staff, root):
+def test_staff_cannot_set_a_superusers_password(staff_client, root):
     """A password is a credential too: Django's password form of a superuser is a superuser's."""
-    client, _ = staff("swr.view_user", "swr.change_user")
+    client, _ = staff_client("swr.view_user", "swr.change_user")
     url = reverse("admin:auth_user_password_change", args=[root.pk])
     assert client.get(url).status_code == 403
     response = client.post(url, {"password1": "Taken-over-42", "password2": "Taken-over-42"})
@@ -327,10 +283,10 @@ def test_staff_cannot_set_a_superusers_password(staff, root):
     assert not form_page.context["has_change_permission"]
 
 
-def test_staff_cannot_delete_a_superuser(staff, root):
-    client, _ = staff("swr.view_user", "swr.delete_user")
+def test_staff_cannot_delete_a_superuser(staff_client, root):
+    client, _ = staff_client("swr.view_user", "swr.delete_user")
     assert client.post(reverse("admin:swr_user_delete", args=[root.pk]), {"post": "yes"}).status_code == 403
-    response = _run_action(client, User, "delete_selected", [root.pk], post="yes")
+    response = admin_action(client, User, "delete_selected", [root.pk], post="yes")
     assert response.status_code == 403
     assert User.objects.filter(pk=root.pk).exists()
 
@@ -356,17 +312,17 @@ def _user_form(user, **changes):
     return {key: value for key, value in data.items() if value != ""}
 
 
-def test_staff_cannot_make_itself_superuser(staff):
-    client, user = staff("swr.view_user", "swr.change_user")
+def test_staff_cannot_make_itself_superuser(staff_client):
+    client, user = staff_client("swr.view_user", "swr.change_user")
     response = client.post(reverse("admin:swr_user_change", args=[user.pk]), _user_form(user, is_superuser="on"))
     assert response.status_code == 302
     user.refresh_from_db()
     assert not user.is_superuser
 
 
-def test_staff_gives_only_permissions_it_holds(staff):
-    client, user = staff("swr.view_user", "swr.change_user")
-    others = _perms("swr.delete_tenant")
+def test_staff_gives_only_permissions_it_holds(staff_client):
+    client, user = staff_client("swr.view_user", "swr.change_user")
+    others = perms("swr.delete_tenant")
     response = client.post(
         reverse("admin:swr_user_change", args=[user.pk]),
         _user_form(user, user_permissions=[str(p.pk) for p in [*user.user_permissions.all(), *others]]),
@@ -379,10 +335,10 @@ def test_staff_gives_only_permissions_it_holds(staff):
     assert offered == {"view_user", "change_user"}
 
 
-def test_staff_cannot_join_a_group_with_more_rights(staff):
-    client, user = staff("swr.view_user", "swr.change_user")
+def test_staff_cannot_join_a_group_with_more_rights(staff_client):
+    client, user = staff_client("swr.view_user", "swr.change_user")
     strong = Group.objects.create(name="strong")
-    strong.permissions.set(_perms("swr.delete_tenant"))
+    strong.permissions.set(perms("swr.delete_tenant"))
     response = client.post(
         reverse("admin:swr_user_change", args=[user.pk]),
         _user_form(user, groups=[str(strong.pk)]),
@@ -391,13 +347,13 @@ def test_staff_cannot_join_a_group_with_more_rights(staff):
     assert not user.groups.exists()
 
 
-def test_staff_cannot_give_its_group_more_rights(staff):
+def test_staff_cannot_give_its_group_more_rights(staff_client):
     """Django's group admin lets "change group" add any permission; here only those the staff account holds."""
-    client, user = staff("auth.view_group", "auth.change_group", "swr.view_tenant")
+    client, user = staff_client("auth.view_group", "auth.change_group", "swr.view_tenant")
     group = Group.objects.create(name="mine")
-    group.permissions.set(_perms("swr.view_tenant"))
+    group.permissions.set(perms("swr.view_tenant"))
     user.groups.add(group)
-    extra = _perms("swr.delete_tenant", "swr.view_tenant")
+    extra = perms("swr.delete_tenant", "swr.view_tenant")
     response = client.post(
         reverse("admin:auth_group_change", args=[group.pk]),
         {"name": "mine", "permissions": [str(p.pk) for p in extra]},
@@ -406,14 +362,14 @@ def test_staff_cannot_give_its_group_more_rights(staff):
     assert set(group.permissions.values_list("codename", flat=True)) == {"view_tenant"}
     # A group that already holds more than the staff account is not theirs to change.
     strong = Group.objects.create(name="strong")
-    strong.permissions.set(_perms("swr.delete_tenant"))
+    strong.permissions.set(perms("swr.delete_tenant"))
     response = client.post(reverse("admin:auth_group_change", args=[strong.pk]), {"name": "renamed"})
     assert response.status_code == 403
     assert Group.objects.filter(name="strong").exists()
 
 
-def test_staff_edits_users_within_its_rights(staff, owner, tenant):
-    client, _ = staff("swr.view_user", "swr.change_user")
+def test_staff_edits_users_within_its_rights(staff_client, owner, tenant):
+    client, _ = staff_client("swr.view_user", "swr.change_user")
     response = client.post(
         reverse("admin:swr_user_change", args=[owner.pk]), _user_form(owner, first_name="Alice", is_staff="")
     )

@@ -11,60 +11,16 @@ import json
 
 import pytest
 from django.contrib import admin
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Group, Permission
-from django.test import Client, RequestFactory
+from django.contrib.auth.models import Group
+from django.test import RequestFactory
 from django.urls import reverse
 
 from swr import audit, services
 from swr.models import AccessKey, ApiToken, AuditRecord, User
 
-from .helpers import OPERATOR, api_actor
+from .helpers import OPERATOR, admin_action, api_actor, changelist_url, perms
 
 pytestmark = pytest.mark.django_db
-
-
-def _perms(*names):
-    found = []
-    for name in names:
-        app_label, codename = name.split(".")
-        found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return found
-
-
-def _view_permissions():
-    return [
-        Permission.objects.get(content_type__app_label=model._meta.app_label, codename=f"view_{model._meta.model_name}")
-        for model in admin.site._registry
-    ]
-
-
-@pytest.fixture
-def staff():
-    """A logged-in staff account with the view permission on every model, plus the given permissions."""
-
-    def make(*permissions, username="clerk"):
-        user = User.objects.create_user(username, password="not-used", is_staff=True)
-        user.user_permissions.set([*_view_permissions(), *_perms(*permissions)])
-        client = Client()
-        client.force_login(user)
-        return client, user
-
-    return make
-
-
-@pytest.fixture
-def root():
-    return User.objects.create_superuser("root", password="root-password")
-
-
-def _changelist(model):
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
-def _run_action(client, model, action, pks, **extra):
-    data = {"action": action, ACTION_CHECKBOX_NAME: [str(pk) for pk in pks], "index": 0, **extra}
-    return client.post(_changelist(model), data, follow=True)
 
 
 # 1. Credential actions and the owner's rank.
@@ -87,7 +43,7 @@ def powerful(make_user, tenant):
     """No superuser, but holding (through a group) a permission the clerks lack."""
     user = make_user("ops", tenant)
     group = Group.objects.create(name="deleters")
-    group.permissions.set(_perms("swr.delete_tenant"))
+    group.permissions.set(perms("swr.delete_tenant"))
     user.groups.add(group)
     return user
 
@@ -102,12 +58,12 @@ def _state(*objs):
     ("model", "action", "which"),
     [(AccessKey, "enable", 2), (AccessKey, "disable", 1), (ApiToken, "revoke", 0)],
 )
-def test_keyclerk_cannot_act_on_a_superusers_credentials(staff, root_credentials, model, action, which):
+def test_keyclerk_cannot_act_on_a_superusers_credentials(staff_client, root_credentials, model, action, which):
     """The example of the issue: keyclerk re-enabled root's disabled key and revoked root's token."""
-    client, _ = staff(*KEYCLERK, username="keyclerk")
+    client, _ = staff_client(*KEYCLERK, username="keyclerk", view_all=True)
     before = _state(*root_credentials)
     obj = root_credentials[which]
-    response = _run_action(client, model, action, [obj.pk])
+    response = admin_action(client, model, action, [obj.pk], follow=True)
     assert response.status_code == 200
     assert "hold rights you do not hold" in response.content.decode()
     assert _state(*root_credentials) == before
@@ -117,8 +73,8 @@ def test_keyclerk_cannot_act_on_a_superusers_credentials(staff, root_credentials
 
 
 @pytest.mark.parametrize(("model", "action"), [(AccessKey, "enable"), (AccessKey, "disable"), (ApiToken, "revoke")])
-def test_a_selection_with_one_outranking_owner_changes_nothing(staff, owner, powerful, model, action):
-    client, _ = staff(*KEYCLERK)
+def test_a_selection_with_one_outranking_owner_changes_nothing(staff_client, owner, powerful, model, action):
+    client, _ = staff_client(*KEYCLERK, view_all=True)
     objs = []
     for user in (owner, powerful):
         obj = (
@@ -131,22 +87,22 @@ def test_a_selection_with_one_outranking_owner_changes_nothing(staff, owner, pow
             obj.save()
         objs.append(obj)
     before = _state(*objs)
-    _run_action(client, model, action, [obj.pk for obj in objs])
+    admin_action(client, model, action, [obj.pk for obj in objs], follow=True)
     assert _state(*objs) == before
     assert set(AuditRecord.objects.filter(source="admin").values_list("outcome", "object")) == {
         ("failure", f"{objs[1]._meta.model_name}:{objs[1].pk} {objs[1]}")
     }
 
 
-def test_keyclerk_still_acts_on_credentials_of_ordinary_users(staff, owner):
-    client, _ = staff(*KEYCLERK)
+def test_keyclerk_still_acts_on_credentials_of_ordinary_users(staff_client, owner):
+    client, _ = staff_client(*KEYCLERK, view_all=True)
     token, _ = services.token_issue(user=owner, actor=OPERATOR)
     key, _ = services.access_key_issue(user=owner, actor=OPERATOR)
-    _run_action(client, AccessKey, "disable", [key.pk])
+    admin_action(client, AccessKey, "disable", [key.pk], follow=True)
     assert _state(key) == [(None, False)]
-    _run_action(client, AccessKey, "enable", [key.pk])
+    admin_action(client, AccessKey, "enable", [key.pk], follow=True)
     assert _state(key) == [(None, True)]
-    _run_action(client, ApiToken, "revoke", [token.pk])
+    admin_action(client, ApiToken, "revoke", [token.pk], follow=True)
     token.refresh_from_db()
     assert token.revoked_at is not None
     assert set(AuditRecord.objects.filter(source="admin").values_list("outcome", flat=True)) == {"success"}
@@ -154,17 +110,17 @@ def test_keyclerk_still_acts_on_credentials_of_ordinary_users(staff, owner):
 
 def test_superuser_acts_on_a_superusers_credentials(admin_client, root_credentials):
     token, key, disabled = root_credentials
-    _run_action(admin_client, AccessKey, "enable", [disabled.pk])
-    _run_action(admin_client, ApiToken, "revoke", [token.pk])
+    admin_action(admin_client, AccessKey, "enable", [disabled.pk], follow=True)
+    admin_action(admin_client, ApiToken, "revoke", [token.pk], follow=True)
     disabled.refresh_from_db()
     token.refresh_from_db()
     assert disabled.is_active
     assert token.revoked_at is not None
 
 
-def test_the_change_form_of_a_superusers_key_is_read_only(staff, root_credentials):
+def test_the_change_form_of_a_superusers_key_is_read_only(staff_client, root_credentials):
     """Sibling: the key's change form edits is_active, the same as Enable and Disable."""
-    client, _ = staff(*KEYCLERK)
+    client, _ = staff_client(*KEYCLERK, view_all=True)
     _, _, disabled = root_credentials
     url = reverse("admin:swr_accesskey_change", args=[disabled.pk])
     page = client.get(url)
@@ -176,15 +132,13 @@ def test_the_change_form_of_a_superusers_key_is_read_only(staff, root_credential
 
 
 @pytest.mark.parametrize("model", [ApiToken, AccessKey])
-def test_staff_cannot_delete_a_superusers_credential(staff, root_credentials, model):
+def test_staff_cannot_delete_a_superusers_credential(staff_client, root_credentials, model):
     """Sibling: deleting a token or a key is revoking it."""
-    client, _ = staff(f"swr.delete_{model._meta.model_name}")
+    client, _ = staff_client(f"swr.delete_{model._meta.model_name}", view_all=True)
     obj = next(obj for obj in root_credentials if isinstance(obj, model))
     prefix = f"admin:swr_{model._meta.model_name}"
     assert client.post(reverse(f"{prefix}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
-    response = client.post(
-        _changelist(model), {"action": "delete_selected", ACTION_CHECKBOX_NAME: [obj.pk], "index": 0, "post": "yes"}
-    )
+    response = admin_action(client, model, "delete_selected", [obj.pk], post="yes")
     assert response.status_code == 403
     assert model.objects.filter(pk=obj.pk).exists()
 
@@ -200,9 +154,9 @@ def _set_password(client, user, password="Taken-over-42"):
     return client.post(_password_url(user), {"password1": password, "password2": password})
 
 
-def test_userclerk_cannot_set_a_password(staff, make_user, tenant):
+def test_userclerk_cannot_set_a_password(staff_client, make_user, tenant):
     """The example of the issue: change_user without add_apitoken set Bob's password, then logged in as Bob."""
-    client, _ = staff("swr.change_user", username="userclerk")
+    client, _ = staff_client("swr.change_user", username="userclerk", view_all=True)
     bob = make_user("bob", tenant)
     bob.set_password("bob-password")
     bob.save()
@@ -212,13 +166,13 @@ def test_userclerk_cannot_set_a_password(staff, make_user, tenant):
     assert bob.check_password("bob-password")
 
 
-def test_add_apitoken_without_change_user_cannot_set_a_password(staff, owner):
-    client, _ = staff("swr.add_apitoken")
+def test_add_apitoken_without_change_user_cannot_set_a_password(staff_client, owner):
+    client, _ = staff_client("swr.add_apitoken", view_all=True)
     assert _set_password(client, owner).status_code == 403
 
 
-def test_a_minter_sets_the_password_of_a_user_within_its_rights(staff, owner, powerful, root):
-    client, _ = staff("swr.change_user", "swr.add_apitoken")
+def test_a_minter_sets_the_password_of_a_user_within_its_rights(staff_client, owner, powerful, root):
+    client, _ = staff_client("swr.change_user", "swr.add_apitoken", view_all=True)
     assert client.get(_password_url(owner)).status_code == 200
     assert _set_password(client, owner).status_code == 302
     owner.refresh_from_db()
@@ -251,7 +205,7 @@ def _request(user, path="/admin/"):
 def _list_params(model, user):
     """Every query-string parameter the list of ``model`` reads, each with every bad value."""
     model_admin = admin.site._registry[model]
-    changelist = model_admin.get_changelist_instance(_request(user, _changelist(model)))
+    changelist = model_admin.get_changelist_instance(_request(user, changelist_url(model)))
     params = [
         (name, value) for spec in changelist.filter_specs for name in spec.expected_parameters() for value in BAD_VALUES
     ]
@@ -286,11 +240,6 @@ def rows(owner, namespace, root, make_user, make_tenant):
     Group.objects.create(name="operators")
 
 
-@pytest.fixture
-def viewer(staff):
-    return staff(username="viewer")
-
-
 def _acceptable(response) -> bool:
     """A 4xx with the SWR error body, or the list with no row."""
     if response.status_code == 200:
@@ -299,13 +248,13 @@ def _acceptable(response) -> bool:
 
 
 @pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.model_name)
-def test_no_query_string_value_of_any_list_is_a_500(rows, viewer, model):
-    client, user = viewer
+def test_no_query_string_value_of_any_list_is_a_500(rows, view_only_staff, model):
+    client, user = view_only_staff
     client.raise_request_exception = False
     params = _list_params(model, user)
     failures = []
     for name, value in params:
-        response = client.get(f"{_changelist(model)}?{name}=" + value.replace(NUL, "%00"))
+        response = client.get(f"{changelist_url(model)}?{name}=" + value.replace(NUL, "%00"))
         if (name in ("o", "p") or name.endswith("__isnull")) and response.status_code == 200:
             # No value reaches the database: an ordering index that is not a column is ignored, a page
             # number is brought within the pages, any isnull value but "false" or "0" means true.
@@ -315,10 +264,10 @@ def test_no_query_string_value_of_any_list_is_a_500(rows, viewer, model):
     assert not failures
 
 
-def test_the_examples_of_the_issue(rows, viewer):
-    client, _ = viewer
+def test_the_examples_of_the_issue(rows, view_only_staff):
+    client, _ = view_only_staff
     client.raise_request_exception = False
-    response = client.get(_changelist(AuditRecord), {"created_at__year": "99999999999"})
+    response = client.get(changelist_url(AuditRecord), {"created_at__year": "99999999999"})
     assert response.status_code == 400
     assert "query string" in json.loads(response.content)["error_msg"]
     response = client.get(
@@ -335,8 +284,8 @@ AUTOCOMPLETES = [
 
 @pytest.mark.parametrize(("model", "field"), AUTOCOMPLETES, ids=[f"{m._meta.model_name}-{f}" for m, f in AUTOCOMPLETES])
 @pytest.mark.parametrize("extra", [{"term": NUL}, {"term": f"oth{NUL}"}, {"term": "o", "page": HUGE}, {"page": NUL}])
-def test_no_autocomplete_value_is_a_500(rows, viewer, model, field, extra):
-    client, _ = viewer
+def test_no_autocomplete_value_is_a_500(rows, view_only_staff, model, field, extra):
+    client, _ = view_only_staff
     client.raise_request_exception = False
     query = {"app_label": model._meta.app_label, "model_name": model._meta.model_name, "field_name": field, **extra}
     response = client.get("/admin/autocomplete/", query)
@@ -346,9 +295,9 @@ def test_no_autocomplete_value_is_a_500(rows, viewer, model, field, extra):
         assert 400 <= response.status_code < 500
 
 
-def test_valid_lists_still_show_their_rows(rows, viewer):
-    client, _ = viewer
-    response = client.get(_changelist(AuditRecord), {"q": "namespace", "created_at__year": "2000"})
+def test_valid_lists_still_show_their_rows(rows, view_only_staff):
+    client, _ = view_only_staff
+    response = client.get(changelist_url(AuditRecord), {"q": "namespace", "created_at__year": "2000"})
     assert response.status_code == 200
     response = client.get(
         "/admin/autocomplete/",
@@ -357,15 +306,15 @@ def test_valid_lists_still_show_their_rows(rows, viewer):
     assert [result["text"] for result in response.json()["results"]] == ["other"]
 
 
-def test_adding_a_user_needs_the_rights_to_issue_a_token(staff, tenant):
+def test_adding_a_user_needs_the_rights_to_issue_a_token(staff_client, tenant):
     """Sibling of the password form: the add form sets a password (and the tenant-administrator flag), so an
     account with add_user and change_user (Django's add form needs both) but no add_apitoken made a tenant
     administrator of any tenant and logged in as it."""
-    client, _ = staff("swr.add_user", "swr.change_user", username="adder")
+    client, _ = staff_client("swr.add_user", "swr.change_user", username="adder", view_all=True)
     form = {"username": "mole", "password1": "Mole-pass-42x", "password2": "Mole-pass-42x", "usable_password": "true",
             "tenant": tenant.pk, "is_tenant_admin": "on"}  # fmt: skip
     assert client.get(reverse("admin:swr_user_add")).status_code == 403
     assert client.post(reverse("admin:swr_user_add"), form).status_code == 403
     assert not User.objects.filter(username="mole").exists()
-    client, _ = staff("swr.add_user", "swr.change_user", "swr.add_apitoken", username="minter")
+    client, _ = staff_client("swr.add_user", "swr.change_user", "swr.add_apitoken", username="minter", view_all=True)
     assert client.get(reverse("admin:swr_user_add")).status_code == 200

@@ -12,8 +12,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
 
-from .helpers import OPERATOR
-from .test_admin import _with_inlines
+from .helpers import OPERATOR, admin_form
 
 pytestmark = pytest.mark.django_db
 
@@ -27,21 +26,15 @@ def stranger(make_user, other_tenant):
     return make_user("bob", other_tenant)
 
 
-def _grant_rows(prefix, *rows):
-    data = {
-        f"{prefix}-TOTAL_FORMS": len(rows),
-        f"{prefix}-INITIAL_FORMS": 0,
-        f"{prefix}-MIN_NUM_FORMS": 0,
-        f"{prefix}-MAX_NUM_FORMS": 1000,
-    }
-    for i, (user, level) in enumerate(rows):
-        data.update({f"{prefix}-{i}-user": user.pk, f"{prefix}-{i}-level": level})
-    return data
+def _grants(*rows):
+    """The forms of a grants inline: a (user, level) each."""
+    return [{"user": user.pk, "level": level} for user, level in rows]
 
 
 def _add_organization(client, name, tenant, creator, *grants):
-    data = _with_inlines({"name": name, "tenant": tenant.pk, "creator": creator.pk}, "repositories")
-    data.update(_grant_rows("permissions", *grants))
+    data = admin_form(
+        {"name": name, "tenant": tenant.pk, "creator": creator.pk}, repositories=[], permissions=_grants(*grants)
+    )
     return client.post("/admin/swr/namespace/add/", data)
 
 
@@ -85,21 +78,22 @@ def test_inline_grant_for_the_creator_is_a_form_error(admin_client, owner, tenan
 
 
 def test_inline_grant_on_an_organization_page(admin_client, namespace, stranger, make_user, tenant):
-    data = _with_inlines({"creator": namespace.creator_id}, "repositories")
-    data.update(_grant_rows("permissions", (stranger, PermissionLevel.READ)))
+    data = admin_form(
+        {"creator": namespace.creator_id}, repositories=[], permissions=_grants((stranger, PermissionLevel.READ))
+    )
     data.update({"permissions-INITIAL_FORMS": 0})
     url = f"/admin/swr/namespace/{namespace.pk}/change/"
     response = admin_client.post(url, data)
     assert response.status_code == 200
     assert _inline_errors(response, 1) == [{"user": [OTHER_TENANT]}]
     carol = make_user("carol", tenant)
-    data.update(_grant_rows("permissions", (carol, PermissionLevel.READ)))
+    admin_form(data, permissions=_grants((carol, PermissionLevel.READ)))
     assert admin_client.post(url, data).status_code == 302
     assert NamespacePermission.objects.filter(user=carol, namespace=namespace).exists()
 
 
 def test_organization_creator_changed_to_another_tenant_is_refused(admin_client, namespace, stranger):
-    data = _with_inlines({"creator": stranger.pk}, "repositories", "permissions")
+    data = admin_form({"creator": stranger.pk}, repositories=[], permissions=[])
     response = admin_client.post(f"/admin/swr/namespace/{namespace.pk}/change/", data)
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["creator"] == [OTHER_CREATOR]
@@ -107,8 +101,7 @@ def test_organization_creator_changed_to_another_tenant_is_refused(admin_client,
 
 def _repository_form(namespace, name, creator, *grants):
     data = {"namespace": namespace.pk, "name": name, "category": "other", "description": "", "creator": creator.pk}
-    data.update(_grant_rows("permissions", *grants))
-    return data
+    return admin_form(data, permissions=_grants(*grants))
 
 
 def test_repository_creator_of_another_tenant_is_refused(admin_client, namespace, stranger, tenant):

@@ -1,14 +1,12 @@
 """POST /v2/manage/namespaces (spec section 4, create)."""
 
-import json
-
 import pytest
 from rest_framework.test import APIClient
 
 from swr.choices import PermissionLevel
 from swr.models import Namespace, NamespacePermission, User
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, post
 from .test_names import NAMESPACE_CASES, short_id
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +15,7 @@ URL = "/v2/manage/namespaces"
 
 
 def post_json(client, body):
-    return client.post(URL, data=json.dumps(body), content_type="application/json")
+    return post(client, URL, body)
 
 
 def test_create(api, owner, tenant):
@@ -36,11 +34,7 @@ def test_creator_gets_manage(api, owner):
 
 def test_creator_can_then_create_repositories(api):
     assert post_json(api, {"namespace": "group"}).status_code == 201
-    response = api.post(
-        "/v2/manage/namespaces/group/repos",
-        data=json.dumps({"repository": "busybox", "is_public": True}),
-        content_type="application/json",
-    )
+    response = post(api, "/v2/manage/namespaces/group/repos", {"repository": "busybox", "is_public": True})
     assert response.status_code == 201
 
 
@@ -101,7 +95,7 @@ def test_user_without_tenant_cannot_create(client_for):
 
 
 def test_malformed_json(api):
-    response = api.post(URL, data="{", content_type="application/json")
+    response = post(api, URL, "{")
     assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
 
 

@@ -1,6 +1,5 @@
 """Quotas (spec sections 4 and 7), IAM-style login (section 8) and the audit record of every change."""
 
-import json
 import logging
 
 import pytest
@@ -9,13 +8,9 @@ from rest_framework.test import APIClient
 from swr import audit, services
 from swr.models import AuditRecord, Namespace, Repository, Tenant
 
-from .helpers import OPERATOR, api_actor, assert_swr_error
+from .helpers import LOGIN, OPERATOR, admin_action, api_actor, assert_swr_error, login, login_body, post, send
 
 pytestmark = pytest.mark.django_db
-
-
-def post(client, url, body):
-    return client.post(url, data=json.dumps(body), content_type="application/json")
 
 
 class TestQuotas:
@@ -77,26 +72,9 @@ class TestQuotas:
         assert post(api, "/v2/manage/namespaces/group/repos", {"repository": "b", "is_public": True}).status_code == 201
 
 
-def login_body(name="alice", password="s3cret-Passw0rd", domain="acme"):
-    return {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {"user": {"name": name, "password": password, "domain": {"name": domain}}},
-            }
-        }
-    }
-
-
 class TestPasswordLogin:
-    @pytest.fixture
-    def alice(self, owner):
-        owner.set_password("s3cret-Passw0rd")
-        owner.save()
-        return owner
-
     def test_login_gives_a_working_token(self, alice, tenant):
-        response = post(APIClient(), "/v3/auth/tokens", login_body())
+        response = login()
         assert response.status_code == 201
         body = response.json()["token"]
         assert body["user"] == {
@@ -120,21 +98,21 @@ class TestPasswordLogin:
         ids=["password", "user", "domain"],
     )
     def test_wrong_credentials(self, alice, other_tenant, body):
-        response = post(APIClient(), "/v3/auth/tokens", body)
+        response = post(APIClient(), LOGIN, body)
         assert_swr_error(response, 401, "SVCSTG.SWR.4010000")
         assert "X-Subject-Token" not in response
 
     @pytest.mark.parametrize("body", [{}, {"auth": {}}, {"auth": {"identity": {"methods": ["token"]}}}, []])
     def test_malformed(self, alice, body):
-        assert_swr_error(post(APIClient(), "/v3/auth/tokens", body), 400, "SVCSTG.SWR.4000014")
+        assert_swr_error(post(APIClient(), LOGIN, body), 400, "SVCSTG.SWR.4000014")
 
 
 class TestAudit:
     def test_successful_create_is_recorded_with_the_request_id(self, api, namespace, owner, tenant):
-        response = api.post(
+        response = post(
+            api,
             "/v2/manage/namespaces/group/repos",
-            data=json.dumps({"repository": "web", "is_public": True}),
-            content_type="application/json",
+            {"repository": "web", "is_public": True},
             HTTP_X_REQUEST_ID="req-123",
         )
         assert response["X-Request-Id"] == "req-123"
@@ -170,11 +148,7 @@ class TestAudit:
         bob = make_user("bob", tenant)
         post(api, "/v2/manage/namespaces", {"namespace": "team"})
         post(api, "/v2/manage/namespaces/group/repos", {"repository": "web", "is_public": True})
-        api.patch(
-            "/v2/manage/namespaces/group/repos/web",
-            data=json.dumps({"is_public": False}),
-            content_type="application/json",
-        )
+        send(api, "PATCH", "/v2/manage/namespaces/group/repos/web", {"is_public": False})
         post(api, "/v2/manage/namespaces/group/access", [{"user_id": str(bob.pk), "auth": 1}])
         api.delete("/v2/manage/namespaces/group/repos/web")
         api.delete("/v2/manage/namespaces/team")
@@ -242,10 +216,10 @@ class TestAudit:
 
         caplog.handler.addFilter(RequestIdLogFilter())
         with caplog.at_level(logging.ERROR, logger="swr.api"):
-            response = api.post(
+            response = post(
+                api,
                 "/v2/manage/namespaces/group/repos",
-                data=json.dumps({"repository": "web", "is_public": True}),
-                content_type="application/json",
+                {"repository": "web", "is_public": True},
                 HTTP_X_REQUEST_ID="trace-me",
             )
         assert response.status_code == 500
@@ -280,9 +254,7 @@ class TestUsageCounters:
         admin_client.post(f"/admin/swr/repository/{web.pk}/delete/", {"post": "yes"})
         assert not Repository.objects.exists()
         assert self.usage(tenant) == (1, 0)
-        admin_client.post(
-            "/admin/swr/namespace/", {"action": "delete_selected", "_selected_action": [namespace.pk], "post": "yes"}
-        )
+        admin_action(admin_client, Namespace, "delete_selected", [namespace.pk], post="yes")
         assert not Namespace.objects.exists()
         assert self.usage(tenant) == (0, 0)
 

@@ -15,7 +15,7 @@ from swr import names, services
 from swr.choices import PermissionLevel
 from swr.models import ApiToken, Repository
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, post
 from .test_names import REPOSITORY_CASES, short_id
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ BODY = {"repository": "busybox", "category": "linux", "description": "this is a 
 
 
 def post_json(client, body, url=URL):
-    return client.post(url, data=json.dumps(body), content_type="application/json")
+    return post(client, url, body)
 
 
 class TestSuccess:
@@ -189,18 +189,18 @@ class TestValidation:
 
     @pytest.mark.parametrize("raw", ['{"repository": "a",', "not json", "", "[1, 2", "{'a': 1}"])
     def test_malformed_json(self, api, namespace, raw):
-        response = api.post(URL, data=raw, content_type="application/json")
+        response = post(api, URL, raw)
         body = assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
         if raw:
             assert "JSON" in body["error_msg"]
 
     @pytest.mark.parametrize("raw", ["[]", '"busybox"', "42", "null", "true"])
     def test_body_is_not_an_object(self, api, namespace, raw):
-        response = api.post(URL, data=raw, content_type="application/json")
+        response = post(api, URL, raw)
         assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
 
     def test_non_utf8_json(self, api, namespace):
-        response = api.post(URL, data=b'{"repository": "\xff\xfe"}', content_type="application/json")
+        response = post(api, URL, b'{"repository": "\xff\xfe"}')
         assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
 
     def test_several_problems_are_all_in_details(self, api, namespace):
@@ -354,11 +354,11 @@ class TestProtocolErrors:
         assert_swr_error(APIClient().get("/nothing"), 404, "SVCSTG.SWR.4040083")
 
     def test_accept_header_does_not_change_the_answer(self, api, namespace):
-        response = api.post(URL, data=json.dumps(BODY), content_type="application/json", HTTP_ACCEPT="text/html")
+        response = post(api, URL, BODY, HTTP_ACCEPT="text/html")
         assert response.status_code == 201
         assert response["Content-Type"] == "application/json"
         assert response.content == b"{}"
-        response = api.post(URL, data="{", content_type="application/json", HTTP_ACCEPT="application/xml")
+        response = post(api, URL, "{", HTTP_ACCEPT="application/xml")
         assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
 
     def test_unexpected_error_answers_500_with_the_body(self, api, namespace, create_fails):
@@ -377,12 +377,12 @@ class TestRequestId:
         assert all(ids)
 
     def test_client_request_id_is_echoed(self, api, namespace):
-        response = api.post(URL, data=json.dumps(BODY), content_type="application/json", HTTP_X_REQUEST_ID="ci-run-42")
+        response = post(api, URL, BODY, HTTP_X_REQUEST_ID="ci-run-42")
         assert response["X-Request-Id"] == "ci-run-42"
 
     @pytest.mark.parametrize("bad", ["has space", "x" * 200, "tab\there"])
     def test_unprintable_or_long_request_id_is_replaced(self, api, namespace, bad):
-        response = api.post(URL, data=json.dumps(BODY), content_type="application/json", HTTP_X_REQUEST_ID=bad)
+        response = post(api, URL, BODY, HTTP_X_REQUEST_ID=bad)
         assert response["X-Request-Id"] not in ("", bad)
 
 

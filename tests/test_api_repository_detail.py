@@ -1,7 +1,5 @@
 """GET, PATCH and DELETE /v2/manage/namespaces/{namespace}/repos/{repository} (spec sections 5 and 6)."""
 
-import json
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -10,7 +8,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import Repository
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, send
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +36,7 @@ URL = "/v2/manage/namespaces/group/repos/nginx$web"
 
 
 def patch(client, body, url=URL):
-    return client.patch(url, data=json.dumps(body), content_type="application/json")
+    return send(client, "PATCH", url, body)
 
 
 class TestRetrieve:

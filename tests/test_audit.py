@@ -19,11 +19,6 @@ from swr.models import AuditRecord, Namespace, Repository, Tenant
 from .helpers import api_actor
 
 
-@pytest.fixture
-def bob(make_user, tenant):
-    return make_user("bob", tenant)
-
-
 def _records(**filters):
     return list(AuditRecord.objects.filter(**filters).order_by("id").values_list("action", "object", "outcome"))
 

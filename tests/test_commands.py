@@ -1,6 +1,5 @@
 """python manage.py swr_token and swr_accesskey: tenants, users, passwords, and what they print."""
 
-import json
 import os
 import pty
 import select
@@ -14,7 +13,7 @@ from rest_framework.test import APIClient
 from swr.choices import PermissionLevel
 from swr.models import AccessKey, ApiToken, Namespace, NamespacePermission, Tenant, User
 
-from .conftest import ROOT, _database_url
+from .helpers import ROOT, database_url, login, post
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +27,6 @@ def run(*args, stdin: str | None = None, command: str = "swr_token") -> list[str
     return out.getvalue().splitlines()
 
 
-def login(user: str, password: str, domain: str):
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {"user": {"name": user, "password": password, "domain": {"name": domain}}},
-            }
-        }
-    }
-    return APIClient().post("/v3/auth/tokens", data=json.dumps(body), content_type="application/json")
-
-
 def test_creates_tenant_and_user_and_prints_a_working_token():
     lines = run("--tenant", "acme", "--user", "alice")
     user = User.objects.get(username="alice")
@@ -50,9 +37,7 @@ def test_creates_tenant_and_user_and_prints_a_working_token():
     assert len(token) > 40
     client = APIClient()
     client.credentials(HTTP_X_AUTH_TOKEN=token)
-    response = client.post(
-        "/v2/manage/namespaces", data=json.dumps({"namespace": "team"}), content_type="application/json"
-    )
+    response = post(client, "/v2/manage/namespaces", {"namespace": "team"})
     assert response.status_code == 201
 
 
@@ -155,7 +140,7 @@ class TestPassword:
 def run_in_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
     """Run manage.py with a pseudo-terminal as its controlling terminal; type each answer at each prompt."""
     # The test settings, as this process: the same (fast) password hasher.
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "registry.settings_test", "DATABASE_URL": _database_url()}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "registry.settings_test", "DATABASE_URL": database_url()}
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes manage.py
         os.chdir(ROOT)

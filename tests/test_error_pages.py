@@ -10,12 +10,8 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 from django.conf import settings
@@ -26,8 +22,7 @@ from django.urls import URLResolver, get_resolver, resolve
 from swr import services
 from swr.logs import RequestIdLogFilter
 
-from .conftest import ROOT, _database_url, _free_port
-from .helpers import ERROR_KEYS, OPERATOR, assert_swr_error
+from .helpers import ERROR_KEYS, OPERATOR, ROOT, assert_swr_error, http_request, post, start_gunicorn
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
 WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
@@ -294,10 +289,10 @@ def test_every_log_line_of_a_request_carries_its_request_id(api, namespace, capl
     create_fails(RuntimeError("boom"))
     caplog.handler.addFilter(RequestIdLogFilter())
     with caplog.at_level(logging.INFO):
-        response = api.post(
+        response = post(
+            api,
             "/v2/manage/namespaces/group/repos",
-            data=json.dumps({"repository": "web", "is_public": True}),
-            content_type="application/json",
+            {"repository": "web", "is_public": True},
             HTTP_X_REQUEST_ID="trace-me",
         )
     assert response.status_code == 500
@@ -307,40 +302,6 @@ def test_every_log_line_of_a_request_carries_its_request_id(api, namespace, capl
 
 
 # /docs/ and /admin/ without collectstatic, on gunicorn as the README starts it.
-
-
-def _start_gunicorn(static_root, log_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": _database_url(),
-        "DJANGO_CONN_MAX_AGE": "0",
-        "DJANGO_STATIC_ROOT": str(static_root),
-    }
-    log = log_path.open("wb")
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    process = subprocess.Popen([*command, "registry.wsgi:application"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {log_path.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, log, f"http://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("gunicorn did not start within 30 s")
-            time.sleep(0.1)
-
-
-def _get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
 
 
 @pytest.fixture(scope="module", params=["not collected", "collected"])
@@ -355,14 +316,10 @@ def plain_gunicorn(request, django_db_setup, django_db_blocker, tmp_path_factory
             env=env,
             check=True,
         )
-    process, log, url = _start_gunicorn(static_root, tmp_path_factory.mktemp("gunicorn") / "server.log")
-    yield request.param, url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    env = {"DJANGO_STATIC_ROOT": str(static_root)}
+    with start_gunicorn(log_path, workers=1, env=env, plain_command=True) as url:
+        yield request.param, url
 
 
 @pytest.mark.live
@@ -371,12 +328,12 @@ def plain_gunicorn(request, django_db_setup, django_db_blocker, tmp_path_factory
 def test_docs_and_admin_work_with_and_without_collectstatic(plain_gunicorn, page):
     """/docs/ and /admin/ answered 500 HTML when the static files were not collected."""
     collected, url = plain_gunicorn
-    status, headers, body = _get(url + page)
+    status, headers, body = http_request(url + page)
     assert status == 200, body[:300]
     assets = re.findall(rb'(?:href|src)="(/static/[^"]+)"', body)
     assert assets
     for asset in assets:
-        status, _, content = _get(url + asset.decode())
+        status, _, content = http_request(url + asset.decode())
         assert (asset, status) == (asset, 200)
         assert content
     hashed = [a for a in assets if re.search(rb"\.[0-9a-f]{12}\.\w+$", a)]

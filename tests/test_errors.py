@@ -1,7 +1,5 @@
 """Spec section 1: every error answer, from DRF or from Django itself, is the SWR error body."""
 
-import json
-
 import pytest
 from django.test import RequestFactory
 from rest_framework.test import APIClient
@@ -9,7 +7,7 @@ from rest_framework.test import APIClient
 from registry import urls
 from swr import errors
 
-from .helpers import assert_swr_error
+from .helpers import assert_swr_error, post
 
 pytestmark = pytest.mark.django_db
 
@@ -43,11 +41,7 @@ def test_invalid_content_length():
 
 @pytest.mark.parametrize("segment", ["%00", "a%00b", "%FF", "x" * 300, "Group", "%20", "..", "group%2F"])
 def test_odd_namespace_in_the_path_is_not_found(api, namespace, segment):
-    response = api.post(
-        f"/v2/manage/namespaces/{segment}/repos",
-        data=json.dumps({"repository": "a", "is_public": True}),
-        content_type="application/json",
-    )
+    response = post(api, f"/v2/manage/namespaces/{segment}/repos", {"repository": "a", "is_public": True})
     assert response.status_code == 404
     assert response.json()["error_code"] in ("SVCSTG.SWR.4040058", "SVCSTG.SWR.4040083")
 
@@ -60,7 +54,7 @@ def test_no_value_of_any_type_gives_a_500(api, namespace, field):
     """Nothing a client puts in a field may end in a 500."""
     for value in ODD_VALUES:
         body = {"repository": "base", "is_public": True, field: value}
-        response = api.post("/v2/manage/namespaces/group/repos", data=json.dumps(body), content_type="application/json")
+        response = post(api, "/v2/manage/namespaces/group/repos", body)
         assert response.status_code in (201, 400, 409), (value, response.content)
         if response.status_code != 201:
             assert response.json()["error_code"].startswith("SVCSTG.SWR.4")

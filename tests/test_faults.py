@@ -14,31 +14,21 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import psycopg
 import pytest
 
-from .conftest import ROOT
-from .pgcluster import BINDIR, Cluster, free_port
+from .helpers import ROOT, http_request, start_gunicorn
+from .pgcluster import BINDIR, Cluster
 
 pytestmark = pytest.mark.live
 
 
 def call(url, body=None, token=None, timeout=15):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("X-Auth-Token", token)
+    """One request (a POST of ``body`` as JSON, else a GET): (status, body text, seconds)."""
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, text = response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read().decode()
-    return status, text, time.monotonic() - started
+    status, _, content = http_request(url, body=body, token=token, timeout=timeout)
+    return status, content.decode(), time.monotonic() - started
 
 
 @pytest.fixture(scope="module", params=["gevent", "sync"])
@@ -51,7 +41,6 @@ def stack(request):
     if BINDIR is None:
         pytest.skip("PostgreSQL server binaries (initdb) are not installed")
     cluster = Cluster()
-    process = None
     try:
         cluster.start()
         with psycopg.connect(cluster.url(), autocommit=True) as connection:
@@ -70,27 +59,11 @@ def stack(request):
             cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         token = out.stdout.strip().splitlines()[-1]
-        port = free_port()
-        env.update({"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2", "GUNICORN_LOG_LEVEL": "warning"})
-        env["GUNICORN_WORKER_CLASS"] = request.param
-        env.pop("DJANGO_DB_POOL_SIZE", None)  # gunicorn.conf.py sets it for gevent workers
-        log = (cluster.dir / "gunicorn.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if call(f"{base}/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        yield cluster, base, token
+        # gunicorn.conf.py sets DJANGO_DB_POOL_SIZE for gevent workers: none comes from this environment.
+        env["DJANGO_DB_POOL_SIZE"] = None
+        with start_gunicorn(cluster.dir / "gunicorn.log", workers=2, worker_class=request.param, env=env) as base:
+            yield cluster, base, token
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=15)
         cluster.destroy()
 
 

@@ -8,8 +8,6 @@ import select
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from io import StringIO
 
 import pytest
@@ -17,7 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from .conftest import ROOT, _free_port
+from .helpers import ROOT, free_port, http_request
 
 
 class TestSwaggerAuthorize:
@@ -67,7 +65,7 @@ class MakeRun:
     """`make run` in its own process group, on a fresh SQLite file and a spare port; its output is collected."""
 
     def __init__(self, tmp_path):
-        self.port = _free_port()
+        self.port = free_port()
         env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -101,12 +99,7 @@ class MakeRun:
                 self.output += os.read(self.process.stdout.fileno(), 65536).decode(errors="replace")
 
     def get(self, path: str, token: str) -> int:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers={"X-Auth-Token": token})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return http_request(f"http://127.0.0.1:{self.port}{path}", token=token).status
 
     def stop(self):
         os.killpg(self.process.pid, signal.SIGTERM)  # make, runserver and its autoreloaded child

@@ -9,18 +9,15 @@ workers and with GUNICORN_WORKER_CLASS=sync. Before the change each got
 gunicorn's text/html "Bad Request" (or its 414/431/417/501) page.
 """
 
-import json
-import os
+import http.client
+import io
 import re
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import ROOT, _database_url, _free_port
+from .helpers import assert_swr_error, start_gunicorn
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -34,49 +31,15 @@ TRANSFER_CODING_NOT_IMPLEMENTED = "SVCSTG.SWR.5011001"
 @pytest.fixture(scope="module", params=["gevent", "sync"])
 def gunicorn(request, django_db_setup, django_db_blocker, tmp_path_factory):
     """gunicorn with gunicorn.conf.py (GUNICORN_WORKER_CLASS as the parameter), serving the test database;
-    (host, port)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": _database_url(),
-        "DJANGO_CONN_MAX_AGE": "0",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_WORKER_CLASS": request.param,
-        "GUNICORN_LOG_LEVEL": "warning",
-    }
+    (host, port), and the path of its log."""
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"gunicorn exited: {log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail("gunicorn did not answer within 30 s")
-                    time.sleep(0.1)
-            yield ("127.0.0.1", port), log_path
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with start_gunicorn(log_path, workers=1, worker_class=request.param) as base:
+        url = urlsplit(base)
+        yield (url.hostname, url.port), log_path
 
 
-def exchange(address, raw: bytes) -> tuple[int, dict, bytes]:
-    """Send ``raw`` on a new connection and read the answer until the server closes it; (status, headers with
-    lower-case names, body)."""
+def exchange(address, raw: bytes) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Send ``raw`` on a new connection and read the answer until the server closes it; (status, headers, body)."""
     with socket.create_connection(address, timeout=10) as sock:
         sock.sendall(raw)
         data = b""
@@ -86,13 +49,9 @@ def exchange(address, raw: bytes) -> tuple[int, dict, bytes]:
         except TimeoutError:
             raise AssertionError(f"no end of answer within 10 s; got {data[:500]!r}") from None
     head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ")[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
+    status_line, _, header_lines = head.partition(b"\r\n")
+    headers = http.client.parse_headers(io.BytesIO(header_lines + b"\r\n\r\n"))
+    return int(status_line.split(b" ")[1]), headers, body
 
 
 def request(head: str | bytes, body: bytes = b"") -> bytes:
@@ -171,14 +130,11 @@ def test_request_gunicorn_refuses_gets_the_error_body(gunicorn, case):
     address, log_path = gunicorn
     raw, want_status, want_code = CASES[case]
     status, headers, body = exchange(address, raw)
-    assert status == want_status, body[:300]
+    payload = assert_swr_error((status, headers, body), want_status, want_code)
     assert headers["content-type"] == "application/json", body[:300]
     assert b"<html" not in body.lower()
     assert int(headers["content-length"]) == len(body)
     assert headers["connection"] == "close"
-    payload = json.loads(body)
-    assert payload["error_code"] == payload["errorCode"] == want_code
-    assert payload["error_msg"] == payload["errorMessage"]
     assert payload["details"] == []
     if want_status == 400:
         assert payload["error_msg"].startswith("Malformed HTTP request: ")
@@ -194,9 +150,7 @@ def test_normal_requests_still_work(gunicorn):
     address, _ = gunicorn
     status, headers, body = exchange(address, request("GET /healthz HTTP/1.1\r\n"))
     assert status == 200, body[:300]
-    status, headers, body = exchange(address, request("GET /v2/manage/nothing-here HTTP/1.1\r\n"))
-    assert status == 404
-    assert json.loads(body)["error_code"] == "SVCSTG.SWR.4040083"
+    assert_swr_error(exchange(address, request("GET /v2/manage/nothing-here HTTP/1.1\r\n")), 404, "SVCSTG.SWR.4040083")
     head = "POST /v3/auth/tokens HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
     status, headers, body = exchange(address, request(head, b"{}"))
     assert 400 <= status < 500, body[:300]

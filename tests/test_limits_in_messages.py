@@ -6,20 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from swr import names, services
+from swr import names
 from swr.api.serializers import RepositoryCreateSerializer
 from swr.choices import PermissionLevel
 from swr.errors import BodyTooLarge
 from swr.models import DESCRIPTION_MAX_LENGTH, Repository
 
-from .helpers import OPERATOR, assert_swr_error
-from .test_signing import send, sign
-
-
-@pytest.fixture
-def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
-    return key.access_key, secret_key
+from .helpers import assert_swr_error, send_signed, sign
 
 
 def test_help_texts_state_the_rules_lengths():
@@ -41,7 +34,7 @@ def test_the_levels_are_listed_from_the_choices():
 def test_the_signature_window_is_stated_from_the_setting(settings, key_pair):
     settings.SWR_SIGNATURE_MAX_SKEW = timedelta(minutes=10)
     headers = sign(*key_pair, "GET", "/v2/manage/namespaces", date=datetime.now(UTC) - timedelta(minutes=11))
-    body = assert_swr_error(send("GET", "/v2/manage/namespaces", headers), 401, "SVCSTG.SWR.4010000")
+    body = assert_swr_error(send_signed("GET", "/v2/manage/namespaces", headers), 401, "SVCSTG.SWR.4010000")
     assert "more than 10 minutes from now" in body["error_msg"]
 
 

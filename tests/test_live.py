@@ -6,57 +6,34 @@ name, in different processes, end in one 201 and 409s, never a 500.
 
 import json
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from swr import services
 from swr.models import Repository
 
-from .helpers import OPERATOR
+from .helpers import assert_swr_error, http_request
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
-def call(url, method="POST", body=None, token=None, content_type="application/json", raw=None):
-    """One HTTP request; returns (status, headers, body as text)."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", content_type)
-    if token:
-        request.add_header("X-Auth-Token", token)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read().decode()
-
-
-@pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
-
-
 def test_readme_flow(server, token):
-    status, headers, body = call(f"{server}/v2/manage/namespaces", body={"namespace": "group"}, token=token)
-    assert (status, body) == (201, "{}")
+    status, headers, body = http_request(f"{server}/v2/manage/namespaces", body={"namespace": "group"}, token=token)
+    assert (status, body) == (201, b"{}")
     assert headers["X-Request-Id"]
-    status, _, body = call(
+    status, _, body = http_request(
         f"{server}/v2/manage/namespaces/group/repos",
         body={"repository": "busybox", "category": "linux", "description": "a busybox repository", "is_public": True},
         token=token,
     )
-    assert (status, body) == (201, "{}")
-    status, _, body = call(
+    assert (status, body) == (201, b"{}")
+    status, _, body = http_request(
         f"{server}/v2/manage/namespaces/group/repos",
         raw=b"repository=nginx%2Fweb&is_public=false&category=arms",
-        content_type="application/x-www-form-urlencoded",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
         token=token,
     )
-    assert (status, body) == (201, "{}")
+    assert (status, body) == (201, b"{}")
     assert sorted(Repository.objects.values_list("name", "category")) == [("busybox", "linux"), ("nginx/web", "arm")]
 
 
@@ -70,16 +47,12 @@ def test_readme_flow(server, token):
     ],
 )
 def test_errors_over_http_are_json(server, token, path, method, raw, status, code):
-    got, headers, body = call(f"{server}{path}", method=method, raw=raw, token=token)
-    assert got == status
-    assert headers["Content-Type"].startswith("application/json")
-    assert json.loads(body)["error_code"] == code
+    assert_swr_error(http_request(f"{server}{path}", method=method, raw=raw, token=token), status, code)
 
 
 def test_request_without_token_over_http(server):
-    status, _, body = call(f"{server}/v2/manage/namespaces", body={"namespace": "group"})
-    assert status == 401
-    assert json.loads(body)["error_code"] == "SVCSTG.SWR.4010000"
+    answer = http_request(f"{server}/v2/manage/namespaces", body={"namespace": "group"})
+    assert_swr_error(answer, 401, "SVCSTG.SWR.4010000")
 
 
 def _race(count, make_request):
@@ -96,25 +69,27 @@ def _race(count, make_request):
 def test_racing_creates_of_one_repository(server, token, namespace):
     """Spec section 3: exactly one of the racing requests wins, the others get 409, never 500."""
     url = f"{server}/v2/manage/namespaces/group/repos"
-    results = _race(16, lambda i: call(url, body={"repository": "contested", "is_public": i % 2 == 0}, token=token))
+    results = _race(
+        16, lambda i: http_request(url, body={"repository": "contested", "is_public": i % 2 == 0}, token=token)
+    )
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [201] + [409] * 15, [r[2] for r in results]
-    for status, _, body in results:
-        if status == 409:
-            assert json.loads(body)["error_code"] == "SVCSTG.SWR.4090006"
+    for answer in results:
+        if answer.status == 409:
+            assert_swr_error(answer, 409, "SVCSTG.SWR.4090006")
     assert Repository.objects.filter(name="contested").count() == 1
 
 
 def test_racing_creates_of_one_namespace(server, token):
     url = f"{server}/v2/manage/namespaces"
-    results = _race(12, lambda i: call(url, body={"namespace": "contested"}, token=token))
+    results = _race(12, lambda i: http_request(url, body={"namespace": "contested"}, token=token))
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [201] + [409] * 11, [r[2] for r in results]
 
 
 def test_parallel_creates_of_distinct_repositories(server, token, namespace):
     url = f"{server}/v2/manage/namespaces/group/repos"
-    results = _race(16, lambda i: call(url, body={"repository": f"app-{i}", "is_public": True}, token=token))
+    results = _race(16, lambda i: http_request(url, body={"repository": f"app-{i}", "is_public": True}, token=token))
     assert [status for status, _, _ in results] == [201] * 16
     assert Repository.objects.filter(namespace=namespace).count() == 16
 
@@ -122,9 +97,8 @@ def test_parallel_creates_of_distinct_repositories(server, token, namespace):
 def test_oversized_body_always_gets_its_413(server, token):
     """The client must read the 413, not a reset connection (the server drops the unread body first)."""
     for _ in range(20):
-        status, _, body = call(f"{server}/v2/manage/namespaces", raw=b"x" * (3 * 1024 * 1024), token=token)
-        assert status == 413
-        assert json.loads(body)["error_code"] == "SVCSTG.SWR.4131001"
+        answer = http_request(f"{server}/v2/manage/namespaces", raw=b"x" * (3 * 1024 * 1024), token=token)
+        assert_swr_error(answer, 413, "SVCSTG.SWR.4131001")
 
 
 def test_quota_holds_under_parallel_creates(server, token, namespace, tenant):
@@ -132,12 +106,12 @@ def test_quota_holds_under_parallel_creates(server, token, namespace, tenant):
     tenant.repository_quota = 5
     tenant.save()
     url = f"{server}/v2/manage/namespaces/group/repos"
-    results = _race(16, lambda i: call(url, body={"repository": f"q-{i}", "is_public": True}, token=token))
+    results = _race(16, lambda i: http_request(url, body={"repository": f"q-{i}", "is_public": True}, token=token))
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [201] * 5 + [400] * 11, [r[2] for r in results]
-    for status, _, body in results:
-        if status == 400:
-            assert json.loads(body)["error_code"] == "SVCSTG.SWR.4000098"
+    for answer in results:
+        if answer.status == 400:
+            assert_swr_error(answer, 400, "SVCSTG.SWR.4000098")
     assert Repository.objects.filter(namespace=namespace).count() == 5
 
 
@@ -145,7 +119,7 @@ def test_namespace_quota_holds_under_parallel_creates(server, token, tenant):
     tenant.namespace_quota = 3
     tenant.save()
     url = f"{server}/v2/manage/namespaces"
-    results = _race(12, lambda i: call(url, body={"namespace": f"ns-{i}"}, token=token))
+    results = _race(12, lambda i: http_request(url, body={"namespace": f"ns-{i}"}, token=token))
     assert sorted(status for status, _, _ in results) == [201] * 3 + [400] * 9
 
 
@@ -163,7 +137,7 @@ def test_load_of_mixed_creates_ends_with_exactly_the_promised_rows(server, token
         answers = []
         for i in range(per_client):
             name = f"shared-{i}" if i % 2 == 0 else f"c{c}-{i}"
-            status, _, body = call(url, body={"repository": name, "is_public": False}, token=token)
+            status, _, body = http_request(url, body={"repository": name, "is_public": False}, token=token)
             answers.append((name, status, json.loads(body).get("error_code") if status != 201 else None))
         return answers
 

@@ -6,38 +6,14 @@ is right or not; other names are not affected. Counted in the database, so every
 node sees one count. "Time passes" here by moving the recorded failures back in time.
 """
 
-import json
 import threading
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
 from django.test import Client
-from rest_framework.test import APIClient
 
-from .helpers import assert_swr_error
-
-PASSWORD = "s3cret-Passw0rd"
-LOGIN = "/v3/auth/tokens"
-
-
-def login_body(name="alice", password=PASSWORD, domain="acme"):
-    return {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {"user": {"name": name, "password": password, "domain": {"name": domain}}},
-            }
-        }
-    }
-
-
-def login(name="alice", password=PASSWORD, **extra):
-    return APIClient().post(
-        LOGIN, data=json.dumps(login_body(name, password)), content_type="application/json", **extra
-    )
+from .helpers import LOGIN, PASSWORD, admin_login, assert_swr_error, http_request, login, login_body
 
 
 def fail(times, name="alice", **extra):
@@ -48,13 +24,6 @@ def pass_time(delta):
     """The recorded failures happened ``delta`` earlier."""
     for attempt in AccessAttempt.objects.all():
         AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=attempt.attempt_time - delta)
-
-
-@pytest.fixture
-def alice(owner):
-    owner.set_password(PASSWORD)
-    owner.save()
-    return owner
 
 
 @pytest.fixture
@@ -128,13 +97,11 @@ class TestPasswordLoginThrottle:
         """No password oracle: after four wrong passwords, the fifth attempt answers 429 whether it carried the
         right password with another domain or a wrong one (it answered 401 when only wrong passwords counted)."""
         assert fail(4) == [401] * 4
-        body = json.dumps(login_body(domain="globex"))
-        assert_throttled(APIClient().post(LOGIN, data=body, content_type="application/json"), at_least=1)
+        assert_throttled(login(domain="globex"), at_least=1)
         assert_throttled(login(), at_least=1)
 
     def test_a_wrong_domain_alone_locks_like_wrong_passwords(self, alice, other_tenant):
-        body = json.dumps(login_body(domain="globex"))
-        answers = [APIClient().post(LOGIN, data=body, content_type="application/json").status_code for _ in range(5)]
+        answers = [login(domain="globex").status_code for _ in range(5)]
         assert answers == [401] * 4 + [429]
 
     def test_limits_are_settings(self, alice, settings):
@@ -161,43 +128,22 @@ class TestAdminLoginThrottle:
     """The admin's login form gets the same protection; a lockout there is a 429 HTML page in the admin's look
     (tests/test_admin_polish.py), not a 500."""
 
-    @pytest.fixture
-    def staff(self, make_user, tenant):
-        user = make_user("carol", tenant)
-        user.is_staff = user.is_superuser = True
-        user.set_password(PASSWORD)
-        user.save()
-        return user
-
-    def admin_login(self, username, password):
-        return Client().post("/admin/login/?next=/admin/", {"username": username, "password": password})
-
-    def test_admin_login_works(self, staff):
+    def test_admin_login_works(self, carol):
         assert Client().get("/admin/login/").status_code == 200
-        response = self.admin_login("carol", PASSWORD)
+        response = admin_login("carol", PASSWORD)
         assert (response.status_code, response["Location"]) == (302, "/admin/")
 
-    def test_admin_lockout(self, staff, alice):
-        assert [self.admin_login("carol", "wrong").status_code for _ in range(4)] == [200] * 4
+    def test_admin_lockout(self, carol, alice):
+        assert [admin_login("carol", "wrong").status_code for _ in range(4)] == [200] * 4
         for password in ("wrong", PASSWORD):
-            response = self.admin_login("carol", password)
+            response = admin_login("carol", password)
             assert response.status_code == 429
             assert 1 <= int(response["Retry-After"]) <= 15 * 60
             assert "User name <strong>carol</strong> is locked" in response.content.decode()
         assert_throttled(login("carol"), at_least=1)  # one count for the API and the admin
-        assert self.admin_login("alice", PASSWORD).status_code == 200  # not staff, but not locked either
+        assert admin_login("alice", PASSWORD).status_code == 200  # not staff, but not locked either
         pass_time(timedelta(minutes=15, seconds=1))
-        assert self.admin_login("carol", PASSWORD).status_code == 302
-
-
-def _post(url, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.headers
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers
+        assert admin_login("carol", PASSWORD).status_code == 302
 
 
 @pytest.mark.live
@@ -212,14 +158,14 @@ class TestLiveThrottle:
 
     def test_count_is_shared_by_the_workers(self, server, alice, bob):
         url = f"{server}{LOGIN}"
-        statuses = [_post(url, login_body(password=f"wrong-{n}"))[0] for n in range(5)]
+        statuses = [http_request(url, body=login_body(password=f"wrong-{n}"))[0] for n in range(5)]
         assert statuses == [401] * 4 + [429]
-        status, headers = _post(url, login_body())
+        status, headers, _ = http_request(url, body=login_body())
         assert status == 429
         assert 15 * 60 - 10 <= int(headers["Retry-After"]) <= 15 * 60
-        assert _post(url, login_body("bob"))[0] == 201
+        assert http_request(url, body=login_body("bob"))[0] == 201
         pass_time(timedelta(minutes=15, seconds=1))
-        status, headers = _post(url, login_body())
+        status, headers, _ = http_request(url, body=login_body())
         assert status == 201
         assert headers["X-Subject-Token"]
 
@@ -232,7 +178,7 @@ class TestLiveThrottle:
 
         def guess(number):
             barrier.wait(timeout=10)
-            results.append(_post(url, login_body(password=f"guess-{number}"))[0])
+            results.append(http_request(url, body=login_body(password=f"guess-{number}"))[0])
 
         threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
         for thread in threads:
@@ -241,4 +187,4 @@ class TestLiveThrottle:
             thread.join(timeout=60)
         assert len(results) == 8
         assert set(results) <= {401, 429}, results
-        assert _post(url, login_body())[0] == 429
+        assert http_request(url, body=login_body())[0] == 429

@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 
 from swr.logs import JsonFormatter, RequestIdLogFilter
 
-from .conftest import ROOT
-from .helpers import assert_swr_error
+from .helpers import ROOT, assert_swr_error, post
 
 pytestmark = pytest.mark.django_db
 
@@ -49,11 +48,7 @@ class TestHealth:
 def test_api_request_answers_503_when_the_database_fails(api, namespace, create_fails):
 
     create_fails(OperationalError("server closed the connection unexpectedly"))
-    response = api.post(
-        "/v2/manage/namespaces/group/repos",
-        data=json.dumps({"repository": "x", "is_public": True}),
-        content_type="application/json",
-    )
+    response = post(api, "/v2/manage/namespaces/group/repos", {"repository": "x", "is_public": True})
     body = assert_swr_error(response, 503, "SVCSTG.SWR.5030000")
     assert "server closed" not in body["error_msg"]
 
@@ -63,10 +58,10 @@ class TestAccessLog:
         caplog.handler.addFilter(RequestIdLogFilter())
         caplog.handler.setFormatter(JsonFormatter())
         with caplog.at_level(logging.INFO, logger="swr.access"):
-            response = api.post(
+            response = post(
+                api,
                 "/v2/manage/namespaces/group/repos",
-                data=json.dumps({"repository": "web", "is_public": True}),
-                content_type="application/json",
+                {"repository": "web", "is_public": True},
                 HTTP_X_REQUEST_ID="log-me",
             )
         assert response.status_code == 201
@@ -88,11 +83,7 @@ class TestAccessLog:
         create_fails(RuntimeError("internal detail"))
         caplog.handler.setFormatter(JsonFormatter())
         with caplog.at_level(logging.ERROR, logger="swr.api"):
-            response = api.post(
-                "/v2/manage/namespaces/group/repos",
-                data=json.dumps({"repository": "web", "is_public": True}),
-                content_type="application/json",
-            )
+            response = post(api, "/v2/manage/namespaces/group/repos", {"repository": "web", "is_public": True})
         assert "internal detail" not in response.content.decode()
         (record,) = [r for r in caplog.records if r.name == "swr.api"]
         entry = json.loads(caplog.handler.format(record))

@@ -6,15 +6,13 @@ PATCH, namespace and repository grants, and grants above the caller's level that
 lower or remove.
 """
 
-import json
-
 import pytest
 
 from swr import policy, services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Repository, RepositoryPermission
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, grant_entry, send
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +20,6 @@ READ, EDIT, MANAGE = 1, 3, 7
 NS_ACCESS = "/v2/manage/namespaces/group/access"
 REPO = "/v2/manage/namespaces/group/repos/nginx$web"
 REPO_ACCESS = f"{REPO}/access"
-
-
-def send(client, method, url, body):
-    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json")
-
-
-def entry(user, auth):
-    return {"user_id": str(user.pk), "user_name": user.username, "auth": auth}
 
 
 @pytest.fixture
@@ -59,7 +49,7 @@ def repo_grants():
 def test_editor_cannot_grant_himself_manage_and_delete_the_repository(web, editor, client_for):
     """The example of issue 11, step by step: the grant is refused, so the delete is refused too."""
     bob = client_for(editor)
-    body = assert_swr_error(send(bob, "post", REPO_ACCESS, [entry(editor, MANAGE)]), 403, "SVCSTG.SWR.4039002")
+    body = assert_swr_error(send(bob, "post", REPO_ACCESS, [grant_entry(editor, MANAGE)]), 403, "SVCSTG.SWR.4039002")
     assert body["error_msg"] == (
         "You hold edit (3) on repository 'nginx/web': nobody grants above their own level, "
         "so you cannot give manage (7) to user 'bob'."
@@ -73,7 +63,7 @@ def test_editor_cannot_grant_himself_manage_and_delete_the_repository(web, edito
 @pytest.mark.parametrize("whom", ["himself", "another user"])
 def test_editor_cannot_grant_manage_on_a_repository_by_post(web, editor, carol, client_for, whom):
     holder = editor if whom == "himself" else carol
-    response = send(client_for(editor), "post", REPO_ACCESS, [entry(holder, MANAGE)])
+    response = send(client_for(editor), "post", REPO_ACCESS, [grant_entry(holder, MANAGE)])
     assert_swr_error(response, 403, "SVCSTG.SWR.4039002")
     assert repo_grants() == set()
 
@@ -83,7 +73,7 @@ def test_editor_cannot_grant_manage_on_a_repository_by_post(web, editor, carol, 
 def test_editor_cannot_raise_a_grant_to_manage_by_patch(web, editor, carol, client_for, whom, held):
     holder = editor if whom == "himself" else carol
     RepositoryPermission.objects.create(repository=web, user=holder, level=held)
-    response = send(client_for(editor), "patch", REPO_ACCESS, [entry(holder, MANAGE)])
+    response = send(client_for(editor), "patch", REPO_ACCESS, [grant_entry(holder, MANAGE)])
     body = assert_swr_error(response, 403, "SVCSTG.SWR.4039002")
     assert "nobody grants above their own level" in body["error_msg"]
     assert repo_grants() == {(holder.username, held)}
@@ -94,16 +84,16 @@ def test_editor_cannot_raise_a_grant_to_manage_by_patch(web, editor, carol, clie
 def test_editor_may_grant_up_to_his_own_level(web, editor, carol, client_for, whom, level):
     """The rule takes nothing away that the permission table gives: an editor grants read and edit."""
     holder = editor if whom == "himself" else carol
-    assert send(client_for(editor), "post", REPO_ACCESS, [entry(holder, level)]).status_code == 201
+    assert send(client_for(editor), "post", REPO_ACCESS, [grant_entry(holder, level)]).status_code == 201
     assert repo_grants() == {(holder.username, level)}
-    assert send(client_for(editor), "patch", REPO_ACCESS, [entry(holder, READ)]).status_code == 201
+    assert send(client_for(editor), "patch", REPO_ACCESS, [grant_entry(holder, READ)]).status_code == 201
     assert send(client_for(editor), "delete", REPO_ACCESS, [str(holder.pk)]).status_code == 204
 
 
 def test_a_refused_entry_refuses_the_whole_request(web, editor, carol, make_user, tenant, client_for):
     """All or nothing (spec section 6): every entry above the caller's level is listed in details."""
     dave = make_user("dave", tenant)
-    body = [entry(carol, READ), entry(dave, MANAGE), entry(editor, MANAGE)]
+    body = [grant_entry(carol, READ), grant_entry(dave, MANAGE), grant_entry(editor, MANAGE)]
     error = assert_swr_error(send(client_for(editor), "post", REPO_ACCESS, body), 403, "SVCSTG.SWR.4039002")
     assert [d["error_msg"].rsplit(" ", 1)[-1] for d in error["details"]] == ["'dave'.", "'bob'."]
     assert repo_grants() == set()
@@ -113,7 +103,7 @@ def test_a_refused_entry_refuses_the_whole_request(web, editor, carol, make_user
 def test_editor_cannot_lower_or_remove_a_grant_above_his_level(web, editor, carol, client_for, method):
     """A grant above the caller's level is out of reach: an editor cannot demote or remove a manager."""
     RepositoryPermission.objects.create(repository=web, user=carol, level=MANAGE)
-    body = [entry(carol, READ)] if method == "patch" else [str(carol.pk)]
+    body = [grant_entry(carol, READ)] if method == "patch" else [str(carol.pk)]
     error = assert_swr_error(send(client_for(editor), method, REPO_ACCESS, body), 403, "SVCSTG.SWR.4039002")
     assert error["error_msg"] == (
         "User 'carol' holds manage (7) on repository 'nginx/web', above your edit (3): "
@@ -129,7 +119,7 @@ def test_repository_manager_may_grant_and_remove_manage(web, make_user, tenant, 
     RepositoryPermission.objects.create(repository=web, user=manager, level=MANAGE)
     if method != "post":
         RepositoryPermission.objects.create(repository=web, user=carol, level=MANAGE)
-    body = [str(carol.pk)] if method == "delete" else [entry(carol, MANAGE)]
+    body = [str(carol.pk)] if method == "delete" else [grant_entry(carol, MANAGE)]
     assert send(client_for(manager), method, REPO_ACCESS, body).status_code in (201, 204)
 
 
@@ -144,7 +134,7 @@ def test_managers_reach_every_level(web, owner, carol, make_user, tenant, client
         url, model, obj = (REPO_ACCESS, RepositoryPermission, {"repository": web})
     if method != "post":
         model.objects.create(**obj, user=carol, level=MANAGE)
-    body = [str(carol.pk)] if method == "delete" else [entry(carol, MANAGE)]
+    body = [str(carol.pk)] if method == "delete" else [grant_entry(carol, MANAGE)]
     assert send(client_for(user), method, url, body).status_code in (201, 204)
 
 

@@ -7,14 +7,12 @@ its methods, must refuse an existing private name and a missing one alike: same 
 same message (the name, taken from the URL, is the only difference).
 """
 
-import json
-
 import pytest
 
 from swr import services
 from swr.models import NamespacePermission, RepositoryPermission
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, grant_entry, send
 
 pytestmark = pytest.mark.django_db
 
@@ -68,12 +66,12 @@ def caller_client(scene, make_user, client_for, name):
 def call(client, scene, method, path, body, name):
     url = f"{NS}/repos/" + path.format(repo=name.replace("/", "$"))
     if body == "GRANT":
-        body = [{"user_id": str(scene["bystander"].pk), "user_name": "bystander", "auth": 1}]
+        body = [grant_entry(scene["bystander"])]
     elif body == "USER_IDS":
         body = [str(scene["bystander"].pk)]
     if body is None:
         return getattr(client, method)(url)
-    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json")
+    return send(client, method, url, body)
 
 
 def answer(response, name: str) -> tuple:

@@ -1,8 +1,6 @@
 """The cross-tenant matrix: every endpoint against every kind of caller, expected answers derived from the
 permission table of spec section 6 (written out again here, from the spec, not imported from the code)."""
 
-import json
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -10,7 +8,7 @@ from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Repository, RepositoryPermission
 
-from .helpers import OPERATOR
+from .helpers import OPERATOR, grant_entry, send
 
 pytestmark = pytest.mark.django_db
 
@@ -111,9 +109,8 @@ def test_matrix(scene, tenant, other_tenant, make_user, endpoint, caller):
     client = make_caller(caller, scene, tenant, other_tenant, make_user)
     _, method, url, body, _ = ENDPOINTS[endpoint]
     if body == "GRANT":
-        body = [{"user_id": str(scene["bystander"].pk), "user_name": "bystander", "auth": 1}]
-    kwargs = {"data": json.dumps(body), "content_type": "application/json"} if body is not None else {}
-    response = getattr(client, method)(url, **kwargs)
+        body = [grant_entry(scene["bystander"])]
+    response = getattr(client, method)(url) if body is None else send(client, method, url, body)
     expected = expected_status(endpoint, caller)
     assert response.status_code == expected, response.content
     if expected == 403:

@@ -12,8 +12,6 @@ import json
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -24,7 +22,7 @@ from django.db import transaction
 from swr import services
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, Tenant
 
-from .helpers import OPERATOR
+from .helpers import OPERATOR, grant_entry, http_request
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -39,21 +37,13 @@ TIME_LIMIT = 45
 
 def call(url, method, body=None, token=None):
     """One HTTP request: (status, error code or None)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    request.add_header("X-Auth-Token", token)
+    status, _, content = http_request(url, method, body=body, token=token, timeout=60)
+    if status < 400:
+        return status, None
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
-            return response.status, None
-    except urllib.error.HTTPError as error:
-        text = error.read().decode()
-        try:
-            return error.code, json.loads(text).get("error_code")
-        except ValueError:
-            return error.code, text[:200]
+        return status, json.loads(content).get("error_code")
+    except ValueError:
+        return status, content.decode()[:200]
 
 
 def together(*requests):
@@ -100,20 +90,6 @@ def rounds(count):
         if number and time.monotonic() > deadline:
             return
         yield number
-
-
-@pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
-
-
-@pytest.fixture
-def bob(make_user, tenant):
-    return make_user("bob", tenant)
-
-
-def entry(user, auth=1):
-    return {"user_id": str(user.pk), "user_name": user.username, "auth": auth}
 
 
 # Must-have 2: of parallel DELETEs of one thing, exactly one answers 204; only its row gives back a place.
@@ -206,7 +182,7 @@ def test_delete_racing_a_write_into_it_never_answers_5xx(server, token, owner, t
     (the organization got a repository first); the database agrees with the answers.
     """
     deleted, held, (path, method, body), write_allowed, delete_allowed = RACES[race]
-    body = {"entry": [entry(bob, 3)], "id": [str(bob.pk)]}.get(body, body) if isinstance(body, str) else body
+    body = {"entry": [grant_entry(bob, 3)], "id": [str(bob.pk)]}.get(body, body) if isinstance(body, str) else body
     for number in rounds(30):
         namespace = services.namespace_create(name=f"race-{number}", tenant=tenant, creator=owner, actor=OPERATOR)
         repository = services.repository_create(
@@ -287,10 +263,9 @@ def test_counters_equal_rows_after_a_storm_of_creates_and_deletes(server, make_u
         assert_usage_is_the_rows()
     for t, user_token in clients[::4]:
         t.refresh_from_db()
-        request = urllib.request.Request(f"{server}/v2/manage/projects/{t.project_id}/quotas")
-        request.add_header("X-Auth-Token", user_token)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            quotas = {q["quota_key"]: q["used"] for q in json.loads(response.read())["quotas"]}
+        answer = http_request(f"{server}/v2/manage/projects/{t.project_id}/quotas", token=user_token)
+        assert answer.status == 200, answer
+        quotas = {q["quota_key"]: q["used"] for q in json.loads(answer.body)["quotas"]}
         owned = {
             "namespace": Namespace.objects.filter(tenant=t).count(),
             "repository": Repository.objects.filter(namespace__tenant=t).count(),

@@ -6,8 +6,6 @@ was re-created by replaying its create. Signatures are signed here by the offici
 
 import json
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,16 +14,9 @@ import pytest
 from swr import services, signing
 from swr.models import Namespace, NamespacePermission, Repository
 
-from .helpers import OPERATOR, assert_swr_error
-from .test_signing import send, sign
+from .helpers import OPERATOR, assert_swr_error, http_request, send_signed, sign
 
 ALREADY_USED = "the signature was already used"
-
-
-@pytest.fixture
-def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
-    return key.access_key, secret_key
 
 
 def body(data) -> bytes:
@@ -38,10 +29,10 @@ class TestReplays:
         """The example of the issue: create, delete, then the captured create sent again."""
         path, create = "/v2/manage/namespaces/group/repos", body({"repository": "web", "is_public": True})
         captured = sign(*key_pair, "POST", path, body=create)
-        assert send("POST", path, captured, body=create).status_code == 201
+        assert send_signed("POST", path, captured, body=create).status_code == 201
         delete = sign(*key_pair, "DELETE", f"{path}/web")
-        assert send("DELETE", f"{path}/web", delete).status_code == 204
-        replayed = assert_swr_error(send("POST", path, captured, body=create), 401, "SVCSTG.SWR.4010000")
+        assert send_signed("DELETE", f"{path}/web", delete).status_code == 204
+        replayed = assert_swr_error(send_signed("POST", path, captured, body=create), 401, "SVCSTG.SWR.4010000")
         assert ALREADY_USED in replayed["error_msg"]
         assert not Repository.objects.exists()
 
@@ -49,9 +40,9 @@ class TestReplays:
         path = "/v2/manage/namespaces/group/repos/web"
         services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
         captured = sign(*key_pair, "DELETE", path)
-        assert send("DELETE", path, captured).status_code == 204
+        assert send_signed("DELETE", path, captured).status_code == 204
         services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
-        assert_swr_error(send("DELETE", path, captured), 401, "SVCSTG.SWR.4010000")
+        assert_swr_error(send_signed("DELETE", path, captured), 401, "SVCSTG.SWR.4010000")
         assert Repository.objects.filter(name="web").exists()
 
     def test_replayed_patch_is_refused(self, key_pair, namespace, owner):
@@ -59,9 +50,9 @@ class TestReplays:
         services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
         update = body({"is_public": True, "category": "linux", "description": "first"})
         captured = sign(*key_pair, "PATCH", path, body=update)
-        assert send("PATCH", path, captured, body=update).status_code == 201
+        assert send_signed("PATCH", path, captured, body=update).status_code == 201
         Repository.objects.update(description="changed since")
-        assert_swr_error(send("PATCH", path, captured, body=update), 401, "SVCSTG.SWR.4010000")
+        assert_swr_error(send_signed("PATCH", path, captured, body=update), 401, "SVCSTG.SWR.4010000")
         assert Repository.objects.get().description == "changed since"
 
     def test_replayed_grant_removal_is_refused(self, key_pair, namespace, make_user, tenant, grant):
@@ -69,9 +60,9 @@ class TestReplays:
         grant(bob, namespace, 3)
         path, payload = "/v2/manage/namespaces/group/access", body([str(bob.pk)])
         captured = sign(*key_pair, "DELETE", path, body=payload)
-        assert send("DELETE", path, captured, body=payload).status_code in (200, 201, 204)
+        assert send_signed("DELETE", path, captured, body=payload).status_code in (200, 201, 204)
         grant(bob, namespace, 3)
-        assert_swr_error(send("DELETE", path, captured, body=payload), 401, "SVCSTG.SWR.4010000")
+        assert_swr_error(send_signed("DELETE", path, captured, body=payload), 401, "SVCSTG.SWR.4010000")
         assert NamespacePermission.objects.filter(user=bob).exists()
 
     @pytest.mark.parametrize("method", ["PUT", "POST", "DELETE"])
@@ -79,14 +70,14 @@ class TestReplays:
         """405 (PUT, POST on an organization), 204 (DELETE): the request was handled; its copy is refused."""
         path = "/v2/manage/namespaces/group"
         headers = sign(*key_pair, method, path)
-        assert send(method, path, headers).status_code in (204, 405)
-        assert ALREADY_USED in send(method, path, headers).json()["error_msg"]
+        assert send_signed(method, path, headers).status_code in (204, 405)
+        assert ALREADY_USED in send_signed(method, path, headers).json()["error_msg"]
 
     def test_reads_may_be_repeated(self, key_pair, namespace):
         headers = sign(*key_pair, "GET", "/v2/manage/namespaces/group")
-        assert [send("GET", "/v2/manage/namespaces/group", headers).status_code for _ in range(3)] == [200] * 3
+        assert [send_signed("GET", "/v2/manage/namespaces/group", headers).status_code for _ in range(3)] == [200] * 3
         head = sign(*key_pair, "HEAD", "/v2/manage/namespaces/group")
-        assert [send("HEAD", "/v2/manage/namespaces/group", head).status_code for _ in range(2)] == [200] * 2
+        assert [send_signed("HEAD", "/v2/manage/namespaces/group", head).status_code for _ in range(2)] == [200] * 2
 
     def test_a_new_second_or_a_unique_signed_header_makes_a_new_signature(self, key_pair, namespace):
         """Two truly identical requests of one second share a signature and the second is refused; a new
@@ -95,7 +86,7 @@ class TestReplays:
         now = datetime.now(UTC)
 
         def create(headers):
-            return send("POST", path, headers, body=payload)
+            return send_signed("POST", path, headers, body=payload)
 
         assert create(sign(*key_pair, "POST", path, body=payload, date=now)).status_code == 201
         Namespace.objects.filter(name="again").delete()
@@ -121,9 +112,9 @@ class TestReplays:
 
         monkeypatch.setattr(services, "repository_create", fail_once)
         headers = sign(*key_pair, "POST", path, body=payload)
-        assert_swr_error(send("POST", path, headers, body=payload), 500, "SVCSTG.SWR.5000046")
-        assert send("POST", path, headers, body=payload).status_code == 201
-        assert ALREADY_USED in send("POST", path, headers, body=payload).json()["error_msg"]
+        assert_swr_error(send_signed("POST", path, headers, body=payload), 500, "SVCSTG.SWR.5000046")
+        assert send_signed("POST", path, headers, body=payload).status_code == 201
+        assert ALREADY_USED in send_signed("POST", path, headers, body=payload).json()["error_msg"]
         assert Repository.objects.get().name == "web"
 
     @pytest.mark.parametrize(
@@ -163,37 +154,6 @@ class TestReplays:
         assert not UsedSignature.objects.filter(signature=old).exists()
 
 
-def _live_sign(server, ak, sk, method, path, data):
-    from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkcore.sdk_request import SdkRequest
-    from huaweicloudsdkcore.signer.signer import Signer
-
-    host = server.removeprefix("http://")
-    request = SdkRequest(
-        method=method,
-        schema="http",
-        host=host,
-        resource_path=path,
-        query_params=[],
-        header_params={"Content-Type": "application/json"},
-        body=data,
-    )
-    Signer(BasicCredentials(ak, sk)).sign(request)
-    return request.header_params
-
-
-def _send_live(server, method, path, headers, data):
-    request = urllib.request.Request(f"{server}{path}", data=data or None, method=method)
-    for name, value in headers.items():
-        if name.lower() != "host":
-            request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_copies_of_one_signed_request_racing_on_live_gunicorn(server, key_pair):
@@ -203,20 +163,21 @@ def test_copies_of_one_signed_request_racing_on_live_gunicorn(server, key_pair):
     rounds, copies = 12, 8
     for round_number in range(rounds):
         path, payload = "/v2/manage/namespaces", body({"namespace": f"race-{round_number}"})
-        headers = _live_sign(server, *key_pair, "POST", path, payload)
+        headers = sign(*key_pair, "POST", path, body=payload, host=server.removeprefix("http://"))
         barrier = threading.Barrier(copies)
         results = []
 
         def fire(headers=headers, path=path, payload=payload, barrier=barrier, results=results):
             barrier.wait(timeout=10)
-            results.append(_send_live(server, "POST", path, headers, payload))
+            sent = {name: value for name, value in headers.items() if name.lower() != "host"}
+            results.append(http_request(f"{server}{path}", "POST", raw=payload, headers=sent))
 
         threads = [threading.Thread(target=fire) for _ in range(copies)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-        statuses = sorted(status for status, _ in results)
+        statuses = sorted(status for status, _, _ in results)
         assert statuses == [201] + [401] * (copies - 1), results
-        assert all(ALREADY_USED in text for status, text in results if status == 401)
+        assert all(ALREADY_USED in content.decode() for status, _, content in results if status == 401)
     assert Namespace.objects.filter(name__startswith="race-").count() == rounds

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from .helpers import assert_swr_error
+
 pytestmark = pytest.mark.django_db
 
 REQUEST_LINE_TOO_LONG = "SVCSTG.SWR.4141001"
@@ -38,15 +40,6 @@ def get(server, target, headers=()):
         connection.close()
 
 
-def assert_error_body(status, headers, body, want_status, want_code):
-    assert status == want_status, body[:300]
-    assert headers["Content-Type"].startswith("application/json"), body[:300]
-    payload = json.loads(body)
-    assert payload["error_code"] == payload["errorCode"] == want_code
-    assert payload["error_msg"] == payload["errorMessage"]
-    return payload
-
-
 @pytest.mark.live
 class TestOverHttp:
     """gunicorn with gunicorn.conf.py: the application answers past its limits, in the error body."""
@@ -58,7 +51,7 @@ class TestOverHttp:
         for length in (4097, 8000):  # just over the application's limit; still under gunicorn's (8190)
             target = "/healthz?pad=" + "a" * (length - LINE_OVERHEAD - len("/healthz?pad="))
             status, headers, body = get(server, target)
-            payload = assert_error_body(status, headers, body, 414, REQUEST_LINE_TOO_LONG)
+            payload = assert_swr_error((status, headers, body), 414, REQUEST_LINE_TOO_LONG)
             assert f"{length} bytes" in payload["error_msg"]
             assert "4096" in payload["error_msg"]
             assert headers["X-Request-Id"]
@@ -69,7 +62,7 @@ class TestOverHttp:
         assert status == 200  # a header of exactly 8 KiB is served
         for size in (9000, 16000):  # over the application's limit; under gunicorn's (16 KiB)
             status, headers, body = get(server, "/healthz", [("X-Pad", "a" * (size - len("X-Pad: ")))])
-            payload = assert_error_body(status, headers, body, 431, HEADERS_TOO_LARGE)
+            payload = assert_swr_error((status, headers, body), 431, HEADERS_TOO_LARGE)
             assert payload["error_msg"].startswith(f"Request header X-Pad too large: {size} bytes")
             assert payload["details"] == [{"field": "X-Pad", "error_msg": payload["details"][0]["error_msg"]}]
 
@@ -78,7 +71,7 @@ class TestOverHttp:
         extra = [(f"X-H{i}", "1") for i in range(98)]  # with Host and Accept-Encoding: 100
         assert get(server, "/healthz", extra)[0] == 200
         status, headers, body = get(server, "/healthz", [*extra, ("X-H98", "1")])
-        payload = assert_error_body(status, headers, body, 431, HEADERS_TOO_LARGE)
+        payload = assert_swr_error((status, headers, body), 431, HEADERS_TOO_LARGE)
         assert payload["error_msg"] == "Too many request headers: 101; the limit is 100."
 
 
@@ -86,15 +79,11 @@ class TestMiddleware:
     """The same limits without gunicorn (any WSGI server): Django's test client."""
 
     def test_long_request_line(self, client):
-        response = client.get("/healthz", {"pad": "a" * 5000})
-        assert response.status_code == 414
-        assert response.json()["error_code"] == REQUEST_LINE_TOO_LONG
+        assert_swr_error(client.get("/healthz", {"pad": "a" * 5000}), 414, REQUEST_LINE_TOO_LONG)
 
     def test_large_header_names_every_large_header(self, client):
         response = client.get("/healthz", HTTP_X_ONE="a" * 9000, HTTP_X_TWO="b" * 9000, HTTP_X_THREE="ok")
-        assert response.status_code == 431
-        body = response.json()
-        assert body["error_code"] == HEADERS_TOO_LARGE
+        body = assert_swr_error(response, 431, HEADERS_TOO_LARGE)
         assert sorted(detail["field"] for detail in body["details"]) == ["X-One", "X-Two"]
 
     def test_large_header_on_an_api_call_is_answered_before_authentication(self, client):
@@ -106,6 +95,4 @@ class TestMiddleware:
 
     def test_too_many_headers(self, client):
         headers = {f"HTTP_X_H{i}": "1" for i in range(101)}
-        response = client.get("/healthz", **headers)
-        assert response.status_code == 431
-        assert response.json()["error_code"] == HEADERS_TOO_LARGE
+        assert_swr_error(client.get("/healthz", **headers), 431, HEADERS_TOO_LARGE)

@@ -39,11 +39,6 @@ def keep(namespace, owner):
     return namespace
 
 
-@pytest.fixture
-def bob(make_user, tenant):
-    return make_user("bob", tenant)
-
-
 def stale(obj):
     """Another copy of ``obj``, as a second request holds it (its organization loaded too)."""
     copy = type(obj).objects.get(pk=obj.pk)

@@ -5,69 +5,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
-from huaweicloudsdkcore.sdk_request import SdkRequest
-from huaweicloudsdkcore.signer.signer import Signer
-from rest_framework.test import APIClient
 
 from swr import services, signing
-from swr.models import AccessKey, Namespace
+from swr.models import AccessKey, Namespace, User
 
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, admin_action, assert_swr_error, send_signed, sign
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def key_pair(owner):
-    key, secret_key = services.access_key_issue(user=owner, actor=OPERATOR)
-    return key.access_key, secret_key
-
-
-def sign(
-    ak,
-    sk,
-    method,
-    path,
-    *,
-    query=(),
-    body=b"",
-    content_type="application/json",
-    date=None,
-    project_id=None,
-    content_hash=None,
-    extra=None,
-):
-    """Headers the SDK's Signer produces for this request to http://testserver (``content_hash``: an
-    X-Sdk-Content-Sha256 the caller declares, which the Signer then signs instead of hashing the body)."""
-    headers = {"Content-Type": content_type, **(extra or {})}
-    if content_hash is not None:
-        headers["X-Sdk-Content-Sha256"] = content_hash
-    if date is not None:
-        headers["X-Sdk-Date"] = date.strftime("%Y%m%dT%H%M%SZ")
-    if project_id:
-        headers["X-Project-Id"] = project_id
-    request = SdkRequest(
-        method=method,
-        schema="http",
-        host="testserver",
-        resource_path=path,
-        query_params=list(query),
-        header_params=headers,
-        body=body,
-    )
-    Signer(BasicCredentials(ak, sk)).sign(request)
-    return request.header_params
-
-
-def send(method, path, headers, *, query="", body=b"", content_type="application/json"):
-    meta = {}
-    for name, value in headers.items():
-        if name.lower() == "content-type":
-            continue
-        meta["HTTP_" + name.upper().replace("-", "_")] = value
-    url = path + (f"?{query}" if query else "")
-    return APIClient().generic(method, url, body, content_type=content_type, **meta)
 
 
 BODY = json.dumps({"namespace": "signed"}).encode()
@@ -76,19 +20,19 @@ BODY = json.dumps({"namespace": "signed"}).encode()
 class TestValidSignatures:
     def test_signed_create(self, key_pair, owner):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY)
-        response = send("POST", "/v2/manage/namespaces", headers, body=BODY)
+        response = send_signed("POST", "/v2/manage/namespaces", headers, body=BODY)
         assert response.status_code == 201, response.content
         assert Namespace.objects.get().creator == owner
 
     def test_signed_get_with_query(self, key_pair, namespace):
         query = [("namespace", "gro"), ("order_column", "name"), ("limit", "10")]
         headers = sign(*key_pair, "GET", "/v2/manage/repos", query=query)
-        response = send("GET", "/v2/manage/repos", headers, query="namespace=gro&order_column=name&limit=10")
+        response = send_signed("GET", "/v2/manage/repos", headers, query="namespace=gro&order_column=name&limit=10")
         assert response.status_code == 200, response.content
 
     def test_query_order_does_not_matter(self, key_pair, namespace):
         headers = sign(*key_pair, "GET", "/v2/manage/repos", query=[("limit", "5"), ("offset", "0")])
-        assert send("GET", "/v2/manage/repos", headers, query="offset=0&limit=5").status_code == 200
+        assert send_signed("GET", "/v2/manage/repos", headers, query="offset=0&limit=5").status_code == 200
 
     def test_dollar_in_the_path(self, key_pair, namespace, owner):
         services.repository_create(
@@ -96,14 +40,14 @@ class TestValidSignatures:
         )
         path = "/v2/manage/namespaces/group/repos/nginx$web"
         headers = sign(*key_pair, "GET", path)
-        assert send("GET", path, headers).status_code == 200
+        assert send_signed("GET", path, headers).status_code == 200
 
     def test_form_body_is_sent_unsigned_by_the_sdk(self, key_pair, namespace):
         form = b"repository=web&is_public=true"
         path = "/v2/manage/namespaces/group/repos"
         headers = sign(*key_pair, "POST", path, body=form, content_type="application/x-www-form-urlencoded")
         assert headers["X-Sdk-Content-Sha256"] == "UNSIGNED-PAYLOAD"
-        response = send("POST", path, headers, body=form, content_type="application/x-www-form-urlencoded")
+        response = send_signed("POST", path, headers, body=form, content_type="application/x-www-form-urlencoded")
         assert response.status_code == 201
 
     def test_signed_create_costs_two_statements_more_than_with_a_token(self, key_pair, namespace):
@@ -115,7 +59,7 @@ class TestValidSignatures:
         path, body = "/v2/manage/namespaces/group/repos", json.dumps({"repository": "web", "is_public": True}).encode()
         headers = sign(*key_pair, "POST", path, body=body)
         with CaptureQueriesContext(connection) as captured:
-            assert send("POST", path, headers, body=body).status_code == 201
+            assert send_signed("POST", path, headers, body=body).status_code == 201
         queries = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
         assert len(queries) == 6 + 2, queries
         assert namespace.repositories.get().name == "web"
@@ -123,11 +67,11 @@ class TestValidSignatures:
     def test_date_within_fifteen_minutes(self, key_pair):
         date = datetime.now(UTC) - timedelta(minutes=14)
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY, date=date)
-        assert send("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201
+        assert send_signed("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201
 
     def test_project_id_of_the_keys_tenant(self, key_pair, tenant):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY, project_id=tenant.project_id)
-        assert send("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201
+        assert send_signed("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201
 
 
 class TestRefusedSignatures:
@@ -141,44 +85,44 @@ class TestRefusedSignatures:
     def test_changed_body(self, key_pair):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY)
         tampered = json.dumps({"namespace": "evil"}).encode()
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=tampered), "signature")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=tampered), "signature")
 
     def test_changed_path(self, key_pair, namespace):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces/other/repos", body=BODY)
-        response = send("POST", "/v2/manage/namespaces/group/repos", headers, body=BODY)
+        response = send_signed("POST", "/v2/manage/namespaces/group/repos", headers, body=BODY)
         assert_swr_error(response, 401, "SVCSTG.SWR.4010000")
 
     def test_changed_query(self, key_pair):
         headers = sign(*key_pair, "GET", "/v2/manage/repos", query=[("limit", "5")])
-        assert_swr_error(send("GET", "/v2/manage/repos", headers, query="limit=6"), 401, "SVCSTG.SWR.4010000")
+        assert_swr_error(send_signed("GET", "/v2/manage/repos", headers, query="limit=6"), 401, "SVCSTG.SWR.4010000")
 
     def test_added_query_parameter(self, key_pair):
         headers = sign(*key_pair, "GET", "/v2/manage/repos")
-        assert_swr_error(send("GET", "/v2/manage/repos", headers, query="limit=6"), 401, "SVCSTG.SWR.4010000")
+        assert_swr_error(send_signed("GET", "/v2/manage/repos", headers, query="limit=6"), 401, "SVCSTG.SWR.4010000")
 
     def test_changed_method(self, key_pair):
         headers = sign(*key_pair, "GET", "/v2/manage/namespaces")
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=BODY), "signature")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=BODY), "signature")
 
     def test_changed_signed_header(self, key_pair):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY)
-        response = send("POST", "/v2/manage/namespaces", headers, body=BODY, content_type="application/json;v=2")
+        response = send_signed("POST", "/v2/manage/namespaces", headers, body=BODY, content_type="application/json;v=2")
         self.assert_refused(response, "signature")
 
     @pytest.mark.parametrize("minutes", [-16, 16, -60 * 24])
     def test_stale_or_future_date(self, key_pair, minutes):
         date = datetime.now(UTC) + timedelta(minutes=minutes)
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY, date=date)
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=BODY), "15 minutes")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=BODY), "15 minutes")
 
     def test_replaced_date_header(self, key_pair):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY)
         headers["X-Sdk-Date"] = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y%m%dT%H%M%SZ")
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=BODY), "signature")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=BODY), "signature")
 
     def test_wrong_secret_key(self, key_pair):
         headers = sign(key_pair[0], "x" * 40, "POST", "/v2/manage/namespaces", body=BODY)
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=BODY), "signature")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=BODY), "signature")
 
     @pytest.mark.parametrize("case", ["unknown", "disabled", "user deactivated", "secret under another key"])
     def test_unusable_access_keys_read_the_same(self, key_pair, owner, settings, case):
@@ -195,13 +139,13 @@ class TestRefusedSignatures:
         else:
             settings.SWR_CREDENTIALS_KEY = "rotated"
         headers = sign(access_key, secret_key, "POST", "/v2/manage/namespaces", body=BODY)
-        response = send("POST", "/v2/manage/namespaces", headers, body=BODY)
+        response = send_signed("POST", "/v2/manage/namespaces", headers, body=BODY)
         self.assert_refused(response, "unknown or disabled access key")
         assert response.json()["error_msg"] == "Authentication failed: unknown or disabled access key."
 
     def test_project_id_of_another_tenant(self, key_pair, other_tenant):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY, project_id=other_tenant.project_id)
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=BODY), "X-Project-Id")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=BODY), "X-Project-Id")
 
     @pytest.mark.parametrize(
         "authorization",
@@ -214,12 +158,12 @@ class TestRefusedSignatures:
     )
     def test_malformed_authorization(self, key_pair, authorization):
         headers = {"Authorization": authorization, "X-Sdk-Date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")}
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=BODY), "Authentication failed")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=BODY), "Authentication failed")
 
     def test_date_must_be_signed(self, key_pair):
         headers = sign(*key_pair, "POST", "/v2/manage/namespaces", body=BODY)
         headers["Authorization"] = headers["Authorization"].replace("x-sdk-date", "x-unsigned")
-        self.assert_refused(send("POST", "/v2/manage/namespaces", headers, body=BODY), "X-Sdk-Date")
+        self.assert_refused(send_signed("POST", "/v2/manage/namespaces", headers, body=BODY), "X-Sdk-Date")
 
 
 def sha256(data: bytes) -> str:
@@ -235,7 +179,7 @@ class TestBodyBinding:
     def test_declared_digest_of_another_body_is_refused(self, key_pair):
         """Signed with X-Sdk-Content-Sha256 = digest of body A, sent with body B: refused, nothing created."""
         headers = sign(*key_pair, "POST", self.PATH, body=BODY, content_hash=sha256(BODY))
-        response = send("POST", self.PATH, headers, body=self.OTHER)
+        response = send_signed("POST", self.PATH, headers, body=self.OTHER)
         body = assert_swr_error(response, 401, "SVCSTG.SWR.4010000")
         assert "X-Sdk-Content-Sha256 is not the SHA-256 of the body" in body["error_msg"]
         assert not Namespace.objects.exists()
@@ -243,13 +187,13 @@ class TestBodyBinding:
     def test_declared_digest_with_an_empty_body_is_refused(self, key_pair, namespace):
         path = "/v2/manage/namespaces/group"
         headers = sign(*key_pair, "DELETE", path, content_hash=sha256(BODY))
-        assert_swr_error(send("DELETE", path, headers), 401, "SVCSTG.SWR.4010000")
+        assert_swr_error(send_signed("DELETE", path, headers), 401, "SVCSTG.SWR.4010000")
         assert Namespace.objects.filter(name="group").exists()
 
     @pytest.mark.parametrize("digest", [sha256(BODY), sha256(BODY).upper()], ids=["lower", "upper"])
     def test_declared_digest_of_the_body_is_accepted(self, key_pair, digest):
         headers = sign(*key_pair, "POST", self.PATH, body=BODY, content_hash=digest)
-        assert send("POST", self.PATH, headers, body=BODY).status_code == 201
+        assert send_signed("POST", self.PATH, headers, body=BODY).status_code == 201
 
     @pytest.mark.parametrize(
         "content_type", ["application/json", "application/json;charset=utf-8", "Application/JSON", " application/json"]
@@ -259,7 +203,7 @@ class TestBodyBinding:
         headers = sign(
             *key_pair, "POST", self.PATH, body=BODY, content_type=content_type, content_hash="UNSIGNED-PAYLOAD"
         )
-        response = send("POST", self.PATH, headers, body=self.OTHER, content_type=content_type)
+        response = send_signed("POST", self.PATH, headers, body=self.OTHER, content_type=content_type)
         body = assert_swr_error(response, 401, "SVCSTG.SWR.4010000")
         assert "UNSIGNED-PAYLOAD is accepted only for form, multipart and stream bodies" in body["error_msg"]
         assert not Namespace.objects.exists()
@@ -267,7 +211,7 @@ class TestBodyBinding:
     @pytest.mark.parametrize("declared", ["abc", "sha256", "0" * 63, "g" * 64, "unsigned-payload", ""])
     def test_any_other_declared_value_is_refused(self, key_pair, declared):
         headers = sign(*key_pair, "POST", self.PATH, body=BODY, content_hash=declared)
-        body = assert_swr_error(send("POST", self.PATH, headers, body=BODY), 401, "SVCSTG.SWR.4010000")
+        body = assert_swr_error(send_signed("POST", self.PATH, headers, body=BODY), 401, "SVCSTG.SWR.4010000")
         assert "X-Sdk-Content-Sha256" in body["error_msg"]
         assert not Namespace.objects.exists()
 
@@ -279,14 +223,14 @@ class TestBodyBinding:
         form = encode_multipart(BOUNDARY, {"repository": "web", "is_public": "true"})
         headers = sign(*key_pair, "POST", path, body=form, content_type=MULTIPART_CONTENT)
         assert headers["X-Sdk-Content-Sha256"] == "UNSIGNED-PAYLOAD"
-        assert send("POST", path, headers, body=form, content_type=MULTIPART_CONTENT).status_code == 201
+        assert send_signed("POST", path, headers, body=form, content_type=MULTIPART_CONTENT).status_code == 201
         assert namespace.repositories.get().name == "web"
 
     def test_content_hash_header_need_not_be_signed_to_count(self, key_pair):
         """A declared digest that is left out of SignedHeaders is still checked against the body."""
         headers = sign(*key_pair, "POST", self.PATH, body=BODY, content_hash=sha256(BODY))
         headers["Authorization"] = headers["Authorization"].replace("x-sdk-content-sha256;", "")
-        response = send("POST", self.PATH, headers, body=self.OTHER)
+        response = send_signed("POST", self.PATH, headers, body=self.OTHER)
         assert_swr_error(response, 401, "SVCSTG.SWR.4010000")
         assert not Namespace.objects.exists()
 
@@ -307,16 +251,14 @@ class TestKeys:
         call_command("swr_accesskey", "--tenant", "acme", "--user", "sdk-bot", stdout=out)
         ak, sk = out.getvalue().splitlines()[-1].split(" ")
         headers = sign(ak, sk, "POST", "/v2/manage/namespaces", body=BODY)
-        assert send("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201
+        assert send_signed("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201
 
     def test_admin_action_shows_the_pair_once(self, admin_client, owner):
         import re
 
-        response = admin_client.post(
-            "/admin/swr/user/", {"action": "issue_access_key", "_selected_action": [owner.pk]}, follow=True
-        )
+        response = admin_action(admin_client, User, "issue_access_key", [owner.pk], follow=True)
         ak, sk = re.search(r"AK <code>(\w+)</code> SK <code>(\w+)</code>", response.content.decode()).groups()
         assert AccessKey.objects.get(access_key=ak).user == owner
         assert sk not in admin_client.get("/admin/swr/accesskey/").content.decode()
         headers = sign(ak, sk, "POST", "/v2/manage/namespaces", body=BODY)
-        assert send("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201
+        assert send_signed("POST", "/v2/manage/namespaces", headers, body=BODY).status_code == 201

@@ -10,25 +10,16 @@ a create with a token must each answer within 2 seconds.
 """
 
 import contextlib
-import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from django.db import connection
 
-from swr import services
-
-from .conftest import ROOT, _database_url, _free_port
-from .helpers import OPERATOR
+from .helpers import assert_swr_error, database_url, http_request, start_gunicorn
 
 SLOW_CLIENTS = 20
 ROUNDS = 5
@@ -38,64 +29,18 @@ ANSWER_WITHIN = 2.0  # seconds
 @pytest.fixture(scope="module")
 def one_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """gunicorn with gunicorn.conf.py and one worker, serving the test database; its base URL."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": _database_url(),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_LOG_LEVEL": "warning",
-    }
-    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"gunicorn exited: {log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail("gunicorn did not answer within 30 s")
-                    time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
+    with start_gunicorn(tmp_path_factory.mktemp("gunicorn") / "server.log", workers=1) as base:
+        yield base
 
 
 def call(url, method="GET", body=None, token=None):
-    """One request on a new connection, with a 2 s time limit; (status, body text, seconds)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    if token:
-        request.add_header("X-Auth-Token", token)
+    """One request on a new connection, with a 2 s time limit; (status, body, seconds); status None: no answer."""
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=ANSWER_WITHIN) as response:
-            status, text = response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read().decode()
+        status, _, content = http_request(url, method, body=body, token=token, timeout=ANSWER_WITHIN)
     except TimeoutError:
-        status, text = None, "no answer"
-    return status, text, time.monotonic() - started
+        status, content = None, b"no answer"
+    return status, content, time.monotonic() - started
 
 
 class SlowClient:
@@ -179,11 +124,10 @@ def test_a_request_waiting_for_the_database_does_not_stop_its_worker(one_worker,
     result = {}
 
     def create():
-        result["create"] = call_with_time_limit(
-            f"{one_worker}/v2/manage/namespaces/group/repos", {"repository": "waits", "is_public": False}, token
-        )
+        url = f"{one_worker}/v2/manage/namespaces/group/repos"
+        result["create"] = http_request(url, body={"repository": "waits", "is_public": False}, token=token, timeout=15)
 
-    with psycopg.connect(_database_url()) as locker:
+    with psycopg.connect(database_url()) as locker:
         locker.execute("LOCK TABLE swr_repository IN ACCESS EXCLUSIVE MODE")
         waiting = threading.Thread(target=create)
         waiting.start()
@@ -196,18 +140,6 @@ def test_a_request_waiting_for_the_database_does_not_stop_its_worker(one_worker,
         locker.rollback()  # releases the lock
     waiting.join(timeout=15)
     assert result["create"][0] == 201, result
-
-
-def call_with_time_limit(url, body, token):
-    """A POST that may wait long (for a lock): (status, body text)."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    request.add_header("Content-Type", "application/json")
-    request.add_header("X-Auth-Token", token)
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 class BrokenStream:
@@ -230,5 +162,4 @@ def test_a_body_cut_off_by_the_network_is_a_400_not_a_500(client):
         CONTENT_LENGTH="100",
         **{"wsgi.input": BrokenStream()},
     )
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "SVCSTG.SWR.4000014"
+    assert_swr_error(response, 400, "SVCSTG.SWR.4000014")

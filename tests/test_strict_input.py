@@ -8,11 +8,7 @@ levels, and a chunked body is read like any other (issue 11, must-have 5).
 import http.client
 import json
 import logging
-import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.parse
 
 import pytest
@@ -21,8 +17,7 @@ from swr import services
 from swr.api.parsers import MAX_DEPTH
 from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission
 
-from .conftest import ROOT, _database_url, _free_port
-from .helpers import OPERATOR, assert_swr_error
+from .helpers import OPERATOR, assert_swr_error, free_port, grant_entry, login_body, post, send, serving
 
 NS = "/v2/manage/namespaces"
 REPOS = "/v2/manage/namespaces/group/repos"
@@ -30,40 +25,11 @@ WEB = "/v2/manage/namespaces/group/repos/web"
 NS_ACCESS = "/v2/manage/namespaces/group/access"
 REPO_ACCESS = "/v2/manage/namespaces/group/repos/web/access"
 TOKENS = "/v3/auth/tokens"
-PASSWORD = "s3cret-Passw0rd"
-
-
-def send(client, method, url, body, **extra):
-    raw = body if isinstance(body, str | bytes) else json.dumps(body)
-    return client.generic(method, url, raw, content_type="application/json", **extra)
-
-
-def login_body(name="alice", password=PASSWORD, domain="acme"):
-    return {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {"user": {"name": name, "password": password, "domain": {"name": domain}}},
-            }
-        }
-    }
 
 
 @pytest.fixture
 def web(namespace, owner):
     return services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
-
-
-@pytest.fixture
-def bob(make_user, tenant):
-    return make_user("bob", tenant)
-
-
-@pytest.fixture
-def alice(owner):
-    owner.set_password(PASSWORD)
-    owner.save()
-    return owner
 
 
 def grants_of(user):
@@ -169,7 +135,7 @@ def test_permission_level_is_the_json_number_1_3_or_7(api, web, bob, url, method
     before = sorted(NamespacePermission.objects.values_list("user", "level")) + sorted(
         RepositoryPermission.objects.values_list("user", "level")
     )
-    response = send(api, method, url, [{"user_id": str(bob.pk), "user_name": "bob", "auth": auth}])
+    response = send(api, method, url, [grant_entry(bob, auth)])
     error = assert_swr_error(response, 400, "SVCSTG.SWR.4001066")
     assert error["error_msg"].startswith("Invalid permission value "), error
     assert "7 (manage), 3 (edit) or 1 (read)" in error["error_msg"]
@@ -182,7 +148,7 @@ def test_permission_level_is_the_json_number_1_3_or_7(api, web, bob, url, method
 @pytest.mark.django_db
 @pytest.mark.parametrize("auth", [1, 3, 7])
 def test_the_three_levels_are_accepted(api, web, bob, auth):
-    response = send(api, "POST", REPO_ACCESS, [{"user_id": str(bob.pk), "user_name": "bob", "auth": auth}])
+    response = send(api, "POST", REPO_ACCESS, [grant_entry(bob, auth)])
     assert response.status_code == 201, response.content
     assert RepositoryPermission.objects.get(user=bob).level == auth
 
@@ -268,7 +234,7 @@ def test_ascii_numbers_with_leading_zeros_are_numbers(api, web):
 @pytest.mark.django_db
 @pytest.mark.parametrize("length", [" 2", "2 ", "+2", "0_2", "２", "٢"], ids=repr)
 def test_content_length_is_ascii_digits_only(api, length):
-    response = api.generic("POST", NS, '{"namespace":"ok"}', content_type="application/json", CONTENT_LENGTH=length)
+    response = post(api, NS, '{"namespace":"ok"}', CONTENT_LENGTH=length)
     error = assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
     assert "Content-Length" in error["error_msg"]
     assert not Namespace.objects.exists()
@@ -276,7 +242,7 @@ def test_content_length_is_ascii_digits_only(api, length):
 
 @pytest.mark.django_db
 def test_content_length_of_many_digits_is_too_large(api):
-    response = api.generic("POST", NS, "{}", content_type="application/json", CONTENT_LENGTH="9" * 5000)
+    response = post(api, NS, "{}", CONTENT_LENGTH="9" * 5000)
     assert_swr_error(response, 413, "SVCSTG.SWR.4131001")
 
 
@@ -358,11 +324,6 @@ def chunked_request(base_url, method, path, body: bytes, token=None, chunk=16 * 
         connection.close()
 
 
-@pytest.fixture
-def token(owner):
-    return services.token_issue(user=owner, actor=OPERATOR)[1]
-
-
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 class TestChunkedBodiesOnGunicorn:
@@ -374,7 +335,7 @@ class TestChunkedBodiesOnGunicorn:
         assert Namespace.objects.filter(name="chunky").exists()
 
     def test_chunked_grant_is_read(self, server, token, namespace, bob):
-        payload = json.dumps([{"user_id": str(bob.pk), "user_name": "bob", "auth": 3}]).encode()
+        payload = json.dumps([grant_entry(bob, 3)]).encode()
         status, _, body = chunked_request(server, "POST", NS_ACCESS, payload, token, chunk=7)
         assert (status, body) == (201, b"{}")
         assert NamespacePermission.objects.get(user=bob).level == 3
@@ -382,10 +343,7 @@ class TestChunkedBodiesOnGunicorn:
     @pytest.mark.parametrize("extra", [1, 512 * 1024])
     def test_chunked_body_over_the_limit_is_413(self, server, token, settings, extra):
         payload = b'{"namespace": "big", "pad": "' + b"x" * (settings.SWR_MAX_BODY_BYTES + extra) + b'"}'
-        status, headers, body = chunked_request(server, "POST", NS, payload, token)
-        assert status == 413
-        assert headers["Content-Type"].startswith("application/json")
-        assert json.loads(body)["error_code"] == "SVCSTG.SWR.4131001"
+        assert_swr_error(chunked_request(server, "POST", NS, payload, token), 413, "SVCSTG.SWR.4131001")
         assert not Namespace.objects.filter(name="big").exists()
 
     def test_chunked_body_of_exactly_the_limit_is_read(self, server, token, settings):
@@ -397,49 +355,20 @@ class TestChunkedBodiesOnGunicorn:
         assert Namespace.objects.filter(name="edge").exists()
 
     def test_chunked_body_nested_too_deep_is_400(self, server):
-        status, _, body = chunked_request(server, "POST", TOKENS, nested(3000).encode())
-        assert status == 400
-        assert "nested deeper than 32 levels" in json.loads(body)["error_msg"]
+        error = assert_swr_error(
+            chunked_request(server, "POST", TOKENS, nested(3000).encode()), 400, "SVCSTG.SWR.4000014"
+        )
+        assert "nested deeper than 32 levels" in error["error_msg"]
 
 
 @pytest.fixture(scope="module")
 def runserver(django_db_setup, django_db_blocker, tmp_path_factory):
     """Django's development server, as `make run` starts it, serving the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        "DATABASE_URL": _database_url(),
-        "DJANGO_CONN_MAX_AGE": "0",
-        "DJANGO_LOG_FORMAT": "plain",
-    }
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"]
     log_path = tmp_path_factory.mktemp("runserver") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"runserver exited: {log_path.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    process.kill()
-                    pytest.fail("runserver did not start within 30 s")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with serving(command, port=port, log_path=log_path, env={"DJANGO_LOG_FORMAT": "plain"}) as base:
+        yield base
 
 
 @pytest.mark.live
@@ -449,11 +378,8 @@ def test_runserver_refuses_a_chunked_body_it_cannot_read(runserver, token):
 
     It is refused with a message that says what to do, instead of being read as an empty body.
     """
-    status, headers, body = chunked_request(runserver, "POST", NS, b'{"namespace": "chunky"}', token)
-    assert status == 400
-    assert headers["Content-Type"].startswith("application/json")
-    error = json.loads(body)
-    assert error["error_code"] == "SVCSTG.SWR.4000014"
+    answer = chunked_request(runserver, "POST", NS, b'{"namespace": "chunky"}', token)
+    error = assert_swr_error(answer, 400, "SVCSTG.SWR.4000014")
     assert "Transfer-Encoding: chunked" in error["error_msg"]
     assert "Content-Length" in error["error_msg"]
     assert not Namespace.objects.filter(name="chunky").exists()
