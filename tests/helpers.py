@@ -5,14 +5,9 @@ HTTP."""
 import contextlib
 import http.client
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -29,7 +24,8 @@ from rest_framework.test import APIClient
 
 from swr.audit import Actor, Source
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import liveserver
+from .liveserver import ROOT, free_port  # noqa: F401 (the tests take them from here)
 
 ERROR_KEYS = {"error_code", "error_msg", "errorCode", "errorMessage", "details"}
 
@@ -228,13 +224,6 @@ def http_request(url, method=None, *, body=None, raw=None, token=None, headers=N
         return Answer(error.code, error.headers, error.read())
 
 
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def database_url() -> str:
     """The test database (once pytest-django set it up) as a DATABASE_URL, for a server in another process."""
     db = settings.DATABASES["default"]
@@ -247,38 +236,19 @@ def database_url() -> str:
 @contextlib.contextmanager
 def serving(command, *, port, log_path, env=None, within=30):
     """Run ``command``, a server of the project that listens on 127.0.0.1:``port``, from the project's directory;
-    yields its base URL once /healthz answers 200, and stops it on leaving.
+    yields its base URL once /healthz answers 200, and stops it on leaving (tests/liveserver.py ``serve``).
 
     Its settings are registry.settings on the test database, with no connection kept between requests; ``env``
-    overrides them and adds to them (a variable given as None is unset). Its output goes to ``log_path``: a pipe
-    nobody reads would fill up and stall the server."""
-    env = {"DJANGO_SETTINGS_MODULE": "registry.settings", "DJANGO_CONN_MAX_AGE": "0", **(env or {})}
+    overrides them and adds to them (a variable given as None is unset)."""
+    env = {"DJANGO_CONN_MAX_AGE": "0", **(env or {})}
     if "DATABASE_URL" not in env:
         env["DATABASE_URL"] = database_url()
-    base = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        environment = {name: value for name, value in {**os.environ, **env}.items() if value is not None}
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    with contextlib.ExitStack() as stack:
         try:
-            deadline = time.monotonic() + within
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"{command} exited: {log_path.read_text(errors='replace')}")
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=5):
-                        break
-                except OSError:  # not listening yet, no worker yet, or not 200 (HTTPError)
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"{command} gave no 200 within {within} s: {log_path.read_text(errors='replace')}")
-                    time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            server = stack.enter_context(liveserver.serve(command, env, log_path, port=port, within=within))
+        except RuntimeError as error:  # it exited or never answered: the log says why
+            pytest.fail(str(error))
+        yield server.base
 
 
 @contextlib.contextmanager

@@ -94,38 +94,32 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, log_path: Path, *, workers: int = 2, port: int | None = None, within: float = 60):
-    """gunicorn with the production configuration (gunicorn.conf.py) on 127.0.0.1; yields a Server once
-    /healthz answers 200, and stops it on leaving.
+def serve(command: list[str], env: dict, log_path: Path, *, port: int, within: float = 60, workers: int = 0):
+    """Run ``command``, a server of the project listening on 127.0.0.1:``port``, from the project's folder;
+    yields a Server once /healthz answers 200 (and, with ``workers``, once that many workers run), and stops
+    it on leaving. RuntimeError, with the server's log, when it exits or does not answer within ``within``.
 
-    ``env`` is added to this process's environment (DATABASE_URL and the like); the log goes to
-    ``log_path`` (a pipe nobody reads would fill up and stall the server)."""
-    port = port or free_port()
-    server_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "registry.settings",
-        **env,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": str(workers),
-        "GUNICORN_LOG_LEVEL": env.get("GUNICORN_LOG_LEVEL", "warning"),
-    }
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"]
+    ``env`` is added to this process's environment (a variable given as None is unset); settings are
+    registry.settings unless ``env`` says otherwise. The log goes to ``log_path``: a pipe nobody reads
+    would fill up and stall the server."""
+    merged = {**os.environ, "DJANGO_SETTINGS_MODULE": "registry.settings", **env}
+    environment = {name: value for name, value in merged.items() if value is not None}
     base = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
         server = Server(base=base, port=port, process=process, log_path=log_path)
         try:
             deadline = time.monotonic() + within
             while True:
                 if process.poll() is not None:
-                    raise RuntimeError(f"gunicorn exited ({process.returncode}):\n{server.log()}")
+                    raise RuntimeError(f"{command} exited ({process.returncode}):\n{server.log()}")
                 try:
                     with urllib.request.urlopen(f"{base}/healthz", timeout=5):
                         break
                 except OSError:  # not listening yet, no worker yet, or not 200 (HTTPError)
                     if time.monotonic() > deadline:
                         raise RuntimeError(
-                            f"gunicorn gave no 200 on /healthz within {within} s:\n{server.log()}"
+                            f"{command} gave no 200 on /healthz within {within} s:\n{server.log()}"
                         ) from None
                     time.sleep(0.1)
             # /healthz answered from one worker; wait for all of them, so that their ids are known.
@@ -139,6 +133,22 @@ def gunicorn(env: dict, log_path: Path, *, workers: int = 2, port: int | None = 
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, log_path: Path, *, workers: int = 2, port: int | None = None, within: float = 60):
+    """gunicorn with the production configuration (gunicorn.conf.py) on 127.0.0.1; yields a Server once it
+    answers (:func:`serve`)."""
+    port = port or free_port()
+    env = {
+        **env,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_LOG_LEVEL": env.get("GUNICORN_LOG_LEVEL", "warning"),
+    }
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "registry.wsgi:application"]
+    with serve(command, env, log_path, port=port, within=within, workers=workers) as server:
+        yield server
 
 
 def child_pids(pid: int) -> list[int]:

@@ -9,7 +9,7 @@ measures the same for 1 GiB and prints the figures.
 
 import pytest
 
-from .conftest import _database_url
+from .helpers import database_url
 from .liveserver import gunicorn, memory_kib, reset_peak_memory, temporary_directory
 from .oci_client import RegistryClient
 
@@ -34,7 +34,7 @@ def pusher(settings, owner, namespace):
 def one_worker():
     """gunicorn with a single worker, so that the worker that receives the upload is known."""
     with temporary_directory("swr-upload-memory-") as workdir:
-        env = {"DATABASE_URL": _database_url(), "DJANGO_CONN_MAX_AGE": "0", "SWR_VAR_DIR": str(workdir / "var")}
+        env = {"DATABASE_URL": database_url(), "DJANGO_CONN_MAX_AGE": "0", "SWR_VAR_DIR": str(workdir / "var")}
         with gunicorn(env, workdir / "server.log", workers=1) as server:
             yield server
 
