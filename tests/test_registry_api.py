@@ -123,6 +123,18 @@ class TestBlobs:
         tenant.refresh_from_db()
         assert tenant.repository_count == 1
 
+    def test_a_push_beyond_the_repository_quota_is_denied(self, registry, tenant):
+        """Spec section 9: a push that creates a repository counts against the tenant's repository quota. At the
+        quota it is 403 DENIED in the OCI body, saying why (it was an unhandled SWR error: a 500), and it creates
+        nothing."""
+        tenant.repository_quota = 0
+        tenant.save()
+        response = registry.post(f"/v2/group/new/blobs/uploads/?digest={digest_of(b'x')}", data=b"x",
+                                 content_type="application/octet-stream")  # fmt: skip
+        body = oci_error(response, 403, "DENIED")
+        assert "quota" in body["errors"][0]["message"]
+        assert (Repository.objects.count(), Blob.objects.count()) == (0, 0)
+
     def test_a_push_into_a_missing_organization_creates_nothing(self, registry):
         response = registry.post("/v2/nowhere/app/blobs/uploads/")
         assert response.status_code in (403, 404)

@@ -501,6 +501,22 @@ class TestAnonymous:
         oci_error(missing, 401, "UNAUTHORIZED")
         assert private.content == missing.content
 
+    def test_what_an_anonymous_token_does_not_allow_reads_as_no_credentials(self, repositories, settings):
+        """An anonymous token is no credential: a request it does not cover answers 401 with the challenge, exactly
+        as the same request without a token (it answered 403 DENIED, telling a client that logging in would not
+        help), and the same for a private repository and a missing one."""
+        settings.SWR_ANONYMOUS_PULL = True
+        asked = [("pull,push", "group/pub"), ("pull", "group/web"), ("pull", "group/missing")]
+        token = token_for({}, *(f"repository:{name}:{actions}" for actions, name in asked))
+        answers = []
+        for actions, name in asked:
+            response = probe(actions, name, bearer(token))
+            oci_error(response, 401, "UNAUTHORIZED")
+            assert challenge_params(response)["scope"] == f"repository:{name}:{actions}"
+            assert response.content == probe(actions, name).content
+            answers.append(response["WWW-Authenticate"].replace(name, "NAME"))
+        assert answers[1] == answers[2]
+
     def test_anonymous_token_stops_working_when_turned_off(self, repositories, settings):
         settings.SWR_ANONYMOUS_PULL = True
         token = token_for({}, "repository:group/pub:pull")

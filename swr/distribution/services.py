@@ -24,6 +24,7 @@ from swr.distribution import digests, manifests, storage
 from swr.distribution.errors import (
     BlobUnknown,
     BlobUploadUnknown,
+    Denied,
     DigestInvalid,
     ManifestBlobUnknown,
     ManifestInvalid,
@@ -32,7 +33,7 @@ from swr.distribution.errors import (
     RangeInvalid,
     SizeInvalid,
 )
-from swr.errors import RepositoryExists
+from swr.errors import RepositoryExists, RepositoryQuotaExceeded
 from swr.models import Blob, Manifest, ManifestBlob, Namespace, Repository, RepositoryBlob, Tag, Upload
 
 
@@ -48,7 +49,9 @@ def _hold(repository: Repository) -> None:
 
 def repository_for_push(namespace: Namespace, name: str, actor: Actor) -> Repository:
     """The repository ``name`` of ``namespace``, created (private, category other, within the tenant's quota,
-    audited) when a push finds it missing (spec section 9). The caller checked that ``actor`` may push."""
+    audited) when a push finds it missing (spec section 9). The caller checked that ``actor`` may push.
+
+    DENIED (403) when the tenant owns its quota of repositories already: the push may not create one."""
     existing = Repository.objects.filter(namespace=namespace, name=name).first()
     if existing is not None:
         existing.namespace = namespace
@@ -61,6 +64,8 @@ def repository_for_push(namespace: Namespace, name: str, actor: Actor) -> Reposi
         found = Repository.objects.get(namespace=namespace, name=name)
         found.namespace = namespace
         return found
+    except RepositoryQuotaExceeded as error:
+        raise Denied(f"{error.message} A push cannot create repository {namespace.name}/{name}.") from None
 
 
 # Uploads

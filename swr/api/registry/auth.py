@@ -12,10 +12,11 @@ The views of swr/api/registry/ call :func:`authorize` (a repository and the acti
 Without credentials a request answers 401 with the Bearer challenge, except anonymous pulls of public
 repositories when SWR_ANONYMOUS_PULL is on. Answers (swr/distribution/errors.py, rendered by errors.py):
 401 UNAUTHORIZED with the challenge (no or bad credentials, or a token that was not asked for what the
-request needs: the client gets a new one for the challenge's scope); 403 DENIED (valid credentials that may
-not do it: the same for an existing private repository and a missing one); 400 NAME_INVALID (a name that
-breaks section 2's rules, told only to a caller with valid credentials); 429 TOOMANYREQUESTS (a password
-login of a locked user name).
+request needs: the client gets a new one for the challenge's scope; an anonymous caller, with or without an
+anonymous token, whom anonymous pull does not let do it); 403 DENIED (valid credentials that may not do it:
+the same for an existing private repository and a missing one); 400 NAME_INVALID (a name that breaks
+section 2's rules, told only to a caller with valid credentials); 429 TOOMANYREQUESTS (a password login of a
+locked user name).
 """
 
 import base64
@@ -245,9 +246,10 @@ def authorize(request, name: str, actions: set[str], *, mount_from: str | None =
     token that says.
 
     Raises Unauthorized (401 + ``WWW-Authenticate: Bearer realm=...,service=...,scope="repository:<name>:
-    <actions>"``) without valid credentials, or for an anonymous caller whom SWR_ANONYMOUS_PULL does not let
-    pull this; NameInvalid (400) for a name that breaks the naming rules; Denied (403) when the credentials
-    may not do all of ``actions``, the same for an existing and a missing repository.
+    <actions>"``) without valid credentials, or for an anonymous caller (without a token or with an anonymous
+    one) whom SWR_ANONYMOUS_PULL does not let do this; NameInvalid (400) for a name that breaks the naming
+    rules; Denied (403) when the credentials may not do all of ``actions``, the same for an existing and a
+    missing repository.
     """
     parts = split_name(name)
     source = mount_from if mount_from and split_name(mount_from) else None
@@ -271,6 +273,8 @@ def authorize(request, name: str, actions: set[str], *, mount_from: str | None =
             reason="insufficient_scope",
         )
     missing = set(actions) - caller.actions(name)
+    if missing and caller.is_anonymous:  # an anonymous token is no credential: answered as a request without one
+        raise Unauthorized(scope=challenge)
     if missing:
         raise Denied(f"Requested access to the resource is denied: {' and '.join(tokens.ordered(missing))} on {name}.")
     return caller
