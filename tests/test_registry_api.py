@@ -341,3 +341,41 @@ class TestUploadSessions:
         Upload.objects.update(updated_at=timezone.now() - settings.SWR_UPLOAD_TTL - timedelta(seconds=1))
         registry.post("/v2/group/web/blobs/uploads/")
         assert Upload.objects.count() == 1
+
+
+class TestEveryFailureAnswersInTheOciBody:
+    """A fault is a kind: whatever a registry route meets — an SWR error of a service it shares with the
+    management API, a database away, a bug — the client reads the OCI error body (spec section 9)."""
+
+    def test_an_swr_error_of_a_shared_service_keeps_its_status(self, registry, monkeypatch):
+        from swr.distribution import services as distribution_services
+        from swr.errors import NamespaceNotFound
+
+        def gone(*args, **kwargs):
+            raise NamespaceNotFound("Organization 'group' not found.")
+
+        monkeypatch.setattr(distribution_services.services, "repository_create", gone)
+        oci_error(registry.post("/v2/group/new/blobs/uploads/"), 404, "NAME_UNKNOWN")
+
+    def test_a_bug_is_a_500_in_the_oci_body(self, registry, monkeypatch):
+        from swr.distribution import selectors
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(selectors, "tags", broken)
+        push_blob(registry, "group/web", b"x")
+        body = oci_error(registry.get("/v2/group/web/tags/list"), 500, "UNKNOWN")
+        assert "a bug" not in body["errors"][0]["message"]
+
+    def test_a_database_away_is_a_503_in_the_oci_body(self, registry, monkeypatch):
+        from django.db import OperationalError
+
+        from swr.distribution import selectors
+
+        def away(*args, **kwargs):
+            raise OperationalError("connection refused")
+
+        push_blob(registry, "group/web", b"x")
+        monkeypatch.setattr(selectors, "tags", away)
+        oci_error(registry.get("/v2/group/web/tags/list"), 503, "UNKNOWN")

@@ -121,3 +121,9 @@ class TooManyRequests(OciError):
     def __init__(self, message: str | None = None, *, retry_after: int | None = None, detail=None):
         super().__init__(message, detail=detail)
         self.retry_after = retry_after
+
+
+class Unavailable(OciError):
+    """A failure of the service, not of the request (5xx): CNCF distribution's code for it."""
+
+    code, status_code, default_message = "UNKNOWN", HTTPStatus.INTERNAL_SERVER_ERROR, "unknown error"

@@ -9,7 +9,17 @@ from django.http import JsonResponse
 from django.urls import reverse
 
 from swr.api import hosts
-from swr.distribution.errors import OciError, TooManyRequests, Unauthorized
+from swr.api.errors import to_swr_error
+from swr.distribution.errors import (
+    Denied,
+    NameInvalid,
+    NameUnknown,
+    OciError,
+    SizeInvalid,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 
 
 def token_realm(request) -> str:
@@ -32,6 +42,33 @@ def bearer_challenge(request, scope: str | None = None, reason: str | None = Non
 def basic_challenge(request) -> str:
     """``WWW-Authenticate`` of a 401 of the token endpoint itself: it takes HTTP Basic credentials."""
     return f'Basic realm="{hosts.registry_host(request)}",charset="UTF-8"'
+
+
+# An SWR error met on a registry route (a service shared with the management API refused), by its status.
+_BY_STATUS = {401: Unauthorized, 403: Denied, 404: NameUnknown, 409: Denied, 413: SizeInvalid, 429: TooManyRequests}
+
+
+def to_oci_error(exc: Exception) -> OciError | None:
+    """Any exception a registry route can meet, as the OCI error to answer; None for a bug (answered 500
+    UNKNOWN and logged by the caller). SWR errors (from services the management API shares, such as the
+    repository a push creates), validation errors and an unreachable database keep their status and message."""
+    if isinstance(exc, OciError):
+        return exc
+    error = to_swr_error(exc)
+    if error is None:
+        return None
+    if error.status_code >= 500:
+        return Unavailable(error.message, status_code=error.status_code)
+    kind = _BY_STATUS.get(error.status_code)
+    if kind is None:
+        return (
+            OciError(error.message, status_code=error.status_code)
+            if error.status_code != 400
+            else NameInvalid(error.message)
+        )
+    found = kind(error.message)
+    found.status_code = error.status_code
+    return found
 
 
 def oci_error_response(error: OciError, request) -> JsonResponse:

@@ -7,6 +7,7 @@ streamed from the request into the blob storage, a download from the storage int
 bytes flow, the view holds no database connection.
 """
 
+import logging
 import re
 from functools import wraps
 
@@ -17,7 +18,7 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 
 from swr.api.registry import auth
-from swr.api.registry.errors import oci_error_response
+from swr.api.registry.errors import oci_error_response, to_oci_error
 from swr.distribution import digests, selectors, services, storage
 from swr.distribution.errors import (
     BlobUnknown,
@@ -28,10 +29,12 @@ from swr.distribution.errors import (
     RangeInvalid,
     SizeInvalid,
     Unauthorized,
+    Unavailable,
     Unsupported,
 )
 from swr.models import TAG_PATTERN
 
+logger = logging.getLogger("swr.api")
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 _TAG = re.compile(TAG_PATTERN)
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
@@ -53,7 +56,11 @@ def registry_view(methods: tuple[str, ...]):
             else:
                 try:
                     response = view(request, *args, **kwargs)
-                except OciError as error:
+                except Exception as exc:  # every failure answers in the OCI body (spec section 9)
+                    error = to_oci_error(exc)
+                    if error is None:
+                        logger.exception("Unhandled error on %s %s", request.method, request.path, exc_info=exc)
+                        error = Unavailable("Internal error. The details are in the server log.")
                     response = oci_error_response(error, request)
             response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
             return response
