@@ -526,7 +526,7 @@ class AuditRecord(models.Model):
 # once per content; which repository holds which blob, manifest and tag is here, changed by the registry's
 # services (swr/distribution/services.py) in the transaction of the request.
 
-TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$"
+TAG_PATTERN = r"\A[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z"  # \Z: "$" would let a final newline in
 TAG_MAX_LENGTH = 128
 MEDIA_TYPE_MAX_LENGTH = 255
 

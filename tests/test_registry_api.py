@@ -379,3 +379,83 @@ class TestEveryFailureAnswersInTheOciBody:
         push_blob(registry, "group/web", b"x")
         monkeypatch.setattr(selectors, "tags", away)
         oci_error(registry.get("/v2/group/web/tags/list"), 503, "UNKNOWN")
+
+
+class TestCraftedInput:
+    """Inputs a tester crafted (each answered 500, or was accepted, before): 4xx in the OCI body, nothing stored."""
+
+    @pytest.mark.parametrize("tag", ["nl\n", "bad\x00", "-x", "a" * 129])
+    def test_tag_names_are_judged_whole(self, registry, tag):
+        digest, manifest = push_image(registry, "group/web", "ok")
+        from urllib.parse import quote
+
+        by_tag = registry.put(f"/v2/group/web/manifests/{quote(tag)}", data=manifest, content_type=OCI_MANIFEST)
+        oci_error(by_tag, 400, "MANIFEST_INVALID")
+        by_param = registry.put(f"/v2/group/web/manifests/{digest}?tag={quote(tag)}", data=manifest,
+                                content_type=OCI_MANIFEST)  # fmt: skip
+        oci_error(by_param, 400, "MANIFEST_INVALID")
+        assert list(Tag.objects.values_list("name", flat=True)) == ["ok"]
+
+    def test_a_digest_with_a_final_newline_is_invalid(self, registry):
+        digest = push_blob(registry, "group/web", b"x")
+        oci_error(registry.get(f"/v2/group/web/blobs/{digest}%0A"), 400, "DIGEST_INVALID")
+
+    def test_a_deeply_nested_manifest(self, registry):
+        body = b"[" * 100000 + b"]" * 100000
+        oci_error(registry.put("/v2/group/web/manifests/t", data=body, content_type=OCI_MANIFEST),
+                  400, "MANIFEST_INVALID")  # fmt: skip
+
+    @pytest.mark.parametrize("size", [10**30, -1, 5])
+    def test_descriptor_sizes_must_be_the_blobs(self, registry, size):
+        config = b'{"os": "linux"}'
+        layer = b"layer bytes"
+        push_blob(registry, "group/web", config)
+        push_blob(registry, "group/web", layer)
+        document = json.loads(image_manifest(config, [layer]))
+        document["layers"][0]["size"] = size
+        body = json.dumps(document).encode()
+        oci_error(registry.put("/v2/group/web/manifests/t", data=body, content_type=OCI_MANIFEST),
+                  400, "MANIFEST_INVALID")  # fmt: skip
+        assert not Manifest.objects.exists()
+
+    def test_many_missing_blobs_are_counted_not_all_listed(self, registry):
+        push_blob(registry, "group/web", b"{}")
+        manifest = image_manifest(b"{}", [f"layer {n}".encode() for n in range(50)])
+        body = oci_error(registry.put("/v2/group/web/manifests/t", data=manifest, content_type=OCI_MANIFEST),
+                         400, "MANIFEST_BLOB_UNKNOWN")  # fmt: skip
+        assert body["errors"][0]["detail"]["missing"] == 50
+        assert len(body["errors"][0]["detail"]["digests"]) == 10
+
+    def test_numbers_of_thousands_of_digits(self, registry):
+        digest = push_blob(registry, "group/web", b"0123456789")
+        nines = "9" * 5000
+        for header in (f"bytes={nines}-", f"bytes=-{nines}", f"bytes=0-{nines}"):
+            oci_error(registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE=header), 416, "RANGE_INVALID")
+        location = registry.post("/v2/group/web/blobs/uploads/")["Location"]
+        patch = registry.patch(location, data=b"x", content_type="application/octet-stream",
+                               HTTP_CONTENT_RANGE=f"0-{nines}")  # fmt: skip
+        oci_error(patch, 416, "RANGE_INVALID")
+
+    @pytest.mark.parametrize("path", ["/v2/group/web/tags/list/", "/v2/group/web/blobs/sha256:a%2f..%2fx/y"])
+    def test_unknown_registry_urls_answer_in_the_oci_body(self, registry, path):
+        oci_error(registry.get(path), 404, "UNSUPPORTED")
+
+    def test_a_chunk_that_lost_the_race_for_its_place_leaves_the_winner_whole(self, registry):
+        """Two chunks for the same place of one session (two requests at once): the first to record itself
+        wins; the other answers 416 and removes only its own bytes; the upload then ends with the winner's."""
+        import io
+
+        from swr.distribution import services as distribution_services
+        from swr.models import Upload
+
+        location = registry.post("/v2/group/web/blobs/uploads/")["Location"]
+        upload = Upload.objects.get()
+        stale = Upload.objects.get()  # the second request read the session before the first wrote
+        repository = Repository.objects.get(name="web")
+        distribution_services.upload_append(upload, io.BytesIO(b"winner"), 6, 0)
+        with pytest.raises(distribution_services.RangeInvalid):
+            distribution_services.upload_append(stale, io.BytesIO(b"loser!"), 6, 0)
+        done = registry.put(f"{location}?digest={digest_of(b'winner')}")
+        assert done.status_code == 201, done.content
+        assert b"".join(registry.get(f"/v2/group/web/blobs/{digest_of(b'winner')}").streaming_content) == b"winner"
+        assert repository.blob_links.count() == 1

@@ -192,3 +192,25 @@ def test_oras_pushes_and_pulls_an_artifact(server, pusher, token, tmp_path, chun
     assert detail["num_images"] == 1
     # The file and oras's empty config "{}".
     assert detail["size"] == artifact.stat().st_size + 2
+
+
+def test_chunked_bodies_stream_into_an_upload_to_its_last_chunk(server, pusher):
+    """A PATCH and the final PUT with ``Transfer-Encoding: chunked`` (no Content-Length), as a streaming client
+    sends them: both bodies reach the blob (the final PUT's body was once ignored)."""
+    import hashlib
+
+    import requests
+
+    first, last = os.urandom(300_000), os.urandom(200_000)
+    digest = "sha256:" + hashlib.sha256(first + last).hexdigest()
+    session = requests.Session()
+    session.auth = pusher
+    started = session.post(f"{server}/v2/group/chunked/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    location = f"{server}{started.headers['Location']}"
+    patched = session.patch(location, data=iter([first[:100_000], first[100_000:]]))
+    assert (patched.status_code, patched.headers["Range"]) == (202, f"0-{len(first) - 1}")
+    finished = session.put(f"{server}{patched.headers['Location']}?digest={digest}", data=iter([last]))
+    assert finished.status_code == 201, finished.text
+    pulled = session.get(f"{server}/v2/group/chunked/blobs/{digest}")
+    assert pulled.content == first + last

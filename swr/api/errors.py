@@ -26,6 +26,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from swr.distribution.errors import Unsupported
 from swr.errors import (
     INTERNAL_ERROR,
     INVALID_IS_PUBLIC,
@@ -44,6 +45,7 @@ from swr.errors import (
     UrlNotFound,
     error_response,
 )
+from swr.middleware import is_registry_path
 
 logger = logging.getLogger("swr.api")
 
@@ -211,6 +213,10 @@ def permission_denied(request, exception=None):
 
 def page_not_found(request, exception=None):
     message = f"URL not found: {request.method} {request.path}"
+    if is_registry_path(request.path_info):  # a registry client reads the OCI body (spec section 9)
+        from swr.api.registry.errors import oci_error_response  # noqa: PLC0415 (it imports this module)
+
+        return oci_error_response(Unsupported(message, status_code=404), request)
     if request.path.endswith("/") and request.path != "/" and _is_api_path(request.path_info.rstrip("/")):
         message += " (API paths have no trailing slash)"
     elif _REPOSITORY_WITH_SLASH.match(request.path_info):

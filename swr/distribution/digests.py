@@ -12,7 +12,8 @@ from swr.distribution.errors import DigestInvalid, Unsupported
 
 ALGORITHMS = {"sha256": 64, "sha512": 128}
 # The database's rule (CHECK constraints) and the URL's: the whole digest, in its canonical form.
-PATTERN = r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$"
+# \A and \Z, not ^ and $: "$" also matches before a final newline (as swr/names.py does).
+PATTERN = r"\A(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})\Z"
 MAX_LENGTH = len("sha512:") + 128
 # What a digest looks like in general (OCI image-spec grammar), to tell "malformed" from "unsupported algorithm".
 _GRAMMAR = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")

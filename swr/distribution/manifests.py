@@ -20,6 +20,10 @@ INDEXES = {OCI_INDEX, DOCKER_LIST}
 MEDIA_TYPES = IMAGE_MANIFESTS | INDEXES
 
 
+# Largest size a descriptor may state (image-spec: int64).
+MAX_SIZE = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Descriptor:
     media_type: str
@@ -63,7 +67,7 @@ def _descriptor(value, where: str) -> Descriptor:
     digest, size, media_type = value.get("digest"), value.get("size"), value.get("mediaType", "")
     if not isinstance(digest, str) or not digests.is_valid(digest):
         raise ManifestInvalid(f"{where} has an invalid digest: {str(digest)[:200]!r}.")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
         raise ManifestInvalid(f"{where} has an invalid size: {str(size)[:50]!r}.")
     if not isinstance(media_type, str):
         raise ManifestInvalid(f"{where} has an invalid mediaType.")
@@ -80,6 +84,8 @@ def parse(content: bytes, content_type: str | None) -> Parsed:
         document = json.loads(content)
     except (ValueError, UnicodeDecodeError) as error:
         raise ManifestInvalid(f"The manifest is not JSON: {error}.") from None
+    except RecursionError:
+        raise ManifestInvalid("The manifest is nested too deeply to read.") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("The manifest must be a JSON object.")
     declared = document.get("mediaType")

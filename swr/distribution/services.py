@@ -117,13 +117,14 @@ def upload_append(upload: Upload, stream, length: int | None, start: int | None 
     if start is not None and start != upload.size:
         raise RangeInvalid(f"The upload holds {upload.size} bytes: the next chunk starts there, not at {start}.")
     number = upload.parts
-    key = storage.part_key(upload.id, number)
-    reader = storage.save_part(key, stream, length)
+    # Written under a name of this request's own: a concurrent chunk for the same place writes elsewhere.
+    pending = f"{storage.part_key(upload.id, number)}.{uuid.uuid4().hex}"
+    reader = storage.save_part(pending, stream, length)
     if length is not None and reader.size != length:
-        storage.delete_parts([key])
+        storage.delete_parts([pending])
         raise SizeInvalid(f"The body ended after {reader.size} of its {length} bytes.")
     if reader.size == 0:
-        storage.delete_parts([key])
+        storage.delete_parts([pending])
         return upload
     with transaction.atomic():
         changed = Upload.objects.filter(pk=upload.pk, parts=number, size=upload.size).update(
@@ -132,8 +133,10 @@ def upload_append(upload: Upload, stream, length: int | None, start: int | None 
             sha256=reader.digest("sha256") if number == 0 else "",
             updated_at=timezone.now(),
         )
+        if changed:  # this chunk won its place: it becomes part ``number`` before anyone can read the session
+            storage.rename(pending, storage.part_key(upload.id, number))
     if not changed:
-        storage.delete_parts([key])
+        storage.delete_parts([pending])
         raise RangeInvalid("Another chunk of this upload arrived at the same time: ask for the upload's status.")
     upload.refresh_from_db()
     return upload
@@ -253,14 +256,19 @@ def manifest_put(
     else:
         digest = digests.of(content)
     needed = {d.digest: d for d in parsed.blobs}
-    held = dict(
-        Blob.objects.filter(digest__in=needed, repository_links__repository=repository).values_list("digest", "id")
-    )
+    found = Blob.objects.filter(digest__in=needed, repository_links__repository=repository)
+    held = {digest: (pk, size) for digest, pk, size in found.values_list("digest", "id", "size")}
     missing = [d for d in needed if d not in held]
     if missing:
         raise ManifestBlobUnknown(
-            f"The manifest refers to blobs that repository {_label(repository)} does not hold: push them first.",
-            detail={"digests": missing},
+            f"The manifest refers to {len(missing)} blob(s) that repository {_label(repository)} does not hold: "
+            "push them first.",
+            detail={"digests": missing[:10], "missing": len(missing)},
+        )
+    wrong = [d for d in needed.values() if held[d.digest][1] != d.size]
+    if wrong:
+        raise ManifestInvalid(
+            f"Blob {wrong[0].digest} is {held[wrong[0].digest][1]} bytes; the manifest says {wrong[0].size}."
         )
     with transaction.atomic():
         _hold(repository)
@@ -279,7 +287,9 @@ def manifest_put(
                         subject_digest=parsed.subject.digest if parsed.subject else "",
                         image_size=parsed.image_size,
                     )
-                    ManifestBlob.objects.bulk_create(ManifestBlob(manifest=manifest, blob_id=i) for i in held.values())
+                    ManifestBlob.objects.bulk_create(
+                        ManifestBlob(manifest=manifest, blob_id=pk) for pk, _ in held.values()
+                    )
             except IntegrityError:  # the same manifest pushed by a concurrent request
                 manifest = Manifest.objects.get(repository=repository, digest=digest)
         for tag in tags:

@@ -118,6 +118,17 @@ def _save_exact(key: str, content: File) -> None:
         store.delete(saved)
 
 
+def rename(source: str, target: str) -> None:
+    """Give the bytes at ``source`` the key ``target`` (on a folder, an atomic rename; else a streamed copy)."""
+    store = storage()
+    if isinstance(store, FileSystemStorage):
+        os.replace(store.path(source), store.path(target))
+        return
+    with store.open(source, "rb") as file:
+        _save_exact(target, HashingReader(file, None, ()))
+    store.delete(source)
+
+
 def digest_of_parts(keys: list[str], algorithm: str) -> tuple[str, int]:
     """Read the parts once, in a stream: their digest and total size."""
     reader = HashingReader(PartsReader(keys), None, (algorithm,))

@@ -37,8 +37,9 @@ from swr.models import TAG_PATTERN
 logger = logging.getLogger("swr.api")
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 _TAG = re.compile(TAG_PATTERN)
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 19 digits: a byte position fits 64 bits (and int() of thousands of digits is refused).
+_CONTENT_RANGE = re.compile(r"\A(?:bytes[ =])?(\d{1,19})-(\d{1,19})\Z")
+_RANGE = re.compile(r"\Abytes=(\d{0,19})-(\d{0,19})\Z")
 PAGE_MAX = 10000
 
 
@@ -80,7 +81,7 @@ def _body(request) -> tuple[object, int | None]:
     """The request body as a stream, and its length (None: chunked, read until it ends)."""
     raw = request.META.get("CONTENT_LENGTH") or ""
     if raw:
-        if not (raw.isascii() and raw.isdigit()):
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
             raise SizeInvalid(f"Invalid Content-Length {raw[:50]!r}.")
         return request, int(raw)
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
@@ -123,7 +124,7 @@ def _page_size(request) -> int | None:
     raw = request.GET.get("n")
     if raw is None or raw == "":
         return None
-    if not (raw.isascii() and raw.isdigit()):
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise OciError(f"Invalid n {raw[:50]!r}: a number of entries.", status_code=400)
     return min(int(raw), PAGE_MAX)
 
@@ -339,7 +340,7 @@ def upload(request, name: str, upload_id: str):
     if not digest:
         raise DigestInvalid("Finish the upload with ?digest=<digest of the whole blob>.")
     digest = digests.parse(digest)
-    if length:
+    if length is None or length > 0:  # the last chunk, with Content-Length or chunked
         _release_connection()
         session = services.upload_append(session, stream, length, start)
     services.upload_finish(session, digest, repository)
