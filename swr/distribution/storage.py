@@ -16,7 +16,7 @@ from django.core.files.storage import FileSystemStorage, storages
 
 from swr.distribution import digests
 
-PIECE = 256 * 1024
+PIECE = 64 * 1024
 
 
 def storage():
