@@ -231,6 +231,21 @@ class TestTokenEndpointCredentials:
     def test_malformed_basic_header(self, alice):
         response = get_token({"HTTP_AUTHORIZATION": "Basic !!!not-base64"})
         oci_error(response, 401, "UNAUTHORIZED")
+        not_utf8 = base64.b64encode(b"alice:\xff\xfe").decode()
+        oci_error(get_token({"HTTP_AUTHORIZATION": f"Basic {not_utf8}"}), 401, "UNAUTHORIZED")
+        oci_error(
+            get_token({"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"alice").decode()}), 401, "UNAUTHORIZED"
+        )
+
+    @pytest.mark.parametrize("username", ["ali\x00ce", "x@AK\x00", "a" * 256])
+    def test_user_names_no_user_can_have(self, alice, username):
+        """A NUL cannot be looked up in PostgreSQL, nor a name longer than the lockout's column counted: 401."""
+        oci_error(get_token(basic(username, PASSWORD)), 401, "UNAUTHORIZED")
+
+    @pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "é.é.é"])
+    def test_garbage_bearer_tokens(self, db, token):
+        response = probe("pull", "group/web", {"HTTP_AUTHORIZATION": f"Bearer {token}"})
+        oci_error(response, 401, "UNAUTHORIZED")
 
     def test_docker_login_without_scope(self, alice):
         """docker login asks for a token without a scope: 200 once the credentials are good."""

@@ -80,8 +80,8 @@ def login(request, username: str, password: str) -> User:
        name answers 429 TOOMANYREQUESTS with Retry-After, whether the password is right or not.
     Anything else is a 401 (:data:`LOGIN_FAILED`).
     """
-    if not username or len(username) > MAX_USERNAME_LENGTH:
-        raise Unauthorized(LOGIN_FAILED)
+    if not username or len(username) > MAX_USERNAME_LENGTH or "\x00" in username:
+        raise Unauthorized(LOGIN_FAILED)  # no user has such a name, nor could it be looked up or counted
     prefix, at, suffix = username.rpartition("@")
     if at and prefix and suffix:
         user = _temporary_login(prefix, suffix, password)
