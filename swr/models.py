@@ -645,6 +645,9 @@ class Tag(models.Model):
                 violation_error_message="A tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.",
             ),
         ]
+        # The tag lists by update time (spec section 10): a marker page starts where the index says, at any
+        # depth (the list by name walks the unique constraint's index).
+        indexes = [models.Index(fields=["repository", "updated_at", "id"], name="swr_tag_list_updated")]
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.name}"

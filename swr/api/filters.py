@@ -12,7 +12,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 
 from swr.choices import CATEGORY_ALIASES, Category
 from swr.errors import SwrError
-from swr.models import Namespace, Repository
+from swr.models import Namespace, Repository, Tag
 
 FILTER_PARAM = "filter"
 
@@ -142,6 +142,35 @@ class NamespaceFilterSet(django_filters.FilterSet):
     class Meta:
         model = Namespace
         fields = []
+
+
+class TagFilterSet(django_filters.FilterSet):
+    """Filters and ordering of the tag lists (spec section 10): ``tag`` (contains), ``order_column``
+    (``updated_at`` or ``tag``; default updated_at), ``order_type`` (``asc``/``desc``; default desc),
+    ``with_manifest`` (v3). Every column in one direction, the id last: the marker pages of v3 walk the
+    index ``swr_tag_list_updated`` (repository, updated_at, id) or the unique one on (repository, name)."""
+
+    ORDER_COLUMNS = {"updated_at": ["updated_at", "id"], "tag": ["name"]}
+
+    tag = django_filters.CharFilter(field_name="name", lookup_expr="contains", help_text="Tag contains this text.")
+    order_column = NoOpFilter(
+        choices=[(column, column) for column in ORDER_COLUMNS], help_text="Sort by this column; default updated_at."
+    )
+    order_type = NoOpFilter(choices=[("asc", "asc"), ("desc", "desc")], help_text="asc or desc (default).")
+    with_manifest = NoOpFilter(
+        choices=[("true", "true"), ("false", "false")],
+        help_text="v3: whether each tag carries its manifest document (default false: an empty string).",
+    )
+
+    class Meta:
+        model = Tag
+        fields = []
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        fields = self.ORDER_COLUMNS[self.form.cleaned_data.get("order_column") or "updated_at"]
+        descending = self.form.cleaned_data.get("order_type") != "asc"
+        return queryset.order_by(*(f"-{f}" if descending else f for f in fields))
 
 
 class SwrFilterBackend(DjangoFilterBackend):

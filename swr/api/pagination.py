@@ -122,6 +122,8 @@ class MarkerPagination(BasePagination):
     results_key = "items"
     has_more_key: str | None = None
     ordering: tuple[str, ...] | None = None
+    # Columns unique within the listed rows: an ordering that ends in one needs no id after it.
+    unique_columns: tuple[str, ...] = ("id",)
     default_limit = 100
     max_limit = 1000
 
@@ -147,7 +149,7 @@ class MarkerPagination(BasePagination):
 
     def get_ordering(self, queryset) -> list[str]:
         ordering = [c.replace("pk", "id") for c in (self.ordering or queryset.query.order_by or ["id"])]
-        if ordering[-1].lstrip("-") not in ("pk", "id"):
+        if ordering[-1].lstrip("-") not in self.unique_columns:
             ordering.append("-id" if ordering[-1].startswith("-") else "id")
         return ordering
 
@@ -246,3 +248,4 @@ class TagMarkerPagination(MarkerPagination):
 
     results_key = "tags"
     has_more_key = "has_more"
+    unique_columns = ("id", "name")  # the list is one repository's, where tag names are unique

@@ -19,6 +19,7 @@ from rest_framework.fields import ProhibitNullCharactersValidator, get_error_det
 from swr import names, policy
 from swr.api import hosts
 from swr.choices import CATEGORY_ALIASES, Category, PermissionLevel
+from swr.distribution.manifests import INDEXES
 from swr.models import DESCRIPTION_MAX_LENGTH, Namespace, Repository
 
 
@@ -391,3 +392,107 @@ class QuotaSerializer(serializers.Serializer):
 
 class QuotasSerializer(serializers.Serializer):
     quotas = QuotaSerializer(many=True)
+
+
+# Image tags (spec section 10).
+
+
+class BooleanField(SwrBooleanField):
+    """A strict boolean (JSON true/false; form bodies: true/false in any case), any field, the generic code."""
+
+    default_error_messages = {
+        "required": "is required: true or false.",
+        "null": "must be true or false, not null.",
+        "invalid": "must be true or false, not {input!r}.",
+    }
+    error_code = "invalid"
+
+
+class TagCopySerializer(serializers.Serializer):
+    """Body of ``POST .../repos/{repository}/tags``: point ``destination_tag`` at the image of ``source_tag``."""
+
+    source_tag = StringField(trim_whitespace=False, help_text="An existing tag of the repository.")
+    destination_tag = StringField(
+        trim_whitespace=False,
+        help_text="The tag to create (or, with override, to move): [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.",
+    )
+    override = BooleanField(
+        required=False, default=False, help_text="Move destination_tag when it exists (else 409). Default false."
+    )
+
+
+class TagSerializer(serializers.Serializer):
+    """One image tag as the v3 list and ``GET .../tags/{tag}`` show it (spec section 10).
+
+    The view gives the repository (with its organization and tenant) in the context, so a page costs no query
+    per tag; ``with_manifest`` (context, default true) leaves the manifest out (an empty string) when false.
+    """
+
+    id = serializers.IntegerField(help_text="Tag id.")
+    repo_id = serializers.IntegerField(source="repository_id", help_text="Image repository id.")
+    tag = serializers.CharField(source="name", help_text="Tag name.")
+    image_id = serializers.SerializerMethodField(
+        help_text="Digest of the image's config (the manifest's digest when it has none)."
+    )
+    manifest = serializers.SerializerMethodField(help_text="The manifest document as a JSON string.")
+    digest = serializers.CharField(source="manifest.digest", help_text="Digest of the manifest.")
+    schema = serializers.SerializerMethodField(help_text="Manifest schema version: 2.")
+    path = serializers.SerializerMethodField(help_text="Pull address: <registry host>/<namespace>/<repository>:<tag>.")
+    internal_path = serializers.SerializerMethodField(help_text="Pull address inside the platform's network.")
+    size = serializers.IntegerField(
+        source="manifest.image_size", help_text="Bytes of the image: config and layers, or the sum over an index."
+    )
+    is_trusted = serializers.SerializerMethodField(help_text="Signed image: false.")
+    created = serializers.DateTimeField(source="created_at", help_text="When the tag was created, UTC.")
+    updated = serializers.DateTimeField(source="updated_at", help_text="When the tag last moved, UTC.")
+    domain_id = serializers.SerializerMethodField(help_text="Tenant (domain) id.")
+    tag_type = serializers.SerializerMethodField(help_text="0: an image manifest; 1: an index (manifest list).")
+
+    def get_image_id(self, tag) -> str:
+        return tag.manifest.config_digest or tag.manifest.digest
+
+    def get_manifest(self, tag) -> str:
+        if not self.context.get("with_manifest", True):
+            return ""
+        return bytes(tag.manifest.content).decode("utf-8", "replace")
+
+    def get_schema(self, tag) -> int:
+        return 2
+
+    def _address(self, host: str, tag) -> str:
+        return f"{pull_path(host, self.context['repository'])}:{tag.name}"
+
+    def get_path(self, tag) -> str:
+        return self._address(hosts.registry_host(self.context["request"]), tag)
+
+    def get_internal_path(self, tag) -> str:
+        return self._address(hosts.internal_registry_host(self.context["request"]), tag)
+
+    def get_is_trusted(self, tag) -> bool:
+        return False
+
+    def get_domain_id(self, tag) -> str:
+        return self.context["repository"].namespace.tenant.domain_id
+
+    def get_tag_type(self, tag) -> int:
+        return 1 if tag.manifest.media_type in INDEXES else 0
+
+
+class TagV2Serializer(TagSerializer):
+    """One row of the v2 tag list: SWR's capital-T ``Tag``, with ``deleted`` (null) and ``scanned`` (false)."""
+
+    deleted = serializers.SerializerMethodField(help_text="Always null.")
+    scanned = serializers.SerializerMethodField(help_text="Vulnerability scan done: false.")
+
+    Tag = serializers.CharField(source="name", help_text="Tag name (SWR spells this field with a capital T).")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        del fields["tag"]
+        return fields
+
+    def get_deleted(self, tag) -> str | None:
+        return None
+
+    def get_scanned(self, tag) -> bool:
+        return False

@@ -7,7 +7,7 @@ Path parameters never contain '/': a repository name writes its own '/' as '$'.
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from swr.api import access_views, health, views
+from swr.api import access_views, health, tag_views, views
 from swr.api.auth_views import TokenView
 from swr.api.errors import only_get
 from swr.api.registry import token_views
@@ -41,9 +41,29 @@ manage_patterns = [
         access_views.RepositoryAccessViewSet.as_view(ACCESS_ACTIONS),
         name="repository-access",
     ),
+    path(
+        "namespaces/<str:namespace>/repos/<str:repository>/tags",
+        tag_views.TagViewSet.as_view({"get": "list", "post": "create"}),
+        name="tag-list",
+    ),
+    path(
+        "namespaces/<str:namespace>/repos/<str:repository>/tags/<str:tag>",
+        tag_views.TagViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
+        name="tag-detail",
+    ),
     path("projects/<str:project_id>/quotas", access_views.QuotaView.as_view(), name="quotas"),
     path("repos", views.RepositoryListViewSet.as_view({"get": "list"}), name="repository-list"),
     path("overview", views.OverviewView.as_view(), name="overview"),
+]
+
+# Version 3 of the management API: the lists paged by markers (spec sections 10, 12, 13).
+manage_v3_patterns = [
+    path("repos", tag_views.RepositoryListV3ViewSet.as_view({"get": "list"}), name="repository-list-v3"),
+    path(
+        "namespaces/<str:namespace>/repos/<str:repository>/tags",
+        tag_views.TagListV3ViewSet.as_view({"get": "list"}),
+        name="tag-list-v3",
+    ),
 ]
 
 urlpatterns = [
@@ -53,6 +73,7 @@ urlpatterns = [
     # The registry (OCI distribution API): /v2/ and /v2/<namespace>/<repository>/..., after the management API.
     path("v2/", include("swr.api.registry.urls")),
     path("v3/auth/tokens", TokenView.as_view(), name="auth-tokens"),
+    path("v3/manage/", include(manage_v3_patterns)),
     # The registry's token endpoint (spec section 9): bearer tokens for the routes under /v2/.
     path("service/token", token_views.token, name="registry-token"),
     # Documents, read with GET only: any other method answers 405 with the error body.

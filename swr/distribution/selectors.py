@@ -60,6 +60,13 @@ def tags(repository: Repository, n: int | None, last: str | None) -> list[str]:
     return list(names_ if n is None else names_[:n])
 
 
+def repository_tags(repository: Repository, *, with_manifest: bool = True):
+    """The tags of ``repository`` with their manifests (one query), for the management API's lists and show
+    (spec section 10); without ``with_manifest``, the manifest documents are not read."""
+    query = Tag.objects.filter(repository=repository).select_related("manifest")
+    return query if with_manifest else query.defer("manifest__content")
+
+
 def referrers(repository: Repository | None, digest: str, artifact_type: str | None) -> dict:
     """The OCI image index of the manifests in ``repository`` whose subject is ``digest`` (distribution-spec
     "Listing Referrers"), filtered by ``artifact_type`` when given."""

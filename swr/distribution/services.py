@@ -10,6 +10,7 @@ repository delete, which takes it ``FOR UPDATE``, waits or has already removed i
 rows under it. Its counters are changed last, by one UPDATE each.
 """
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -33,8 +34,10 @@ from swr.distribution.errors import (
     RangeInvalid,
     SizeInvalid,
 )
-from swr.errors import RepositoryExists, RepositoryQuotaExceeded
-from swr.models import Blob, Manifest, ManifestBlob, Namespace, Repository, RepositoryBlob, Tag, Upload
+from swr.errors import InvalidTagName, RepositoryExists, RepositoryQuotaExceeded, TagExists, TagNotFound
+from swr.models import TAG_PATTERN, Blob, Manifest, ManifestBlob, Namespace, Repository, RepositoryBlob, Tag, Upload
+
+_TAG = re.compile(TAG_PATTERN)
 
 
 def _label(repository: Repository) -> str:
@@ -314,24 +317,113 @@ def _tag(repository: Repository, name: str, manifest: Manifest) -> None:
 def manifest_delete(repository: Repository, reference: str, actor: Actor) -> None:
     """Delete by digest (the manifest and every tag on it) or by tag (that tag only).
 
-    MANIFEST_UNKNOWN (404) when the repository holds no such manifest or tag.
+    MANIFEST_UNKNOWN (404) when the repository holds no such manifest or tag. The manifest is locked
+    ``FOR UPDATE`` before its tags are counted: a tag copy onto it (:func:`tag_copy`, which holds it
+    ``FOR KEY SHARE``) either ends first, and its tag is counted and removed with the others, or finds the
+    manifest gone.
     """
     with transaction.atomic():
         _hold(repository)
         if ":" in reference:
             digest = digests.parse(reference)
             manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
-            if manifest is None:
+            if manifest is None or not services.lock_row(Manifest, manifest.pk, "UPDATE"):
                 raise ManifestUnknown(f"Repository {_label(repository)} holds no manifest {digest}.")
             tags = Tag.objects.filter(manifest=manifest).count()
             manifest.delete()
         else:
-            tags, _ = Tag.objects.filter(repository=repository, name=reference).delete()
+            tags = _untag(repository, reference)
             if not tags:
                 raise ManifestUnknown(f"Repository {_label(repository)} has no tag {reference!r}.")
-        if tags:
-            Repository.objects.filter(pk=repository.pk).update(num_images=F("num_images") - tags)
         record(actor, "manifest.delete", f"{_label(repository)}{'@' if ':' in reference else ':'}{reference}")
+        if ":" in reference and tags:
+            Repository.objects.filter(pk=repository.pk).update(num_images=F("num_images") - tags)
+
+
+def _untag(repository: Repository, name: str) -> int:
+    """Inside a transaction holding the repository: remove tag ``name`` and count it off; 1 if it was there."""
+    removed, _ = Tag.objects.filter(repository=repository, name=name).delete()
+    if removed:
+        Repository.objects.filter(pk=repository.pk).update(num_images=F("num_images") - removed)
+    return removed
+
+
+def check_tag_name(name: str, field: str = "tag") -> str:
+    """``name`` if it is a tag name (spec section 9: ``[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}``); else 400
+    (SVCSTG.SWR.4009021) saying so, with ``field`` in its details."""
+    if isinstance(name, str) and _TAG.match(name):
+        return name
+    shown = name[:200] if isinstance(name, str) else name
+    message = (
+        f"Invalid image tag name {shown!r}: a tag is 1 to 128 characters, letters, digits, '_', '.' and '-', "
+        "and does not start with '.' or '-'."
+    )
+    raise InvalidTagName(message, details=[{"field": field, "error_msg": message}])
+
+
+# The management API's tag calls (spec section 10): the same rows, locks and counters as a push and an untag.
+
+
+def tag_copy(*, repository: Repository, source_tag: str, destination_tag: str, override: bool, actor: Actor) -> Tag:
+    """Point tag ``destination_tag`` at the manifest of ``source_tag`` (``POST .../tags``), as a push of that
+    manifest with that tag would: the same Tag row, ``num_images`` one more for a new tag.
+
+    400 (SVCSTG.SWR.4009021) for an invalid name; 404 (SVCSTG.SWR.4040048) when the source tag is missing
+    (or removed, with its manifest, meanwhile); 409 (SVCSTG.SWR.4090082) when the destination exists and
+    ``override`` is false (also when a concurrent copy or push created it first). The source manifest is
+    held ``FOR KEY SHARE`` until the end, so a concurrent manifest delete waits, then removes the new tag
+    with its manifest: no tag is ever left pointing at nothing.
+    """
+    check_tag_name(source_tag, "source_tag")
+    check_tag_name(destination_tag, "destination_tag")
+    label = f"{_label(repository)}:{destination_tag}"
+    with transaction.atomic():
+        _hold(repository)
+        source = Tag.objects.filter(repository=repository, name=source_tag).values_list("manifest_id", flat=True)
+        manifest_id = source.first()
+        if manifest_id is None or not services.lock_row(Manifest, manifest_id, "KEY SHARE"):
+            raise TagNotFound(f"Repository {_label(repository)} has no tag {source_tag!r}.")
+        existing = Tag.objects.filter(repository=repository, name=destination_tag)
+        moved = 0
+        if existing.exists():
+            if not override:
+                raise TagExists(
+                    f"Tag {destination_tag!r} already exists in repository {_label(repository)}: "
+                    "send override true to point it at the image of the source tag."
+                )
+            moved = existing.update(manifest_id=manifest_id, updated_at=timezone.now())
+        if not moved:  # a new tag (or one deleted meanwhile)
+            try:
+                with transaction.atomic():
+                    Tag.objects.create(repository=repository, name=destination_tag, manifest_id=manifest_id)
+            except IntegrityError:  # created by a concurrent copy or push of the same tag
+                if override:
+                    existing.update(manifest_id=manifest_id, updated_at=timezone.now())
+                    record(actor, "tag.copy", f"{_label(repository)}:{source_tag} -> {label}")
+                    return Tag.objects.select_related("manifest").get(repository=repository, name=destination_tag)
+                raise TagExists(
+                    f"Tag {destination_tag!r} was created in repository {_label(repository)} by another request "
+                    "meanwhile: send override true to point it at the image of the source tag."
+                ) from None
+            Repository.objects.filter(pk=repository.pk).update(
+                num_images=F("num_images") + 1, updated_at=timezone.now()
+            )
+        record(actor, "tag.copy", f"{_label(repository)}:{source_tag} -> {label}")
+        return Tag.objects.select_related("manifest").get(repository=repository, name=destination_tag)
+
+
+def tag_delete(*, repository: Repository, name: str, actor: Actor) -> None:
+    """Remove tag ``name`` (``DELETE .../tags/{tag}``), as the registry's untag does: its manifest stays.
+
+    400 (SVCSTG.SWR.4009021) for an invalid name; 404 (SVCSTG.SWR.4040048) when there is no such tag (also
+    when a concurrent delete removed it first).
+    """
+    check_tag_name(name)
+    with transaction.atomic():
+        _hold(repository)
+        if not _untag(repository, name):
+            raise TagNotFound(f"Repository {_label(repository)} has no tag {name!r}.")
+        record(actor, "tag.delete", f"{_label(repository)}:{name}")
 
 
 def count_download(repository: Repository) -> None:
