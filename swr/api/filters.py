@@ -78,16 +78,8 @@ class NoOpFilter(ChoiceFilter):
         return qs
 
 
-class RepositoryFilterSet(django_filters.FilterSet):
-    """Filters and ordering of ``GET /v2/manage/repos``."""
-
-    ORDER_COLUMNS = {
-        "name": ["name"],
-        "updated_time": ["updated_at"],
-        "tag_count": ["num_images"],
-        "namespace": ["namespace__name", "name"],
-        "is_public": ["is_public"],
-    }
+class RepositoryFilters(django_filters.FilterSet):
+    """Filters of the repository lists, v2 and v3 (spec sections 5 and 13): the same parameters, one place."""
 
     namespace = LowerContainsFilter(field_name="namespace__name", help_text="Organization name contains this text.")
     name = LowerContainsFilter(
@@ -101,11 +93,6 @@ class RepositoryFilterSet(django_filters.FilterSet):
     is_public = ChoiceFilter(
         choices=[("true", "true"), ("false", "false")], method="filter_is_public", help_text="true or false."
     )
-    order_column = NoOpFilter(
-        choices=[(column, column) for column in ORDER_COLUMNS],
-        help_text="Sort by this column. Without it: updated_time, newest first.",
-    )
-    order_type = NoOpFilter(choices=[("asc", "asc"), ("desc", "desc")], help_text="asc (default) or desc.")
 
     class Meta:
         model = Repository
@@ -116,6 +103,27 @@ class RepositoryFilterSet(django_filters.FilterSet):
 
     def filter_is_public(self, queryset, name, value):
         return queryset.filter(is_public=value == "true")
+
+
+class RepositoryFilterSet(RepositoryFilters):
+    """Filters and ordering of ``GET /v2/manage/repos`` (the v3 list pages in the order of ids)."""
+
+    ORDER_COLUMNS = {
+        "name": ["name"],
+        "updated_time": ["updated_at"],
+        "tag_count": ["num_images"],
+        "namespace": ["namespace__name", "name"],
+        "is_public": ["is_public"],
+    }
+
+    order_column = NoOpFilter(
+        choices=[(column, column) for column in ORDER_COLUMNS],
+        help_text="Sort by this column. Without it: updated_time, newest first.",
+    )
+    order_type = NoOpFilter(choices=[("asc", "asc"), ("desc", "desc")], help_text="asc (default) or desc.")
+
+    class Meta(RepositoryFilters.Meta):
+        pass
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
@@ -146,8 +154,8 @@ class NamespaceFilterSet(django_filters.FilterSet):
 
 class TagFilterSet(django_filters.FilterSet):
     """Filters and ordering of the tag lists (spec section 10): ``tag`` (contains), ``order_column``
-    (``updated_at`` or ``tag``; default updated_at), ``order_type`` (``asc``/``desc``; default desc),
-    ``with_manifest`` (v3). Every column in one direction, the id last: the marker pages of v3 walk the
+    (``updated_at`` or ``tag``; default updated_at), ``order_type`` (``asc``/``desc``; default desc).
+    Every column in one direction, the id last: the marker pages of v3 walk the
     index ``swr_tag_list_updated`` (repository, updated_at, id) or the unique one on (repository, name)."""
 
     ORDER_COLUMNS = {"updated_at": ["updated_at", "id"], "tag": ["name"]}
@@ -157,10 +165,6 @@ class TagFilterSet(django_filters.FilterSet):
         choices=[(column, column) for column in ORDER_COLUMNS], help_text="Sort by this column; default updated_at."
     )
     order_type = NoOpFilter(choices=[("asc", "asc"), ("desc", "desc")], help_text="asc or desc (default).")
-    with_manifest = NoOpFilter(
-        choices=[("true", "true"), ("false", "false")],
-        help_text="v3: whether each tag carries its manifest document (default false: an empty string).",
-    )
 
     class Meta:
         model = Tag
@@ -171,6 +175,18 @@ class TagFilterSet(django_filters.FilterSet):
         fields = self.ORDER_COLUMNS[self.form.cleaned_data.get("order_column") or "updated_at"]
         descending = self.form.cleaned_data.get("order_type") != "asc"
         return queryset.order_by(*(f"-{f}" if descending else f for f in fields))
+
+
+class TagV3FilterSet(TagFilterSet):
+    """The v3 tag list's parameters: the v2 list's, and ``with_manifest``."""
+
+    with_manifest = NoOpFilter(
+        choices=[("true", "true"), ("false", "false")],
+        help_text="Whether each tag carries its manifest document (default false: an empty string).",
+    )
+
+    class Meta(TagFilterSet.Meta):
+        pass
 
 
 class SwrFilterBackend(DjangoFilterBackend):

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from swr import policy
 from swr.api.audit import AuditedMixin
-from swr.api.filters import RepositoryFilterSet, SwrFilterBackend, TagFilterSet, query_params
+from swr.api.filters import RepositoryFilters, SwrFilterBackend, TagFilterSet, TagV3FilterSet, query_params
 from swr.api.pagination import LimitOffsetPagination, RepositoryMarkerPagination, TagMarkerPagination
 from swr.api.schema import FILTER_PARAMETER, REPOSITORY_PATH_PARAMETER, errors
 from swr.api.serializers import TagCopySerializer, TagSerializer, TagV2Serializer
@@ -53,6 +53,7 @@ class TagListV3ViewSet(TagMixin, viewsets.GenericViewSet):
     """``GET /v3/manage/namespaces/{namespace}/repos/{repository}/tags``: marker paging."""
 
     pagination_class = TagMarkerPagination
+    filterset_class = TagV3FilterSet
 
     @extend_schema(
         summary="List the tags of an image repository (v3: marker paging)",
@@ -136,12 +137,12 @@ class RepositoryV3Serializer(serializers.ModelSerializer):
 
 
 class RepositoryListV3ViewSet(viewsets.GenericViewSet):
-    """``GET /v3/manage/repos``: the repositories of the v2 list (the same FilterSet and visibility:
+    """``GET /v3/manage/repos``: the repositories of the v2 list (the same filters and visibility:
     :func:`swr.policy.readable_repositories`), paged by id markers."""
 
     serializer_class = RepositoryV3Serializer
     filter_backends = [SwrFilterBackend]
-    filterset_class = RepositoryFilterSet
+    filterset_class = RepositoryFilters
     pagination_class = RepositoryMarkerPagination
 
     def get_queryset(self):
