@@ -52,6 +52,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy
@@ -63,10 +64,12 @@ from swr.models import (
     AccessKey,
     ApiToken,
     AuditRecord,
+    Manifest,
     Namespace,
     NamespacePermission,
     Repository,
     RepositoryPermission,
+    Tag,
     Tenant,
     User,
 )
@@ -91,14 +94,15 @@ SECRET_FIELDS = frozenset(
 REFUSED_LOOKUPS = frozenset({"regex", "iregex"})
 
 
-def touches_secret(model, lookup: str) -> bool:
-    """Whether a changelist lookup such as ``user__password__startswith`` reads a column of SECRET_FIELDS."""
+def touches_secret(model, lookup: str, fields=SECRET_FIELDS) -> bool:
+    """Whether a changelist lookup such as ``user__password__startswith`` reads a column of ``fields``
+    (SECRET_FIELDS by default)."""
     for part in lookup.split("__"):
         try:
             field = model._meta.get_field(part)
         except FieldDoesNotExist:
             return False  # a transform or a lookup type: the path of fields ends here
-        if field in SECRET_FIELDS:
+        if field in fields:
             return True
         if not field.is_relation or field.related_model is None:
             return False
@@ -592,12 +596,30 @@ class RepositoryAdmin(ServiceCreateMixin):
     # Organizations of every tenant: searched as the user types, not listed in one select.
     autocomplete_fields = ["namespace"]
     raw_id_fields = ["creator"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "images"]
     inlines = [RepositoryPermissionInline]
 
     def get_readonly_fields(self, request, obj=None):
         # As in the API, a repository's name and organization are fixed once it exists.
         return [*self.readonly_fields, "name", "namespace"] if obj else self.readonly_fields
+
+    @admin.display(description="images")
+    def images(self, repository):
+        """Links to the repository's tags and manifests (paged lists of their own: a repository may hold many)."""
+        if repository.pk is None:
+            return "-"
+        tags = Tag.objects.filter(repository=repository).count()
+        manifests = Manifest.objects.filter(repository=repository).count()
+        query = f"?repository__id__exact={repository.pk}"
+        return format_html(
+            '<a href="{}{}">{} tags</a>, <a href="{}{}">{} manifests</a>',
+            reverse("admin:swr_tag_changelist"),
+            query,
+            tags,
+            reverse("admin:swr_manifest_changelist"),
+            query,
+            manifests,
+        )
 
     def service_create(self, obj, actor):
         return services.repository_create(
@@ -724,6 +746,88 @@ class AccessKeyAdmin(CredentialAdmin):
             key.is_active = True
             key.save(update_fields=["is_active"])
             _audit(request, "accesskey.enable", key)
+
+
+class RegistryRowAdmin(SwrModelAdmin):
+    """Rows the registry writes (spec section 9): read-only here. They change by a push, a delete or the tag API,
+    whose services keep the counters and the audit trail; a list per repository is
+    ``?repository__id__exact=<id>`` (the repository's page links to it)."""
+
+    list_select_related = ["repository__namespace"]
+    search_fields = ["repository__name", "repository__namespace__name"]
+    # Manifest documents are bytes to read, not values to compare (a text in the query string cannot be one):
+    # of the lookups on them only __isnull is allowed; another answers 400.
+    UNFILTERED = frozenset({Manifest._meta.get_field("content")})
+
+    def lookup_allowed(self, lookup, value, request):
+        compares_bytes = touches_secret(self.model, lookup, self.UNFILTERED) and not lookup.endswith("__isnull")
+        return not compares_bytes and super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="repository", ordering="repository__name")
+    def repository_name(self, row):
+        return f"{row.repository.namespace.name}/{row.repository.name}"
+
+
+@admin.register(Tag)
+class TagAdmin(RegistryRowAdmin):
+    list_display = ["name", "repository_name", "digest", "image_size", "updated_at"]
+    list_select_related = ["repository__namespace", "manifest"]
+    search_fields = ["name", *RegistryRowAdmin.search_fields]
+    fields = ["repository", "name", "manifest_link", "created_at", "updated_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("manifest__content")
+
+    @admin.display(description="manifest digest", ordering="manifest__digest")
+    def digest(self, tag):
+        return tag.manifest.digest
+
+    @admin.display(description="image bytes", ordering="manifest__image_size")
+    def image_size(self, tag):
+        return tag.manifest.image_size
+
+    @admin.display(description="manifest")
+    def manifest_link(self, tag):
+        url = reverse("admin:swr_manifest_change", args=[tag.manifest_id])
+        return format_html('<a href="{}">{}</a>', url, tag.manifest.digest)
+
+
+@admin.register(Manifest)
+class ManifestAdmin(RegistryRowAdmin):
+    list_display = ["digest", "repository_name", "media_type", "image_size", "size", "created_at"]
+    search_fields = ["digest", *RegistryRowAdmin.search_fields]
+    fields = [
+        "repository", "digest", "media_type", "size", "image_size", "config_digest", "artifact_type",
+        "subject_digest", "created_at", "tag_names", "document",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        # The lists leave the documents (up to 4 MiB each) in the database; the page of one shows it.
+        match = getattr(request, "resolver_match", None)
+        return queryset if match is not None and match.url_name == "swr_manifest_change" else queryset.defer("content")
+
+    @admin.display(description="tags")
+    def tag_names(self, manifest):
+        """The first 50 tag names, and how many more (the tag list of the repository has them all)."""
+        names = list(manifest.tags.order_by("name").values_list("name", flat=True)[:51])
+        more = manifest.tags.count() - 50 if len(names) > 50 else 0
+        return ", ".join(names[:50]) + (f" and {more} more" if more else "") or "-"
+
+    @admin.display(description="document")
+    def document(self, manifest):
+        return format_html("<pre>{}</pre>", bytes(manifest.content).decode("utf-8", "replace"))
 
 
 @admin.register(AuditRecord)

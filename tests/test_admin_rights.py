@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from swr import audit, services
 from swr.choices import PermissionLevel
+from swr.distribution import services as registry_services
 from swr.models import (
     AccessKey,
     ApiToken,
@@ -55,6 +56,11 @@ def world(tenant, owner, namespace, root, make_user, make_tenant):
     """One row of every model the admin shows, so that each action has something to act on."""
     repository = services.repository_create(
         namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR
+    )
+    # A manifest and its tag, pushed as the registry stores them (an empty image index needs no blobs).
+    index = b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}'
+    registry_services.manifest_put(
+        repository, "v1", index, "application/vnd.oci.image.index.v1+json", OPERATOR, tags=["v1"]
     )
     RepositoryPermission.objects.create(repository=repository, user=owner, level=PermissionLevel.MANAGE)
     make_user("bob", make_tenant("globex"), is_tenant_admin=True)
