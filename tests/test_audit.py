@@ -155,4 +155,4 @@ def test_models_locked_by_hand_written_sql_have_no_hidden_behaviour(name):
 
 
 def test_the_guard_knows_every_locked_model():
-    assert LOCKED == ["Namespace", "Repository", "Tenant"]
+    assert LOCKED == ["Manifest", "Namespace", "Repository", "Tenant"]
