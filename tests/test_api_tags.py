@@ -157,6 +157,30 @@ class TestListV3:
         assert len(set(counts)) == 1, counts
 
 
+class TestRoutes:
+    def test_unknown_and_wrong_method_answer_the_swr_body(self, api, pushed):
+        assert_swr_error(api.get("/v3/manage/nothing"), 404, "SVCSTG.SWR.4040083")
+        assert_swr_error(api.post("/v3/manage/repos", {}, format="json"), 405, "SVCSTG.SWR.4050000")
+        assert_swr_error(api.post(V3, {}, format="json"), 405, "SVCSTG.SWR.4050000")
+        assert_swr_error(api.put(f"{BASE}/v1", {}, format="json"), 405, "SVCSTG.SWR.4050000")
+
+    def test_missing_organization_and_repository(self, api, pushed):
+        assert_swr_error(api.get(V3.replace("web", "nope")), 404, "SVCSTG.SWR.4040010")
+        assert_swr_error(api.get(BASE.replace("group", "nope")), 404, "SVCSTG.SWR.4040058")
+        assert_swr_error(api.delete(f"{BASE.replace('web', 'nope')}/v1"), 404, "SVCSTG.SWR.4040010")
+
+    def test_v2_list_costs_the_same_queries_whatever_the_page_size(self, api, pushed):
+        web = repository()
+        manifest = Manifest.objects.filter(repository=web).first()
+        Tag.objects.bulk_create(Tag(repository=web, name=f"t{i:03d}", manifest=manifest) for i in range(60))
+        counts = []
+        for limit in (1, 10, 60):
+            with CaptureQueriesContext(connection) as queries:
+                assert len(api.get(f"{BASE}?limit={limit}").json()) == limit
+            counts.append(len(queries))
+        assert len(set(counts)) == 1, counts
+
+
 class TestShow:
     def test_show(self, api, pushed):
         response = api.get(f"{BASE}/latest")
