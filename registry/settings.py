@@ -114,6 +114,9 @@ SWR_DEFAULT_QUOTAS = {
     "repository": int(os.environ.get("SWR_REPOSITORY_QUOTA", "10000")),
 }
 # The registry (spec section 9). Anonymous pulls of public repositories, off unless asked for.
+# Most tenants one repository is shared with (spec section 12).
+SWR_MAX_SHARES_PER_REPOSITORY = 500
+
 SWR_ANONYMOUS_PULL = env_bool("SWR_ANONYMOUS_PULL", False)
 # Upload sessions untouched for this long are abandoned: their bytes and rows are removed.
 SWR_UPLOAD_TTL = timedelta(hours=int(os.environ.get("SWR_UPLOAD_TTL_HOURS", "24")))

@@ -32,3 +32,17 @@ class PermissionLevel(models.IntegerChoices):
         """The levels for a message: "1, 3 or 7"."""
         values = [str(value) for value in cls.values]
         return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+class SharePermit(models.TextChoices):
+    """What a share of a repository gives the other tenant (spec section 12): read, nothing more."""
+
+    READ = "read", "Read"
+
+
+class TemporaryLoginKind(models.TextChoices):
+    """Which call issued a temporary registry login (spec section 11): its user name is ``<project>@<id>`` for a
+    secret, ``bearertoken@<id>`` for an authorization token."""
+
+    SECRET = "secret", "Secret (docker login)"
+    BEARER_TOKEN = "bearertoken", "Authorization token"

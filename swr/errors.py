@@ -34,6 +34,8 @@ NAMESPACE_EXISTS = "SVCSTG.SWR.4090060"
 REPOSITORY_EXISTS = "SVCSTG.SWR.4090006"
 PERMISSION_EXISTS = "SVCSTG.SWR.4090076"
 TAG_EXISTS = "SVCSTG.SWR.4090082"
+SHARE_EXISTS = "SVCSTG.SWR.4090083"
+SUBRESOURCE_NOT_FOUND = "SVCSTG.SWR.4040084"
 LOGIN_THROTTLED = "SVCSTG.SWR.4290001"
 BODY_TOO_LARGE = "SVCSTG.SWR.4131001"
 REQUEST_LINE_TOO_LONG = "SVCSTG.SWR.4141001"
@@ -197,6 +199,18 @@ class TagExists(SwrError):
     status_code = HTTPStatus.CONFLICT
     error_code = TAG_EXISTS
     default_message = "The image tag already exists; send override true to move it."
+
+
+class ShareExists(SwrError):
+    status_code = HTTPStatus.CONFLICT
+    error_code = SHARE_EXISTS
+    default_message = "The image repository is already shared with that tenant."
+
+
+class ShareNotFound(SwrError):
+    status_code = HTTPStatus.NOT_FOUND
+    error_code = SUBRESOURCE_NOT_FOUND
+    default_message = "The image repository is not shared with that tenant."
 
 
 class BodyTooLarge(SwrError):

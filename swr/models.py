@@ -12,7 +12,7 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from swr import names
-from swr.choices import Category, PermissionLevel
+from swr.choices import Category, PermissionLevel, SharePermit, TemporaryLoginKind
 from swr.distribution import digests
 
 # Longest description of an image repository (SWR's limit).
@@ -422,6 +422,105 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class TemporaryLoginQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(expires_at__gt=timezone.now())
+
+
+class TemporaryLogin(models.Model):
+    """A registry login for a limited time (spec section 11): ``<project>@<identifier>`` (a secret) or
+    ``bearertoken@<identifier>`` (an authorization token), with a random secret of which only the SHA-256 is
+    stored. Valid until ``expires_at``; revoked by deleting it."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="temporary_logins")
+    identifier = models.CharField(max_length=32, editable=False, help_text="The part of the user name after '@'.")
+    secret_hash = models.CharField(max_length=64, editable=False)
+    kind = models.CharField(max_length=16, choices=TemporaryLoginKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    objects = TemporaryLoginQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "temporary login"
+        constraints = [
+            models.UniqueConstraint(fields=["identifier"], name="%(app_label)s_%(class)s_unique_identifier"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=TemporaryLoginKind.values),
+                name="%(app_label)s_%(class)s_kind_valid",
+                violation_error_message="Unknown kind of temporary login.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(secret_hash__regex=r"^[0-9a-f]{64}$"),
+                name="%(app_label)s_%(class)s_secret_hash_valid",
+                violation_error_message="The secret is stored as its SHA-256, 64 lower-case hex digits.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.identifier} ({self.user})"
+
+    @staticmethod
+    def hash_secret(raw: str) -> str:
+        """Secrets are long random strings: one SHA-256 stores them safely."""
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires_at > timezone.now()
+
+
+class RepositoryShare(models.Model):
+    """A private repository shared with another tenant (SWR's "access domain", spec section 12): while the
+    deadline has not passed (none: forever), every user of that tenant may read and pull it."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="shares", db_index=False)
+    access_domain = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="shared_repositories", help_text="The tenant shared with."
+    )
+    permit = models.CharField(max_length=8, choices=SharePermit.choices, default=SharePermit.READ)
+    deadline = models.DateTimeField(null=True, blank=True, help_text="When the share ends; empty: never.")
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True, default="")
+    creator = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "repository share"
+        ordering = ["repository", "access_domain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "access_domain"],
+                name="%(app_label)s_%(class)s_unique_repository_tenant",
+                violation_error_message="This repository is already shared with this tenant.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(permit__in=SharePermit.values),
+                name="%(app_label)s_%(class)s_permit_valid",
+                violation_error_message="The permit of a share must be read.",
+            ),
+            models.CheckConstraint(
+                condition=models.lookups.LessThanOrEqual(Length("description"), DESCRIPTION_MAX_LENGTH),
+                name="%(app_label)s_%(class)s_description_length",
+                violation_error_message=f"The description is longer than {DESCRIPTION_MAX_LENGTH} characters.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository} shared with {self.access_domain}"
+
+    @property
+    def is_live(self) -> bool:
+        """Whether the share gives anything now (spec section 12's ``status``)."""
+        return self.deadline is None or self.deadline > timezone.now()
+
+    def clean(self):
+        """A repository is shared with another tenant, never with its own."""
+        repository = _related_or_none(self, "repository")
+        if repository is not None and self.access_domain_id and repository.namespace.tenant_id == self.access_domain_id:
+            raise ValidationError({"access_domain": "A repository is shared with another tenant, not its own."})
 
 
 class AccessKey(models.Model):

@@ -22,12 +22,13 @@ from collections.abc import Iterable
 from typing import NoReturn
 
 from django.conf import settings
-from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.utils import timezone
 
 from swr import names, selectors
 from swr.choices import PermissionLevel
 from swr.errors import OtherTenant, PermissionTooLow, RepositoryNotFound
-from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, User
+from swr.models import Namespace, NamespacePermission, Repository, RepositoryPermission, RepositoryShare, User
 
 READ, EDIT, MANAGE = PermissionLevel.READ, PermissionLevel.EDIT, PermissionLevel.MANAGE
 
@@ -43,6 +44,8 @@ REQUIREMENTS = {
     "repository.delete": (MANAGE, MANAGE),
     "repository.grants.read": (READ, READ),
     "repository.grants.change": (EDIT, MANAGE),
+    "repository.shares.read": (READ, READ),
+    "repository.shares.change": (MANAGE, MANAGE),
 }
 
 
@@ -91,14 +94,35 @@ def effective_level(user: User, namespace: Namespace, repository: Repository | N
     return level
 
 
+def live_shares(tenant_id: int) -> QuerySet[RepositoryShare]:
+    """The shares with tenant ``tenant_id`` that give something now: no deadline, or one still ahead
+    (spec section 12). An expired or deleted share gives nothing, from the moment it ends."""
+    return RepositoryShare.objects.filter(access_domain_id=tenant_id).filter(
+        Q(deadline__isnull=True) | Q(deadline__gt=timezone.now())
+    )
+
+
+def shared_with(user: User, repository: Repository) -> bool:
+    """Whether a live share of ``repository`` with the user's tenant gives the user read (1) on it (spec
+    section 12): every user of that tenant reads it in the management API and pulls it in the registry."""
+    if user.tenant_id is None or user.tenant_id == repository.namespace.tenant_id:
+        return False
+    return live_shares(user.tenant_id).filter(repository=repository).exists()
+
+
 def can(user: User, action: str, namespace: Namespace, repository: Repository | None = None) -> bool:
-    """May ``user`` do ``action`` on ``namespace``, or on ``repository`` in it?"""
+    """May ``user`` do ``action`` on ``namespace``, or on ``repository`` in it?
+
+    Reading a repository is also allowed by its being public, or by a live share with the user's tenant.
+    """
     on_namespace, on_repository = REQUIREMENTS[action]
     if repository is not None and action == "repository.read" and repository.is_public:
         return True
     if namespace_level(user, namespace) >= on_namespace:
         return True
-    return repository is not None and on_repository is not None and repository_level(user, repository) >= on_repository
+    if repository is not None and on_repository is not None and repository_level(user, repository) >= on_repository:
+        return True
+    return repository is not None and action == "repository.read" and shared_with(user, repository)
 
 
 def require(user: User, action: str, namespace: Namespace, repository: Repository | None = None) -> None:
@@ -201,10 +225,11 @@ def visible_namespaces(user: User, *, with_repository_grants: bool = False) -> Q
 
 
 def readable_repositories(user: User) -> QuerySet[Repository]:
-    """Repositories the user may read: public ones, those of namespaces they may read, those granted to them.
+    """Repositories the user may read: public ones, those of namespaces they may read, those granted to them,
+    those shared with their tenant by a live share (spec section 12).
 
-    The namespaces and repositories the user holds grants on are read first (one
-    query) and given to the listing as plain id lists: PostgreSQL can then
+    The namespaces and repositories the user holds grants on, and those shared with the tenant, are read
+    first (one query) and given to the listing as plain id lists: PostgreSQL can then
     combine the indexes on ``is_public``, ``namespace_id`` and ``id`` (a bitmap
     OR) instead of scanning every repository, so the listing's cost follows
     what the caller may see, not the size of the table.
@@ -212,20 +237,46 @@ def readable_repositories(user: User) -> QuerySet[Repository]:
     readable = Q(is_public=True)
     if user.tenant_id is not None:
         namespace, repository = Value("namespace", CharField()), Value("repository", CharField())
+        shared = live_shares(user.tenant_id).order_by().values_list("repository_id", repository)
         if user.is_tenant_admin:
-            grants = Namespace.objects.filter(tenant_id=user.tenant_id).values_list("id", namespace)
+            namespaces = Namespace.objects.filter(tenant_id=user.tenant_id).order_by().values_list("id", namespace)
+            grants = namespaces.union(shared, all=True)
         else:
             namespaces = NamespacePermission.objects.filter(user=user, namespace__tenant_id=user.tenant_id)
             repositories = RepositoryPermission.objects.filter(
                 user=user, repository__namespace__tenant_id=user.tenant_id
             )
             grants = namespaces.values_list("namespace_id", namespace).union(
-                repositories.values_list("repository_id", repository), all=True
+                repositories.values_list("repository_id", repository), shared, all=True
             )
         rows = list(grants)
         readable |= Q(namespace_id__in=[pk for pk, kind in rows if kind == "namespace"])
         readable |= Q(pk__in=[pk for pk, kind in rows if kind == "repository"])
     return Repository.objects.filter(readable)
+
+
+SHARED_BY = ("self", "thirdparty")
+
+
+def shared_repositories(user: User, shared_by: str) -> QuerySet[Repository]:
+    """The repositories of the shared-repository lists (spec section 12), each annotated ``share_live``:
+
+    - ``self``: the repositories of the user's tenant that the user may read and that are shared with some
+      tenant (``share_live``: one of those shares is live);
+    - ``thirdparty``: the repositories shared with the user's tenant, live or expired (``share_live``: the share
+      is live; only then does it give read, :func:`shared_with`).
+    """
+    if user.tenant_id is None:
+        return Repository.objects.none()
+    if shared_by == "self":
+        shares = RepositoryShare.objects.filter(repository=OuterRef("pk"))
+        live = Q(deadline__isnull=True) | Q(deadline__gt=timezone.now())
+        queryset = readable_repositories(user).filter(namespace__tenant_id=user.tenant_id)
+        return queryset.filter(Exists(shares)).annotate(share_live=Exists(shares.filter(live)))
+    shares = RepositoryShare.objects.filter(access_domain_id=user.tenant_id)
+    return Repository.objects.filter(pk__in=shares.values("repository_id")).annotate(
+        share_live=Exists(live_shares(user.tenant_id).filter(repository=OuterRef("pk")))
+    )
 
 
 # The registry (spec section 9): its actions on a repository, in the order a token scope writes them.
@@ -248,9 +299,10 @@ def registry_actions(user: User | None, namespace_name: str, repository_name: st
 
     A missing repository gets what the organization's grant gives (a reader of the organization may list its
     repositories anyway); to anyone else it reads as nothing, exactly as an existing private repository
-    they hold no grant on: the answer never tells whether a private repository exists. Section 12's live
-    shares (a later issue) will add pull here. One query for an anonymous caller, at most two otherwise
-    (the organization, then the repository, each with the user's own grant level).
+    they hold no grant on: the answer never tells whether a private repository exists. A live share with the
+    user's tenant (spec section 12) gives pull, through :func:`can`'s read (one more query).
+    One query for an anonymous caller, at most two otherwise (the organization, then the repository, each
+    with the user's own grant level), three for another tenant's private repository (its live share).
     """
     if not (names.NAMESPACE.is_valid(namespace_name) and names.REPOSITORY.is_valid(repository_name)):
         return set()  # a name that breaks its rule cannot exist, nor be created

@@ -8,7 +8,7 @@ breaks its rule (swr/names.py) cannot exist: it is answered None without a query
 """
 
 from swr import names, policy
-from swr.models import AccessKey, ApiToken, Namespace, Repository, User
+from swr.models import AccessKey, ApiToken, Namespace, Repository, TemporaryLogin, User
 
 
 def api_token(key_hash: str) -> ApiToken | None:
@@ -19,6 +19,14 @@ def api_token(key_hash: str) -> ApiToken | None:
 def access_key(key: str) -> AccessKey | None:
     """The access key (AK) ``key``, with ``user`` and ``user.tenant``; None if there is none."""
     return AccessKey.objects.select_related("user__tenant").filter(access_key=key).first()
+
+
+def temporary_login(identifier: str) -> TemporaryLogin | None:
+    """The temporary registry login ``identifier`` (spec section 11), with ``user`` and ``user.tenant``; None if
+    there is none."""
+    if len(identifier) > TemporaryLogin._meta.get_field("identifier").max_length:
+        return None
+    return TemporaryLogin.objects.select_related("user__tenant").filter(identifier=identifier).first()
 
 
 def user(pk: int) -> User | None:

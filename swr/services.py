@@ -61,6 +61,9 @@ from swr.errors import (
     RepositoryExists,
     RepositoryNotFound,
     RepositoryQuotaExceeded,
+    ShareExists,
+    ShareNotFound,
+    SwrError,
 )
 from swr.models import (
     AccessKey,
@@ -69,6 +72,8 @@ from swr.models import (
     NamespacePermission,
     Repository,
     RepositoryPermission,
+    RepositoryShare,
+    TemporaryLogin,
     Tenant,
     User,
 )
@@ -77,6 +82,7 @@ from swr.models import (
 # repository's usage counters, which start at zero and change only with what the registry stores
 # (their CHECK constraints still guard them).
 _NOT_VALIDATED = ("tenant", "namespace", "creator", "num_images", "num_download", "size")
+_SHARE_NOT_VALIDATED = ("repository", "access_domain", "creator")
 
 
 def lock_row(model: type, pk: int, strength: str) -> bool:
@@ -413,3 +419,139 @@ def token_revoke(*, token: ApiToken, actor: Actor) -> None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         record(actor, "apitoken.revoke", _credential_label(token))
+
+
+@transaction.atomic
+def temporary_login_issue(*, user: User, kind: str, lifetime: timedelta, actor: Actor) -> tuple[TemporaryLogin, str]:
+    """Issue a temporary registry login of ``user`` (spec section 11) valid for ``lifetime``: the row and its
+    secret, returned once; only the secret's SHA-256 is stored."""
+    raw = secrets.token_urlsafe(32)
+    login = TemporaryLogin(
+        user=user,
+        identifier=secrets.token_hex(16),
+        secret_hash=TemporaryLogin.hash_secret(raw),
+        kind=kind,
+        expires_at=timezone.now() + lifetime,
+    )
+    login.full_clean(exclude=("user",), validate_unique=False, validate_constraints=False)
+    login.save(force_insert=True)
+    record(actor, "temporarylogin.create", f"temporarylogin:{login.pk} {login}")
+    return login, raw
+
+
+@transaction.atomic
+def temporary_login_revoke(*, login: TemporaryLogin, actor: Actor) -> None:
+    """Revoke a temporary login: it is deleted and stops working at once (a registry bearer token issued for it
+    lives its own short lifetime, SWR_REGISTRY_TOKEN_LIFETIME)."""
+    if _delete(TemporaryLogin, login.pk):
+        record(actor, "temporarylogin.delete", f"temporarylogin:{login.pk} {login}")
+
+
+# Shares of a repository with other tenants (spec section 12). Each write locks the repository's row
+# (FOR NO KEY UPDATE, rank 3 of the lock order): the shares of one repository are written one at a time, so
+# the count of at most SWR_MAX_SHARES_PER_REPOSITORY holds, and of two shares of one pair one wins and the
+# other answers 409 (the unique constraint is the last guard).
+
+
+def _share_label(repository: Repository, tenant: Tenant) -> str:
+    return f"{_repository_label(repository.namespace, repository.name)} -> {tenant.name}"
+
+
+def _lock_repository(repository: Repository) -> Repository:
+    """Lock ``repository`` against concurrent share writes and its delete; re-read what a share depends on."""
+    locked = Repository.objects.select_for_update(no_key=True).filter(pk=repository.pk).only("is_public").first()
+    if locked is None:
+        raise _repository_gone(repository)
+    return locked
+
+
+def _share_exists(repository: Repository, tenant: Tenant) -> ShareExists:
+    return ShareExists(f"Image repository {repository.name!r} is already shared with {tenant.name!r}.")
+
+
+def share_create(
+    *,
+    repository: Repository,
+    access_domain: Tenant,
+    permit: str = "read",
+    deadline=None,
+    description: str = "",
+    creator: User | None = None,
+    actor: Actor,
+) -> RepositoryShare:
+    """Share the private ``repository`` with tenant ``access_domain`` until ``deadline`` (None: forever).
+
+    400 for a public repository, the repository's own tenant, a bad permit or description, or a repository
+    already shared with SWR_MAX_SHARES_PER_REPOSITORY tenants; 409 (ShareExists) when it is shared with that
+    tenant already; 404 when the repository was deleted meanwhile.
+    """
+    share = RepositoryShare(
+        repository=repository,
+        access_domain=access_domain,
+        permit=permit,
+        deadline=deadline,
+        description=description,
+        creator=creator,
+    )
+    share.full_clean(exclude=_SHARE_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
+    label = _share_label(repository, access_domain)
+    try:
+        with transaction.atomic():
+            if _lock_repository(repository).is_public:
+                raise SwrError(
+                    f"Image repository {repository.name!r} is public: every tenant reads it already; only private "
+                    "repositories are shared.",
+                    details=[{"field": "repository", "error_msg": "public repositories are not shared"}],
+                )
+            if RepositoryShare.objects.filter(repository=repository, access_domain=access_domain).exists():
+                raise _share_exists(repository, access_domain)
+            limit = settings.SWR_MAX_SHARES_PER_REPOSITORY
+            if RepositoryShare.objects.filter(repository=repository).count() >= limit:
+                raise SwrError(
+                    f"Image repository {repository.name!r} is shared with {limit} tenants already, the most allowed; "
+                    "stop a share first.",
+                    details=[{"field": "access_domain", "error_msg": f"at most {limit} tenants per repository"}],
+                )
+            share.save(force_insert=True)
+            record(actor, "repository.share.create", label)
+    except IntegrityError:
+        if RepositoryShare.objects.filter(repository=repository, access_domain=access_domain).exists():
+            raise _share_exists(repository, access_domain) from None
+        raise
+    return share
+
+
+def _share_gone(repository: Repository, tenant: Tenant) -> ShareNotFound:
+    return ShareNotFound(f"Image repository {repository.name!r} is not shared with {tenant.name!r}.")
+
+
+def share_update(*, repository: Repository, access_domain: Tenant, actor: Actor, **changes) -> RepositoryShare:
+    """Change the share of ``repository`` with ``access_domain``: any of ``permit``, ``deadline`` (None:
+    forever), ``description``. 404 (ShareNotFound) without such a share, 400 for a bad value."""
+    with transaction.atomic():
+        _lock_repository(repository)
+        share = (
+            RepositoryShare.objects.select_related("creator")
+            .filter(repository=repository, access_domain=access_domain)
+            .first()
+        )
+        if share is None:
+            raise _share_gone(repository, access_domain)
+        share.repository, share.access_domain = repository, access_domain
+        for field, value in changes.items():
+            setattr(share, field, value)
+        share.full_clean(exclude=_SHARE_NOT_VALIDATED, validate_unique=False, validate_constraints=False)
+        share.save(update_fields=[*changes, "updated_at"])
+        record(actor, "repository.share.update", _share_label(repository, access_domain))
+    return share
+
+
+def share_delete(*, repository: Repository, access_domain: Tenant, actor: Actor) -> None:
+    """Stop sharing ``repository`` with ``access_domain``: the tenant's users lose read and pull at once.
+    404 (ShareNotFound) without such a share (of requests racing to stop it, one does, the others answer 404)."""
+    with transaction.atomic():
+        _lock_repository(repository)
+        deleted, _ = RepositoryShare.objects.filter(repository=repository, access_domain=access_domain).delete()
+        if not deleted:
+            raise _share_gone(repository, access_domain)
+        record(actor, "repository.share.delete", _share_label(repository, access_domain))

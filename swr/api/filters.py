@@ -189,6 +189,27 @@ class TagV3FilterSet(TagFilterSet):
         pass
 
 
+class SharedRepositoryFilterSet(django_filters.FilterSet):
+    """Filters of ``GET /v3/manage/shared-repositories`` (spec section 12); ``shared_by`` is the view's."""
+
+    namespace = LowerContainsFilter(field_name="namespace__name", help_text="Organization name contains this text.")
+    name = LowerContainsFilter(
+        field_name="name", dollar_is_slash=True, help_text="Repository name contains this text; '$' stands for '/'."
+    )
+    status = ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_status",
+        help_text="true: only live shares; false: only expired ones.",
+    )
+
+    class Meta:
+        model = Repository
+        fields = []
+
+    def filter_status(self, queryset, name, value):
+        return queryset.filter(share_live=value == "true")
+
+
 class SwrFilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend reading the unpacked ``filter=`` parameters."""
 

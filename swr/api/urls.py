@@ -7,7 +7,7 @@ Path parameters never contain '/': a repository name writes its own '/' as '$'.
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from swr.api import access_views, health, tag_views, views
+from swr.api import access_views, health, share_views, tag_views, views
 from swr.api.auth_views import TokenView
 from swr.api.errors import only_get
 from swr.api.registry import token_views
@@ -54,6 +54,24 @@ manage_patterns = [
     path("projects/<str:project_id>/quotas", access_views.QuotaView.as_view(), name="quotas"),
     path("repos", views.RepositoryListViewSet.as_view({"get": "list"}), name="repository-list"),
     path("overview", views.OverviewView.as_view(), name="overview"),
+    # Docker login credentials (spec section 11) and shared repositories (spec section 12).
+    path("utils/secret", share_views.SecretView.as_view(), name="utils-secret"),
+    path("utils/authorizationtoken", share_views.AuthorizationTokenView.as_view(), name="utils-authorizationtoken"),
+    path(
+        "namespaces/<str:namespace>/repositories/<str:repository>/access-domains",
+        share_views.ShareViewSet.as_view({"get": "list", "post": "create"}),
+        name="repository-shares",
+    ),
+    path(
+        "namespaces/<str:namespace>/repositories/<str:repository>/access-domains/<str:access_domain>",
+        share_views.ShareViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        name="repository-share",
+    ),
+    path(
+        "shared-repositories",
+        share_views.SharedRepositoryListViewSet.as_view({"get": "list"}),
+        name="shared-repository-list",
+    ),
 ]
 
 # Version 3 of the management API: the lists paged by markers (spec sections 10, 12, 13).
@@ -63,6 +81,11 @@ manage_v3_patterns = [
         "namespaces/<str:namespace>/repos/<str:repository>/tags",
         tag_views.TagListV3ViewSet.as_view({"get": "list"}),
         name="tag-list-v3",
+    ),
+    path(
+        "shared-repositories",
+        share_views.SharedRepositoryV3ListViewSet.as_view({"get": "list"}),
+        name="shared-repository-list-v3",
     ),
 ]
 

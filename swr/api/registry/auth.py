@@ -33,8 +33,9 @@ from swr.api.auth_views import login_throttled
 from swr.api.registry import tokens
 from swr.api.registry.tokens import CATALOG_ACTION, CATALOG_RESOURCE, REPOSITORY, Resource
 from swr.audit import Actor, Source
+from swr.choices import TemporaryLoginKind
 from swr.distribution.errors import Denied, NameInvalid, TooManyRequests, Unauthorized
-from swr.models import AccessKey, ApiToken, User
+from swr.models import AccessKey, ApiToken, TemporaryLogin, User
 
 logger = logging.getLogger("swr.api")
 
@@ -74,7 +75,8 @@ def login(request, username: str, password: str) -> User:
 
     1. SWR's long-term login: user name ``<region or project name>@<AK>``, password the lowercase hex of
        HMAC-SHA256(key = SK, message = AK), valid while the access key and its user are active;
-    2. a temporary login of spec section 11 (:func:`_temporary_login`, a later issue);
+    2. a temporary login of spec section 11 (:func:`_temporary_login`): ``<project>@<id>`` or
+       ``bearertoken@<id>`` with its secret, until it expires or is revoked;
     3. an API token (``swr_...``) as the password, with its user's name as the user name;
     4. the user's own name and password, throttled per user name by django-axes (spec section 1): a locked
        name answers 429 TOOMANYREQUESTS with Retry-After, whether the password is right or not.
@@ -116,9 +118,22 @@ def _long_term_login(key: AccessKey, password: str) -> User:
 
 def _temporary_login(prefix: str, identifier: str, secret: str) -> User | None:
     """The user of a temporary login of spec section 11 (``<project>@<id>`` or ``bearertoken@<id>``, with the
-    secret that ``POST /v2/manage/utils/secret`` or ``.../authorizationtoken`` answered); None when these are
-    not one. Those logins are a later issue: until then there are none, and this answers None."""
-    return None
+    secret that ``POST /v2/manage/utils/secret`` or ``.../authorizationtoken`` answered); None when ``identifier``
+    names none (the user name may be a long-term login). A known identifier with a wrong secret or prefix, an
+    expired or revoked login (deleted) or a deactivated user is a 401."""
+    login = selectors.temporary_login(identifier)
+    if login is None:
+        return None
+    expected = TemporaryLogin.hash_secret(secret)
+    bearer = login.kind == TemporaryLoginKind.BEARER_TOKEN
+    if (
+        not hmac.compare_digest(expected.encode(), login.secret_hash.encode())
+        or bearer != (prefix == TemporaryLoginKind.BEARER_TOKEN)
+        or not login.is_active
+        or not login.user.is_active
+    ):
+        raise Unauthorized(LOGIN_FAILED)
+    return login.user
 
 
 def _password_login(request, username: str, password: str) -> User:
