@@ -1,12 +1,19 @@
 """The cross-tenant matrix: every endpoint against every kind of caller, expected answers derived from the
-permission table of spec section 6 (written out again here, from the spec, not imported from the code)."""
+permission table of spec section 6 (written out again here, from the spec, not imported from the code).
+
+With section 12's shares: a live share of repository "web" with the caller's tenant gives its users read (1)
+on it, and nothing more; an expired share, or a share with another tenant, gives nothing. Sharing (and
+changing or stopping a share) needs manage (7) on the namespace or the repository."""
+
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from swr import services
 from swr.choices import PermissionLevel
-from swr.models import NamespacePermission, Repository, RepositoryPermission
+from swr.models import NamespacePermission, Repository, RepositoryPermission, RepositoryShare, Tenant
 
 from .helpers import OPERATOR, grant_entry, send
 
@@ -24,6 +31,9 @@ SPEC_TABLE = {
     "manage namespace grants": (7, None),
     "read repo grants": (1, 1),
     "manage repo grants": (3, 7),
+    # Spec section 12: reading a repository's shares is reading the repository's settings; sharing needs 7.
+    "read repo shares": (1, 1),
+    "manage repo shares": (7, 7),
 }
 
 # Callers: their tenant ("same" or "other") and their grants on organization "group" and on its repository "web".
@@ -40,6 +50,11 @@ CALLERS = {
     "repo edit": ("same", False, 0, 3),
     "repo manage": ("same", False, 0, 7),
     "namespace read + repo manage": ("same", False, 1, 7),
+    # Spec section 12: the last field is the state of a share of "web" with the caller's tenant.
+    "other tenant user, live share": ("other", False, 0, 0, "live"),
+    "other tenant admin, live share": ("other", True, 0, 0, "live"),
+    "other tenant user, expired share": ("other", False, 0, 0, "expired"),
+    "third tenant user, share with other": ("third", False, 0, 0, "none"),
 }
 
 NS = "/v2/manage/namespaces/group"
@@ -56,6 +71,22 @@ ENDPOINTS = {
     "show repo grants": ("read repo grants", "get", f"{NS}/repos/web/access", None, 200),
     "grant on repo": ("manage repo grants", "post", f"{NS}/repos/web/access", "GRANT", 201),
     "show public repo": ("public", "get", f"{NS}/repos/pub", None, 200),
+    "list shares": ("read repo shares", "get", f"{NS}/repositories/web/access-domains", None, 200),
+    "share repo": (
+        "manage repo shares",
+        "post",
+        f"{NS}/repositories/web/access-domains",
+        {"access_domain": "hooli"},
+        201,
+    ),
+    "change share": (
+        "manage repo shares",
+        "patch",
+        f"{NS}/repositories/web/access-domains/umbrella",
+        {"description": "x"},
+        201,
+    ),
+    "stop share": ("manage repo shares", "delete", f"{NS}/repositories/web/access-domains/umbrella", None, 204),
 }
 
 
@@ -64,10 +95,12 @@ def expected_status(endpoint: str, caller: str) -> int:
     spec = CALLERS[caller]
     if spec is None:
         return 401
-    tenant, is_admin, ns_level, repo_level = spec
+    tenant, is_admin, ns_level, repo_level, share = (*spec, "none")[:5]
     if operation == "public":  # spec: public repositories are readable by any authenticated user of any tenant
         return allowed_status
-    if tenant == "other":
+    if tenant == "other" and share == "live" and operation == "read repo":  # spec section 12: read, no more
+        return allowed_status
+    if tenant != "same":
         return 403
     on_namespace, on_repository = SPEC_TABLE[operation]
     level = 7 if is_admin else ns_level
@@ -86,6 +119,9 @@ def scene(tenant, other_tenant, make_user):
     web = services.repository_create(namespace=group, name="web", is_public=False, creator=owner, actor=OPERATOR)
     services.repository_create(namespace=group, name="pub", is_public=True, creator=owner, actor=OPERATOR)
     bystander = make_user("bystander", tenant)
+    umbrella = Tenant.objects.create(name="umbrella")
+    Tenant.objects.create(name="hooli")
+    services.share_create(repository=web, access_domain=umbrella, creator=owner, actor=OPERATOR)
     return {"group": group, "web": web, "bystander": bystander}
 
 
@@ -93,8 +129,12 @@ def make_caller(name, scene, tenant, other_tenant, make_user):
     spec = CALLERS[name]
     if spec is None:
         return APIClient()
-    which, is_admin, ns_level, repo_level = spec
-    user = make_user("caller", tenant if which == "same" else other_tenant, is_tenant_admin=is_admin)
+    which, is_admin, ns_level, repo_level, share = (*spec, "none")[:5]
+    caller_tenant = {"same": tenant, "other": other_tenant}.get(which) or Tenant.objects.create(name="initech")
+    user = make_user("caller", caller_tenant, is_tenant_admin=is_admin)
+    if share != "none" or which == "third":
+        deadline = timezone.now() + timedelta(days=1 if share != "expired" else -1)
+        RepositoryShare.objects.create(repository=scene["web"], access_domain=other_tenant, deadline=deadline)
     if ns_level:
         NamespacePermission.objects.create(namespace=scene["group"], user=user, level=ns_level)
     if repo_level:
@@ -115,7 +155,7 @@ def test_matrix(scene, tenant, other_tenant, make_user, endpoint, caller):
     assert response.status_code == expected, response.content
     if expected == 403:
         code = response.json()["error_code"]
-        assert code == ("SVCSTG.SWR.4039001" if CALLERS[caller][0] == "other" else "SVCSTG.SWR.4039002")
+        assert code == ("SVCSTG.SWR.4039001" if CALLERS[caller][0] != "same" else "SVCSTG.SWR.4039002")
 
 
 def test_matrix_covers_every_operation_of_the_table():
@@ -129,10 +169,12 @@ def test_listing_shows_no_private_repository_of_another_tenant(scene, tenant, ot
     theirs = services.namespace_create(name="theirs", tenant=other_tenant, actor=OPERATOR)
     services.repository_create(namespace=theirs, name="secret", is_public=False, actor=OPERATOR)
     names = {(item["namespace"], item["name"]) for item in client.get("/v2/manage/repos?limit=1000").json()}
-    which, is_admin, ns_level, repo_level = CALLERS[caller]
+    which, is_admin, ns_level, repo_level, share = (*CALLERS[caller], "none")[:5]
     # "theirs" belongs to the other tenant: only that tenant's administrator may see its private repository.
     assert (("theirs", "secret") in names) == (which == "other" and is_admin)
-    assert (("group", "web") in names) == (which == "same" and (is_admin or ns_level >= 1 or repo_level >= 1))
+    # "web" is listed to whoever reads it: by a grant in its tenant, or a live share with the caller's tenant.
+    readers = which == "same" and (is_admin or ns_level >= 1 or repo_level >= 1)
+    assert (("group", "web") in names) == (readers or (which == "other" and share == "live"))
     assert ("group", "pub") in names
 
 

@@ -20,6 +20,9 @@ In each cell:
   target;
 - a token holds exactly the asked actions the caller may do, and names the others as denied.
 
+With spec section 12's shares: a live share of the private repository with the caller's tenant gives its users
+pull on it (and nothing more); an expired one gives nothing.
+
 And whether a private repository exists is never told to a caller who may not pull it: every operation answers
 the same (status, body, challenge, and the token's claims) for an existing private repository and a missing one.
 """
@@ -35,11 +38,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import jwt
 import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
+from django.utils import timezone
 
 from swr import services
 from swr.choices import PermissionLevel
@@ -54,6 +59,7 @@ from swr.models import (
     Repository,
     RepositoryBlob,
     RepositoryPermission,
+    RepositoryShare,
     Tag,
     Tenant,
     Upload,
@@ -136,6 +142,8 @@ class Caller:
     on_group: int = 0
     on_repository: int = 0
     anonymous_pull: bool = False
+    # Spec section 12: "live" or "expired", a share of the private repository ("private") with the caller's tenant.
+    share: str = ""
 
     @property
     def anonymous(self) -> bool:
@@ -155,6 +163,9 @@ CALLERS = {
     "edit on the repository only": Caller("acme", on_repository=3),
     "manage on the repository only": Caller("acme", on_repository=7),
     "tenant administrator": Caller("acme", admin=True),
+    "user of another tenant, live share": Caller("globex", share="live"),
+    "administrator of another tenant, live share": Caller("globex", admin=True, share="live"),
+    "user of another tenant, expired share": Caller("globex", share="expired"),
 }
 VISIBILITIES = ("private", "public")
 # "basic": HTTP Basic on every request (an anonymous caller sends nothing); "bearer": a token of
@@ -186,6 +197,8 @@ def may(caller: Caller, needs: Needs, repository: str, granted: str) -> bool:
     organization; a tenant administrator holds manage (7) on every organization of the tenant."""
     repo = REPOSITORIES[repository]
     if needs.public and repo.exists and repo.public and (not caller.anonymous or caller.anonymous_pull):
+        return True
+    if caller.share == "live" and repository == "private" and needs == PULL:  # spec section 12
         return True
     if caller.anonymous or caller.tenant != repo.tenant:
         return False
@@ -353,6 +366,11 @@ def make_caller(world: World, caller: Caller, granted: str, settings) -> User | 
     if caller.on_repository:
         RepositoryPermission.objects.create(
             user=user, repository=world.repositories[granted], level=PermissionLevel(caller.on_repository)
+        )
+    if caller.share:
+        deadline = timezone.now() + timedelta(days=1 if caller.share == "live" else -1)
+        RepositoryShare.objects.create(
+            repository=world.repositories["private"], access_domain=user.tenant, deadline=deadline
         )
     world.user = user
     return user
