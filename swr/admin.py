@@ -39,6 +39,8 @@ permissions say, and never hands out more rights than it holds itself:
   and the services all run it.
 """
 
+import contextlib
+
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -59,7 +61,7 @@ from django.utils.translation import gettext_lazy
 
 from swr import audit, services
 from swr.audit import Actor
-from swr.errors import NamespaceNotFound, RepositoryNotFound, SwrError, error_response
+from swr.errors import NamespaceNotFound, RepositoryNotFound, ShareNotFound, SwrError, error_response
 from swr.models import (
     AccessKey,
     ApiToken,
@@ -69,7 +71,9 @@ from swr.models import (
     NamespacePermission,
     Repository,
     RepositoryPermission,
+    RepositoryShare,
     Tag,
+    TemporaryLogin,
     Tenant,
     User,
 )
@@ -85,6 +89,7 @@ SECRET_FIELDS = frozenset(
         User._meta.get_field("password"),
         ApiToken._meta.get_field("key_hash"),
         AccessKey._meta.get_field("secret_encrypted"),
+        TemporaryLogin._meta.get_field("secret_hash"),
     }
 )
 
@@ -828,6 +833,72 @@ class ManifestAdmin(RegistryRowAdmin):
     @admin.display(description="document")
     def document(self, manifest):
         return format_html("<pre>{}</pre>", bytes(manifest.content).decode("utf-8", "replace"))
+
+
+@admin.register(TemporaryLogin)
+class TemporaryLoginAdmin(CredentialAdmin):
+    """Temporary registry logins of spec section 11, with their expiry. The secret is never shown (only its hash
+    is stored, and the hash is not shown either). Deleting one revokes it at once, through the service."""
+
+    list_display = ["identifier", "kind", "user", "created_at", "expires_at", "is_active"]
+    list_filter = ["kind"]
+    list_select_related = ["user"]
+    search_fields = ["identifier", "user__username"]
+    fields = ["identifier", "kind", "user", "created_at", "expires_at"]
+    readonly_fields = fields
+    audited_by_services = True
+
+    @admin.display(boolean=True, description="active")
+    def is_active(self, obj):
+        return obj.is_active
+
+    def has_add_permission(self, request):
+        # Issued by POST /v2/manage/utils/secret and .../authorizationtoken only.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        services.temporary_login_revoke(login=obj, actor=_actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for login in self._credentials(request, queryset, "temporarylogin.delete"):
+            services.temporary_login_revoke(login=login, actor=_actor(request))
+
+
+@admin.register(RepositoryShare)
+class RepositoryShareAdmin(AuditedAdmin):
+    """Repositories shared with other tenants (spec section 12), with their deadlines. Shares are made and changed
+    through the API by the repository's managers; staff may stop one (delete), through the service."""
+
+    list_display = ["repository", "access_domain", "permit", "deadline", "is_live", "creator", "updated_at"]
+    list_filter = ["permit", "access_domain"]
+    list_select_related = ["repository__namespace", "access_domain", "creator"]
+    search_fields = ["repository__name", "repository__namespace__name", "access_domain__name"]
+    fields = ["repository", "access_domain", "permit", "deadline", "description", "creator", "created_at", "updated_at"]
+    readonly_fields = fields
+    audited_by_services = True
+
+    @admin.display(boolean=True, description="live")
+    def is_live(self, obj):
+        return obj.is_live
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        services.share_delete(repository=obj.repository, access_domain=obj.access_domain, actor=_actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for share in queryset.select_related("repository__namespace", "access_domain"):
+            with contextlib.suppress(ShareNotFound):  # stopped by another request meanwhile
+                services.share_delete(
+                    repository=share.repository, access_domain=share.access_domain, actor=_actor(request)
+                )
 
 
 @admin.register(AuditRecord)

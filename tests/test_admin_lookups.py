@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 
 from swr import audit, services
-from swr.models import AccessKey, ApiToken, User
+from swr.models import AccessKey, ApiToken, TemporaryLogin, User
 
 from .helpers import OPERATOR, api_actor, changelist_url
 
@@ -25,6 +25,7 @@ SECRET_FIELDS = {
     User._meta.get_field("password"),
     ApiToken._meta.get_field("key_hash"),
     AccessKey._meta.get_field("secret_encrypted"),
+    TemporaryLogin._meta.get_field("secret_hash"),
 }
 
 
@@ -68,7 +69,7 @@ def test_every_secret_column_is_reached_by_some_lookup():
     from swr.admin import SECRET_FIELDS as refused
 
     reached = {lookup.split("__")[-2] for lookups in SECRET_LOOKUPS.values() for lookup in lookups}
-    assert reached == {"password", "key_hash", "secret_encrypted"}
+    assert reached == {"password", "key_hash", "secret_encrypted", "secret_hash"}
     assert refused == SECRET_FIELDS
 
 

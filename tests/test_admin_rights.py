@@ -7,6 +7,7 @@ may change.
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
@@ -67,6 +68,8 @@ def world(tenant, owner, namespace, root, make_user, make_tenant):
     for user in (owner, root):
         services.token_issue(user=user, actor=OPERATOR)
         services.access_key_issue(user=user, actor=OPERATOR)
+        services.temporary_login_issue(user=user, kind="secret", lifetime=timedelta(hours=1), actor=OPERATOR)
+    services.share_create(repository=repository, access_domain=Tenant.objects.get(name="globex"), actor=OPERATOR)
     disabled, _ = services.access_key_issue(user=owner, actor=OPERATOR)
     disabled.is_active = False
     disabled.save()
