@@ -411,6 +411,11 @@ def test_openapi_documents_the_routes(api):
     v3 = paths["/v3/manage/shared-repositories"]["get"]
     assert {"shared_by", "marker", "limit", "status"} <= {p["name"] for p in v3["parameters"]}
     assert "409" in paths[base]["post"]["responses"]
+    document = api.get("/openapi.json").json()
+    show = paths[base + "/{access_domain}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    shown = document["components"]["schemas"][show["$ref"].rsplit("/", 1)[1]]
+    assert shown["required"] == ["exist"]  # {"exist": false} alone when there is no share
+    assert {"access_domain", "deadline", "status"} <= set(shown["properties"])
 
 
 # --- races over real HTTP --------------------------------------------------------------------------------------

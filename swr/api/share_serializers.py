@@ -147,6 +147,24 @@ class ShareShowSerializer(ShareSerializer):
         return True
 
 
+class ShareShowDocumentSerializer(serializers.Serializer):
+    """What ``GET .../access-domains/{access_domain}`` answers, for the OpenAPI document: ``exist``, and the
+    share's fields only when it exists (``{"exist": false}`` alone otherwise)."""
+
+    exist = serializers.BooleanField(help_text="Whether the repository is shared with that tenant.")
+    namespace = serializers.CharField(required=False)
+    repository = serializers.CharField(required=False)
+    access_domain = serializers.CharField(required=False)
+    permit = serializers.CharField(required=False)
+    deadline = serializers.CharField(required=False, help_text="'forever', or when the share ends (UTC).")
+    description = serializers.CharField(required=False)
+    creator_id = serializers.CharField(required=False)
+    creator_name = serializers.CharField(required=False)
+    created = serializers.DateTimeField(required=False)
+    updated = serializers.DateTimeField(required=False)
+    status = serializers.BooleanField(required=False, help_text="Whether the deadline is still ahead.")
+
+
 class SharedRepositoryV3Serializer(serializers.Serializer):
     """One row of ``GET /v3/manage/shared-repositories`` (spec sections 12 and 13)."""
 

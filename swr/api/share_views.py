@@ -22,6 +22,7 @@ from swr.api.share_serializers import (
     ShareCreateSerializer,
     SharedRepositoryV3Serializer,
     ShareSerializer,
+    ShareShowDocumentSerializer,
     ShareShowSerializer,
     utc_text,
 )
@@ -170,7 +171,7 @@ ACCESS_DOMAIN_PARAMETER = OpenApiParameter(
     retrieve=extend_schema(
         summary="Whether a repository is shared with a tenant, and how",
         parameters=[REPOSITORY_PATH_PARAMETER, ACCESS_DOMAIN_PARAMETER],
-        responses={200: ShareShowSerializer, **errors(403, 404)},
+        responses={200: ShareShowDocumentSerializer, **errors(403, 404)},
     ),
     partial_update=extend_schema(
         summary="Change a share (needs manage, 7)",
