@@ -8,7 +8,7 @@ breaks its rule (swr/names.py) cannot exist: it is answered None without a query
 """
 
 from swr import names, policy
-from swr.models import AccessKey, ApiToken, Namespace, Repository, TemporaryLogin, User
+from swr.models import AccessKey, ApiToken, Namespace, Repository, TemporaryLogin, Tenant, User
 
 
 def api_token(key_hash: str) -> ApiToken | None:
@@ -21,10 +21,18 @@ def access_key(key: str) -> AccessKey | None:
     return AccessKey.objects.select_related("user__tenant").filter(access_key=key).first()
 
 
+def tenant(name: str) -> Tenant | None:
+    """The tenant (SWR's domain) named ``name``; None if there is none (a name no tenant can have, with a NUL or
+    longer than the column, is not looked up)."""
+    if not name or "\x00" in name or len(name) > Tenant._meta.get_field("name").max_length:
+        return None
+    return Tenant.objects.filter(name=name).first()
+
+
 def temporary_login(identifier: str) -> TemporaryLogin | None:
     """The temporary registry login ``identifier`` (spec section 11), with ``user`` and ``user.tenant``; None if
     there is none."""
-    if len(identifier) > TemporaryLogin._meta.get_field("identifier").max_length:
+    if "\x00" in identifier or len(identifier) > TemporaryLogin._meta.get_field("identifier").max_length:
         return None
     return TemporaryLogin.objects.select_related("user__tenant").filter(identifier=identifier).first()
 

@@ -159,6 +159,28 @@ def test_bad_change_is_400_and_changes_nothing(api, share, body):
     assert (share.permit, share.deadline, share.description) == ("read", None, "")
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("post", SHARES, {"access_domain": "glo\x00bex"}),
+        ("get", f"{SHARES}/glo%00bex", None),
+        ("patch", f"{SHARES}/glo%00bex", {"description": "x"}),
+        ("delete", f"{SHARES}/glo%00bex", None),
+        ("delete", f"{SHARES}/{'g' * 300}", None),
+        ("get", "/v3/manage/shared-repositories?shared_by=self&name=a%00b", None),
+        ("get", "/v2/manage/shared-repositories?center=self&namespace=a%00b", None),
+        ("get", "/v2/manage/shared-repositories?center=%00", None),
+        ("post", "/v2/manage/utils/secret?projectname=a%00b", None),
+    ],
+)
+def test_nul_and_overlong_values_answer_4xx(api, share, method, url, body):
+    """PostgreSQL cannot take a NUL in a string: such a value is never sent to it (no 500)."""
+    response = getattr(api, method)(url) if body is None else send(api, method.upper(), url, body)
+    assert response.status_code < 500, response.content
+    if response.status_code >= 400:
+        assert response.json()["error_code"].startswith("SVCSTG.SWR.4")
+
+
 def test_malformed_json_is_400(api, web, other_tenant):
     assert_swr_error(post(api, SHARES, b"{not json"), 400, INVALID)
 

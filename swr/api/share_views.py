@@ -9,7 +9,7 @@ from rest_framework import status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from swr import policy, services
+from swr import policy, selectors, services
 from swr.api import hosts
 from swr.api.audit import AuditedMixin
 from swr.api.filters import RepositoryFilterSet, SharedRepositoryFilterSet, SwrFilterBackend, query_params
@@ -210,7 +210,7 @@ class ShareViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         data = dict(serializer.validated_data)
         name = data.pop("access_domain")
         self.audit_object = f"{repository.namespace.name}/{repository.name} -> {name[:100]}"
-        tenant = Tenant.objects.filter(name=name).first()
+        tenant = selectors.tenant(name)
         if tenant is None:
             message = f"No tenant (domain) named {name[:100]!r}: access_domain names the tenant to share with."
             raise SwrError(message, details=[{"field": "access_domain", "error_msg": message}])
@@ -222,14 +222,15 @@ class ShareViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
 
     def _tenant(self, repository) -> Tenant:
         name = self.kwargs["access_domain"]
-        tenant = Tenant.objects.filter(name=name).first()
+        tenant = selectors.tenant(name)
         if tenant is None:
             raise ShareNotFound(f"Image repository {repository.name!r} is not shared with {name[:100]!r}.")
         return tenant
 
     def retrieve(self, request, **kwargs):
         repository = self.get_repository("repository.shares.read")
-        share = self._shares(repository).filter(access_domain__name=kwargs["access_domain"]).first()
+        tenant = selectors.tenant(kwargs["access_domain"])
+        share = self._shares(repository).filter(access_domain=tenant).first() if tenant is not None else None
         if share is None:
             return Response({"exist": False})
         return Response(ShareShowSerializer(self._attach(share, repository)).data)
