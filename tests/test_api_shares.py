@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from swr import services
 from swr.choices import PermissionLevel
-from swr.models import AuditRecord, Repository, RepositoryPermission, RepositoryShare, TemporaryLogin
+from swr.models import AuditRecord, Repository, RepositoryPermission, RepositoryShare, TemporaryLogin, Tenant
 
 from .helpers import OPERATOR, assert_swr_error, http_request, post, send
 
@@ -191,21 +191,15 @@ def test_only_private_repositories_are_shared(api, web, other_tenant):
     assert "private" in body["error_msg"]
 
 
-def test_at_most_500_tenants_per_repository(api, web, settings, make_tenant):
-    settings.SWR_MAX_SHARES_PER_REPOSITORY = 3
-    for name in ("t1", "t2", "t3", "t4"):
-        make_tenant(name)
-    for name in ("t1", "t2", "t3"):
-        assert post(api, SHARES, {"access_domain": name}).status_code == 201
-    body = assert_swr_error(post(api, SHARES, {"access_domain": "t4"}), 400, INVALID)
-    assert "3 tenants" in body["error_msg"]
-    assert RepositoryShare.objects.count() == 3
-
-
-def test_the_limit_is_500():
-    from django.conf import settings
-
-    assert settings.SWR_MAX_SHARES_PER_REPOSITORY == 500
+def test_at_most_500_tenants_per_repository(api, web):
+    tenants = Tenant.objects.bulk_create(Tenant(name=f"t{i}") for i in range(501))
+    RepositoryShare.objects.bulk_create(RepositoryShare(repository=web, access_domain=t) for t in tenants[:499])
+    assert post(api, SHARES, {"access_domain": "t499"}).status_code == 201  # the 500th
+    body = assert_swr_error(post(api, SHARES, {"access_domain": "t500"}), 400, INVALID)
+    assert "500 tenants" in body["error_msg"]
+    assert RepositoryShare.objects.count() == 500
+    assert api.delete(f"{SHARES}/t0").status_code == 204
+    assert post(api, SHARES, {"access_domain": "t500"}).status_code == 201
 
 
 @pytest.mark.parametrize("level", [PermissionLevel.READ, PermissionLevel.EDIT])
