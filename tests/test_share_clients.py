@@ -86,6 +86,13 @@ def test_printed_docker_login_works_with_skopeo(server, pushed, alice_token, tmp
     if call == "authorizationtoken":
         assert username.startswith("bearertoken@")
 
+    # HTTP Basic straight on a registry route, and at the token endpoint.
+    basic = {"Authorization": f"Basic {auths[host]['auth']}"}
+    tags = http_request(f"{server}/v2/group/app/tags/list", headers=basic)
+    assert (tags.status, json.loads(tags.body)["tags"]) == (200, ["1.0"])
+    token = http_request(f"{server}/service/token?service={host}&scope=repository:group/app:pull", headers=basic)
+    assert token.status == 200, token.body
+
     authfile = tmp_path / "auth.json"
     skopeo("login", "--authfile", str(authfile), "--tls-verify=false", "-u", username, "-p", password, host)
     result = pull(server, tmp_path / "pulled", "--authfile", str(authfile))
