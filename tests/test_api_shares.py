@@ -453,3 +453,20 @@ def test_two_shares_of_one_pair_at_once_one_201_one_409(server, token, web, othe
         conflict = next(a for a in answers if a.status == 409)
         assert json.loads(conflict.body)["error_code"] == SHARE_EXISTS
         assert RepositoryShare.objects.count() == 1
+
+
+def stop_over_http(server, token):
+    return http_request(f"{server}{SHARES}/globex", "DELETE", token=token)
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_two_stops_of_one_share_at_once_one_204_one_404(server, token, web, other_tenant, owner):
+    for round_number in range(5):
+        services.share_create(repository=web, access_domain=other_tenant, creator=owner, actor=OPERATOR)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda _: stop_over_http(server, token), range(2)))
+        assert sorted(a.status for a in answers) == [204, 404], (round_number, [a.body[:300] for a in answers])
+        missing = next(a for a in answers if a.status == 404)
+        assert json.loads(missing.body)["error_code"] == SHARE_NOT_FOUND
+        assert not RepositoryShare.objects.exists()
