@@ -20,6 +20,8 @@ ROUTES = {
     TAGS + "/{tag}": {"get", "delete"},
     "/v3/manage/namespaces/{namespace}/repos/{repository}/tags": {"get"},
     "/v3/manage/repos": {"get"},
+    # spec section 12's v3 list (its fields: tests/test_api_shares.py)
+    "/v3/manage/shared-repositories": {"get"},
 }
 
 
