@@ -2,7 +2,8 @@
 #   make run   - set up .venv, migrate, create a demo tenant and token, serve the API and the registry on
 #                http://127.0.0.1:8000 (SQLite, blobs under var/blobs; gunicorn, which streams chunked uploads)
 #   make test  - set up .venv with the test tools and run the test suite
-#   make conformance - the OCI distribution-spec conformance suite against a fresh server (see README)
+#   make conformance - the OCI distribution-spec conformance suite against a fresh server (see README);
+#                      make conformance-s3 the same with the blobs on SeaweedFS
 # Set DATABASE_URL to use PostgreSQL instead of the SQLite file under var/.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint migrate bench bench-upload-memory conformance clean
+.PHONY: run serve test lint migrate bench bench-upload-memory conformance conformance-s3 clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +74,11 @@ test: $(VENV)/.test-installed
 # The suite: the program OCI_CONFORMANCE names, default ../shared/tools/oci-conformance; results under var/conformance/.
 conformance: $(VENV)/.base-installed
 	$(BIN)/python conformance/run.py
+
+# The same with the blobs on SeaweedFS (weed mini from requirements/test.txt, started by conformance/run.py), pulls
+# redirected to signed URLs of the object store (OCI_VERSION dev: served through the registry, see run.py).
+conformance-s3: $(VENV)/.test-installed
+	$(BIN)/python conformance/run.py --storage s3
 
 # Benchmark on PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/swr_bench, which it
 # drops and re-creates) through gunicorn with wrk; writes bench/results/<date>.json and docs/performance.md.

@@ -126,6 +126,17 @@ def test_a_signed_url_expires(blob_storage, client):
     assert b"expired" in body.lower()
 
 
+def test_urls_are_signed_for_the_public_endpoint_when_one_is_set(blob_storage, client, seaweedfs):
+    data = data_of(1000, seed=14)
+    digest = push_chunks(client, REPOSITORY, [data])
+    public = seaweedfs.endpoint.replace("127.0.0.1", "localhost")  # the same store under another name
+    with override_settings(SWR_BLOB_REDIRECT_ENDPOINT_URL=public):
+        url = storage.signed_url(digest)
+    assert url.startswith(f"{public}/{seaweedfs.bucket}/{key_of(digest)}?")
+    assert get(url)[2] == data  # signed for that host: the store accepts it there
+    assert get(url.replace("localhost", "127.0.0.1"))[0] == 403  # and nowhere else
+
+
 def test_permission_is_checked_before_the_redirect(blob_storage, client, server, make_user, tenant, settings):
     digest = push_chunks(client, REPOSITORY, [data_of(1000, seed=3)])  # a private repository
     bob = make_user("bob", tenant)  # of the same tenant, with no grant on organization 'group'
