@@ -105,9 +105,10 @@ def blob_settings(environ) -> dict:
     redirect = env_bool("SWR_BLOB_REDIRECT", kind == "s3", environ)
     if redirect and kind != "s3":
         raise ImproperlyConfigured("SWR_BLOB_REDIRECT needs SWR_BLOB_STORAGE=s3 (a folder has no signed URLs)")
-    seconds = int(environ.get("SWR_BLOB_REDIRECT_SECONDS", "").strip() or "300")
-    if not 1 <= seconds <= 7 * 24 * 3600:  # SigV4 presigned URLs live at most 7 days
-        raise ImproperlyConfigured(f"SWR_BLOB_REDIRECT_SECONDS must be 1 to 604800, got {seconds}")
+    raw = environ.get("SWR_BLOB_REDIRECT_SECONDS", "").strip() or "300"
+    if not raw.isdigit() or not 1 <= int(raw) <= 7 * 24 * 3600:  # SigV4 presigned URLs live at most 7 days
+        raise ImproperlyConfigured(f"SWR_BLOB_REDIRECT_SECONDS must be a number of seconds, 1 to 604800, got {raw!r}")
+    seconds = int(raw)
     if kind == "filesystem":
         blobs = {
             "BACKEND": "django.core.files.storage.FileSystemStorage",

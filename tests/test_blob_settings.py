@@ -1,0 +1,92 @@
+"""The blob store's settings (registry/settings.py blob_settings; README "Blobs on S3"): the defaults, django-storages'
+own AWS_* names, and a wrong value refused when the settings load, not on the first push."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from registry.settings import blob_settings
+
+from .helpers import ROOT
+
+S3 = {"SWR_BLOB_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "swr-blobs"}
+
+
+def test_the_default_is_a_folder_without_redirects():
+    settings = blob_settings({})
+    assert settings["SWR_BLOB_STORAGE"] == "filesystem"
+    assert settings["SWR_BLOB_REDIRECT"] is False
+    assert settings["blobs"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert blob_settings({"SWR_BLOB_ROOT": "/srv/blobs"})["blobs"]["OPTIONS"] == {"location": "/srv/blobs"}
+
+
+def test_s3_takes_django_storages_names_and_redirects_by_default():
+    settings = blob_settings(
+        {
+            **S3,
+            "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:8333",
+            "AWS_ACCESS_KEY_ID": "key",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+            "AWS_S3_REGION_NAME": "eu-west-1",
+            "AWS_S3_ADDRESSING_STYLE": "path",
+        }
+    )
+    assert settings["SWR_BLOB_STORAGE"] == "s3"
+    assert settings["SWR_BLOB_REDIRECT"] is True
+    assert settings["SWR_BLOB_REDIRECT_SECONDS"] == 300
+    assert settings["SWR_BLOB_REDIRECT_ENDPOINT_URL"] is None
+    assert settings["blobs"]["BACKEND"] == "swr.distribution.s3.S3BlobStorage"
+    options = settings["blobs"]["OPTIONS"]
+    assert (options["bucket_name"], options["endpoint_url"]) == ("swr-blobs", "http://127.0.0.1:8333")
+    assert (options["access_key"], options["secret_key"], options["region_name"]) == ("key", "secret", "eu-west-1")
+    assert options["addressing_style"] == "path"
+    assert options["querystring_expire"] == 300
+
+
+def test_unset_credentials_leave_them_to_boto3():
+    options = blob_settings(S3)["blobs"]["OPTIONS"]
+    assert options["access_key"] is None
+    assert options["secret_key"] is None
+    assert options["endpoint_url"] is None
+
+
+def test_redirects_can_be_turned_off_and_timed():
+    settings = blob_settings({**S3, "SWR_BLOB_REDIRECT": "false", "SWR_BLOB_REDIRECT_SECONDS": "60"})
+    assert settings["SWR_BLOB_REDIRECT"] is False
+    assert settings["SWR_BLOB_REDIRECT_SECONDS"] == 60
+    endpoint = blob_settings({**S3, "SWR_BLOB_REDIRECT_ENDPOINT_URL": "https://s3.example.com"})
+    assert endpoint["SWR_BLOB_REDIRECT_ENDPOINT_URL"] == "https://s3.example.com"
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"SWR_BLOB_STORAGE": "s4"}, "SWR_BLOB_STORAGE"),
+        ({"SWR_BLOB_STORAGE": "s3"}, "AWS_STORAGE_BUCKET_NAME"),
+        ({"SWR_BLOB_REDIRECT": "true"}, "SWR_BLOB_REDIRECT"),
+        ({**S3, "SWR_BLOB_REDIRECT": "maybe"}, "SWR_BLOB_REDIRECT"),
+        ({**S3, "SWR_BLOB_REDIRECT_SECONDS": "5m"}, "SWR_BLOB_REDIRECT_SECONDS"),
+        ({**S3, "SWR_BLOB_REDIRECT_SECONDS": "0"}, "SWR_BLOB_REDIRECT_SECONDS"),
+        ({**S3, "SWR_BLOB_REDIRECT_SECONDS": "604801"}, "SWR_BLOB_REDIRECT_SECONDS"),
+        ({**S3, "AWS_S3_ADDRESSING_STYLE": "dns"}, "AWS_S3_ADDRESSING_STYLE"),
+    ],
+)
+def test_a_wrong_value_is_refused_by_name(environ, named):
+    with pytest.raises(ImproperlyConfigured, match=named):
+        blob_settings(environ)
+
+
+@pytest.mark.parametrize(("environ", "loaded"), [({}, False), (S3, True)], ids=["filesystem", "s3"])
+def test_boto3_is_imported_only_for_s3(environ, loaded):
+    code = (
+        "import sys, django; django.setup(); from swr.distribution import storage; storage.storage();"
+        "import swr.api.urls; print('boto3' in sys.modules)"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("SWR_BLOB", "AWS_"))}
+    env |= {"DJANGO_SETTINGS_MODULE": "registry.settings", **environ}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(loaded)
