@@ -142,7 +142,7 @@ def rename(source: str, target: str) -> None:
     if isinstance(store, FileSystemStorage):
         os.replace(store.path(source), store.path(target))
         return
-    if getattr(store, "is_object_store", False):  # no copy: ``target`` names ``source`` (S3BlobStorage.link)
+    if _object_store() is not None:  # no copy: ``target`` names ``source`` (S3BlobStorage.link)
         store.link(source, target)
         return
     with store.open(source, "rb") as file:
@@ -169,7 +169,7 @@ def commit_parts(keys: list[str], digest: str) -> None:
     store = storage()
     key = blob_key(digest)
     if not store.exists(key):
-        if getattr(store, "is_object_store", False):
+        if _object_store() is not None:
             store.compose(keys, key)
         elif len(keys) == 1 and isinstance(store, FileSystemStorage):
             target = store.path(key)
@@ -183,7 +183,7 @@ def commit_parts(keys: list[str], digest: str) -> None:
 def delete_parts(keys: list[str]) -> None:
     """Remove the parts ``keys`` (missing ones are no error)."""
     store = storage()
-    if getattr(store, "is_object_store", False):  # the parts, and the bytes they link to
+    if _object_store() is not None:  # the parts, and the bytes they link to
         resolved = store.resolve(keys, missing_ok=True)
         store.delete_many(sorted({*keys, *(source for _, source, _ in resolved)}))
         return
