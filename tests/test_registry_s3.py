@@ -17,8 +17,10 @@ from django.test import override_settings
 
 from swr.distribution import storage
 
+from .helpers import start_gunicorn
 from .liveserver import get
 from .oci_client import RegistryClient, digest_of
+from .seaweed import seaweedfs as start_seaweedfs
 
 MIB = 1024 * 1024
 PASSWORD = "s3-Blobs-Password-42"
@@ -264,3 +266,22 @@ def test_the_store_composes_any_layout_of_parts(blob_storage, sizes):
     assert stored(blob_storage, f"{prefix}/whole") == b"".join(parts)
     store.delete_many([*keys, f"{prefix}/whole"])
     assert leftovers(blob_storage, f"{prefix}/") == ([], [])
+
+
+def test_an_unreachable_store_answers_503_and_pulls_are_still_redirected(blob_storage, pusher, tmp_path):
+    with start_seaweedfs(tmp_path / "seaweedfs") as store, start_gunicorn(tmp_path / "log", env=store.env()) as base:
+        client = RegistryClient(base, pusher.username, PASSWORD)
+        digest = push_chunks(client, REPOSITORY, [data_of(1000, seed=15)])
+        store.process.terminate()
+        store.process.wait()
+
+        pushed = client.request(
+            "POST", f"/v2/{REPOSITORY}/blobs/uploads/?digest={digest_of([b'later'])}", name=REPOSITORY, body=b"later"
+        )
+        head = client.request("HEAD", f"/v2/{REPOSITORY}/blobs/{digest}", name=REPOSITORY)
+        pulled = client.request("GET", f"/v2/{REPOSITORY}/blobs/{digest}", name=REPOSITORY)
+
+    assert pushed[0] == 503, pushed[2][:300]
+    assert b"blob store" in pushed[2]
+    assert head[0] == 200  # from the database
+    assert pulled[0] == 307  # signing a URL asks nothing of the store

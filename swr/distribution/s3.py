@@ -11,10 +11,15 @@ process started by fork (gunicorn's workers) makes its own.
 """
 
 import contextlib
+import functools
 import os
 import threading
 
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as StoreConnectionError
 from storages.backends.s3 import S3Storage
+
+from swr.distribution.errors import Unavailable
 
 PIECE = 64 * 1024  # bytes read at a time from a stream (swr/distribution/storage.py PIECE)
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's least part of a multipart upload, the last one excepted
@@ -22,6 +27,24 @@ PART_BYTES = 8 * 1024 * 1024  # parts of a streamed upload: 10,000 parts (S3's m
 MAX_COPY_PART_BYTES = 5 * 1024 * 1024 * 1024  # S3's largest CopyObject, and largest part
 CONTENT_TYPE = "application/octet-stream"  # what a signed URL's GET answers with
 LINK = "swr-bytes-at"  # user metadata of a link (:meth:`S3BlobStorage.link`): the key that holds its bytes
+
+
+def answering(method):
+    """Let a failure of the store itself (unreachable, timed out, or a 5xx answer, once boto3's retries are spent)
+    end the request as 503, which clients retry, instead of a 500 of the registry."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (StoreConnectionError, HTTPClientError) as error:
+            raise Unavailable(f"The blob store is not reachable: {error}", status_code=503) from error
+        except ClientError as error:
+            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) < 500:
+                raise
+            raise Unavailable(f"The blob store failed: {error}", status_code=503) from error
+
+    return wrapper
 
 
 class S3BlobStorage(S3Storage):
@@ -58,8 +81,13 @@ class S3BlobStorage(S3Storage):
         """The process's boto3 S3 client."""
         return self.connection.meta.client
 
+    @answering
+    def exists(self, name):
+        return super().exists(name)
+
     # The object store's own paths of swr/distribution/storage.py: streamed, multipart, server-side.
 
+    @answering
     def put_stream(self, key: str, reader) -> None:
         """Store the bytes of ``reader`` (its ``read(n)``) under ``key``, holding at most one part in memory.
 
@@ -88,6 +116,7 @@ class S3BlobStorage(S3Storage):
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             raise
 
+    @answering
     def link(self, source: str, target: str) -> None:
         """Give the bytes at ``source`` the key ``target`` too, without copying them (S3 has no rename): an empty
         object at ``target`` whose metadata names ``source``. :meth:`resolve` follows it; so do :meth:`compose`
@@ -96,6 +125,7 @@ class S3BlobStorage(S3Storage):
             Bucket=self.bucket_name, Key=target, Body=b"", Metadata={LINK: source}, ContentType=CONTENT_TYPE
         )
 
+    @answering
     def resolve(self, keys: list[str], *, missing_ok: bool = False) -> list[tuple[str, str, int]]:
         """For each key: (the key, the key that holds its bytes, their size), following links (one HEAD each,
         two for a link). FileNotFoundError for a missing key, or with ``missing_ok`` leave it out."""
@@ -115,6 +145,7 @@ class S3BlobStorage(S3Storage):
             resolved.append((key, source or key, head["ContentLength"]))
         return resolved
 
+    @answering
     def compose(self, keys: list[str], target: str) -> None:
         """Make ``target`` the bytes of ``keys`` (links followed) one after the other, inside the store where it can.
 
@@ -179,6 +210,7 @@ class S3BlobStorage(S3Storage):
             client.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
             raise
 
+    @answering
     def open_range(self, key: str, start: int = 0, end: int | None = None):
         """The bytes ``start`` to ``end`` (inclusive; None: to the end) of ``key`` as a stream (``read(n)``,
         ``close()``), read from the store as they are consumed. FileNotFoundError when there is no such key."""
@@ -196,6 +228,7 @@ class S3BlobStorage(S3Storage):
             while data := stream.read(PIECE):
                 buffer += data
 
+    @answering
     def delete_many(self, keys: list[str]) -> None:
         """Remove ``keys`` (missing ones are no error), a thousand per request (DeleteObjects)."""
         for first in range(0, len(keys), 1000):
