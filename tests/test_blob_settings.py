@@ -4,11 +4,14 @@ own AWS_* names, and a wrong value refused when the settings load, not on the fi
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from storages.backends.s3 import S3Storage
 
 from registry.settings import blob_settings
+from swr.distribution import storage
 
 from .helpers import ROOT
 
@@ -90,3 +93,26 @@ def test_boto3_is_imported_only_for_s3(environ, loaded):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(loaded)
+
+
+def test_one_boto3_client_serves_every_thread_of_a_process(settings):
+    """django-storages keeps a boto3 resource per thread, and a gevent worker's greenlets are threads to it: a
+    new boto3 session for every request. S3BlobStorage keeps one per process (making one sends no request)."""
+    s3 = blob_settings({**S3, "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "k"})
+    settings.STORAGES = {**settings.STORAGES, "blobs": s3["blobs"]}
+    store = storage.storage()
+    plain = S3Storage(**s3["blobs"]["OPTIONS"])
+    seen = []
+
+    def look():
+        seen.append((store.client, plain.connection.meta.client))
+
+    threads = [threading.Thread(target=look) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    look()
+
+    assert len({id(ours) for ours, _ in seen}) == 1
+    assert len({id(theirs) for _, theirs in seen}) == 4  # django-storages' own: one per thread
