@@ -200,10 +200,11 @@ def blob_storage(request):
 
 @pytest.fixture(scope="module")
 def server_on_blob_storage(blob_storage, django_db_setup, django_db_blocker, tmp_path_factory):
-    """The ``server`` fixture's gunicorn, on each storage of ``blob_storage``. A module runs its live tests on both
-    with ``server = server_on_blob_storage`` (a fixture of its own that returns it)."""
+    """gunicorn as the ``server`` fixture's, on each storage of ``blob_storage``. A module runs its live tests on both
+    with ``server = server_on_blob_storage`` (a fixture of its own that returns it). Two workers with four database
+    connections each: PostgreSQL's connections are shared by every server a test run starts."""
     log = tmp_path_factory.mktemp(f"gunicorn-{blob_storage.kind}") / "server.log"
-    with start_gunicorn(log, workers=4, env=blob_storage.env) as base:
+    with start_gunicorn(log, workers=2, env={**blob_storage.env, "DJANGO_DB_POOL_SIZE": "4"}) as base:
         yield base
 
 

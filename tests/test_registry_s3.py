@@ -269,7 +269,10 @@ def test_the_store_composes_any_layout_of_parts(blob_storage, sizes):
 
 
 def test_an_unreachable_store_answers_503_and_pulls_are_still_redirected(blob_storage, pusher, tmp_path):
-    with start_seaweedfs(tmp_path / "seaweedfs") as store, start_gunicorn(tmp_path / "log", env=store.env()) as base:
+    with (
+        start_seaweedfs(tmp_path / "seaweedfs") as store,
+        start_gunicorn(tmp_path / "log", env={**store.env(), "DJANGO_DB_POOL_SIZE": "2"}) as base,
+    ):
         client = RegistryClient(base, pusher.username, PASSWORD)
         digest = push_chunks(client, REPOSITORY, [data_of(1000, seed=15)])
         store.process.terminate()
