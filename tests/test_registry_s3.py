@@ -275,7 +275,7 @@ def test_an_unreachable_store_answers_503_and_pulls_are_still_redirected(blob_st
     ):
         client = RegistryClient(base, pusher.username, PASSWORD)
         digest = push_chunks(client, REPOSITORY, [data_of(1000, seed=15)])
-        store.process.terminate()
+        store.process.kill()  # the store goes away at once, as in an outage
         store.process.wait()
 
         pushed = client.request(
