@@ -187,7 +187,8 @@ def test_a_chunked_push_lands_in_the_bucket_as_one_multipart_object(blob_storage
     assert not pending
 
 
-def test_a_large_streamed_chunk_goes_up_in_parts(blob_storage, client):
+def test_a_large_streamed_chunk_arrives_whole_in_the_bucket(blob_storage, client):
+    # 21 MiB in one streamed PATCH: three multipart parts of 8 MiB (their limit on memory: test_upload_memory.py)
     size = 21 * MIB
     digest = client.push_blob(REPOSITORY, size, seed=10, streamed=True)
     assert client.blob_size(REPOSITORY, digest) == size
