@@ -754,3 +754,16 @@ class AuditRecordAdmin(SwrModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# django-q2 (the scheduled garbage collection, swr/tasks.py): staff see the runs that succeeded or failed; the
+# queue and the schedule are the service's own (kept by `migrate` from SWR_GC_INTERVAL_MINUTES), not staff's.
+def _hide_task_queue_admin() -> None:
+    from django_q.models import OrmQ, Schedule
+
+    for model in (OrmQ, Schedule):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_hide_task_queue_admin()

@@ -179,3 +179,34 @@ def exists(digest: str) -> bool:
 def open_blob(digest: str):
     """The blob's bytes as an open binary file (seekable on a folder)."""
     return storage().open(blob_key(digest), "rb")
+
+
+def delete_blob(digest: str) -> None:
+    """Remove the bytes of blob ``digest`` (nothing when the store does not hold them)."""
+    storage().delete(blob_key(digest))
+
+
+def upload_parts(before) -> dict[str, list[str]]:
+    """The parts under ``uploads/``, by upload id, of the uploads whose every part was last written before
+    ``before`` (an aware datetime): what an abandoned upload left behind, once its row is gone."""
+    store = storage()
+    try:
+        folders, _ = store.listdir("uploads")
+    except FileNotFoundError:  # nothing was ever uploaded to a folder
+        return {}
+    found = {}
+    for folder in folders:
+        _, names = store.listdir(f"uploads/{folder}")
+        keys = [f"uploads/{folder}/{name}" for name in names]
+        if all(store.get_modified_time(key) < before for key in keys):
+            found[folder] = keys
+    return found
+
+
+def delete_upload_parts(upload_id: str, keys: list[str]) -> None:
+    """Remove the parts ``keys`` of upload ``upload_id`` and, on a folder, its emptied folder."""
+    delete_parts(keys)
+    store = storage()
+    if isinstance(store, FileSystemStorage):
+        with contextlib.suppress(OSError):
+            os.rmdir(store.path(f"uploads/{upload_id}"))
