@@ -34,7 +34,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from swr import services as domain
@@ -195,9 +195,13 @@ def _is_uuid(text: str) -> bool:
 
 
 def _blobs(cutoff, report: Report) -> None:
+    links = RepositoryBlob.objects.filter(blob_id=OuterRef("pk"))
+    if report.dry_run:  # the links step removed nothing: count as if it had
+        same = {"manifest__repository_id": OuterRef("repository_id"), "blob_id": OuterRef("blob_id")}
+        links = links.filter(Q(created_at__gte=cutoff) | Exists(ManifestBlob.objects.filter(**same)))
     kept = (  # a manifest's reference, a repository's link, an open upload ending as it
         Exists(ManifestBlob.objects.filter(blob_id=OuterRef("pk")))
-        | Exists(RepositoryBlob.objects.filter(blob_id=OuterRef("pk")))
+        | Exists(links)
         | Exists(Upload.objects.filter(digest=OuterRef("digest")))
     )
     candidates = Blob.objects.filter(created_at__lt=cutoff).exclude(kept)
