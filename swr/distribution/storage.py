@@ -196,10 +196,13 @@ def upload_parts(before) -> dict[str, list[str]]:
         return {}
     found = {}
     for folder in folders:
-        _, names = store.listdir(f"uploads/{folder}")
-        keys = [f"uploads/{folder}/{name}" for name in names]
-        if all(store.get_modified_time(key) < before for key in keys):
-            found[folder] = keys
+        try:
+            _, names = store.listdir(f"uploads/{folder}")
+            keys = [f"uploads/{folder}/{name}" for name in names]
+            if all(store.get_modified_time(key) < before for key in keys):
+                found[folder] = keys
+        except FileNotFoundError:  # the upload ended meanwhile and removed its parts
+            continue
     return found
 
 

@@ -1,0 +1,262 @@
+"""Garbage collection while pushes go on (issue 14, must-have 4; swr/distribution/gc.py's locking).
+
+Over real HTTP: gunicorn (four workers) on each blob storage, pushers that push the same layer again and
+again (and delete their image, so that the layer keeps becoming garbage), and the collector running in a
+loop with no grace period. No request may fail with a 5xx, every image whose manifest was accepted is
+whole when pulled, and the layer was really collected while pushes went on.
+
+In-process: the worst moments forced, one at a time — a sweep between an upload's check of the store and
+its link, a push between the sweep's row delete and its bytes delete, and a link removed between a
+manifest push's check and its transaction. Each push survives or answers a clean 4xx that a retry fixes.
+
+That the tests can fail: with the upload's mark removed from services.upload_finish (no Upload.digest
+set under hold_digest) ``test_a_sweep_between_an_uploads_check_and_its_link`` loses the bytes (the blob
+answers 404 after a 201), and without the second check in gc._delete_bytes
+``test_a_push_between_the_sweeps_row_delete_and_its_bytes_delete`` does.
+"""
+
+import json
+import sys
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+
+from swr.audit import Actor
+from swr.distribution import gc, storage
+from swr.distribution import services as distribution
+from swr.models import Blob, Repository, Upload
+
+from .helpers import OPERATOR
+from .oci_client import RegistryClient, digest_of, generated
+from .test_gc import registry  # noqa: F401  (the in-process client fixture)
+from .test_registry_api import OCI_MANIFEST, PASSWORD, image_manifest, oci_error, push_blob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LAYER_SIZE = 256 * 1024
+LAYER_SEED = 14
+
+
+@pytest.fixture(autouse=True)
+def on_each_storage(blob_storage):
+    return blob_storage
+
+
+def collect():
+    return gc.collect(actor=Actor.command(), grace=timedelta(0))
+
+
+# --- over HTTP -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(server_on_blob_storage):
+    return server_on_blob_storage
+
+
+@pytest.fixture
+def pusher(settings, owner, namespace):
+    """alice, manager of organization 'group', with a password the server checks (its production hasher)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    owner.set_password(PASSWORD)
+    owner.save(update_fields=["password"])
+    return owner.username, PASSWORD
+
+
+class Failed(Exception):
+    pass
+
+
+def _put_blob(client: RegistryClient, name: str, data: bytes) -> int:
+    status, _, answer = client.request(
+        "POST", f"/v2/{name}/blobs/uploads/?digest={digest_of([data])}", name=name, body=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )  # fmt: skip
+    if status >= 500:
+        raise Failed(f"blob upload answered {status}: {answer[:300]!r}")
+    return status
+
+
+def _push(client: RegistryClient, name: str, tag: str, layer: bytes) -> tuple[str, bytes] | None:
+    """Push an image of ``layer`` and a config of its own; (digest, manifest), or None after a clean 4xx."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+    for blob in (config, layer):
+        status = _put_blob(client, name, blob)
+        if status != 201:
+            return None
+    manifest = image_manifest(config, [layer])
+    status, _, answer = client.request(
+        "PUT", f"/v2/{name}/manifests/{tag}", name=name, body=manifest, headers={"Content-Type": OCI_MANIFEST}
+    )
+    if status >= 500:
+        raise Failed(f"manifest push answered {status}: {answer[:300]!r}")
+    if status != 201:
+        assert json.loads(answer)["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN", answer
+        return None
+    return digest_of([manifest]), manifest
+
+
+def _whole(client: RegistryClient, name: str, reference: str) -> None:
+    status, _, manifest = client.request("GET", f"/v2/{name}/manifests/{reference}", name=name)
+    if status != 200:
+        raise Failed(f"manifest {reference} answered {status}")
+    document = json.loads(manifest)
+    for descriptor in [document["config"], *document["layers"]]:
+        status, _, data = client.request("GET", f"/v2/{name}/blobs/{descriptor['digest']}", name=name)
+        if status != 200 or digest_of([data]) != descriptor["digest"]:
+            raise Failed(f"blob {descriptor['digest']} of {name}:{reference} answered {status}, {len(data)} bytes")
+
+
+def test_pushing_the_same_layer_while_gc_runs_loses_nothing(server, pusher):
+    layer = b"".join(generated(LAYER_SIZE, LAYER_SEED))
+    layer_digest = digest_of([layer])
+    stop = threading.Event()
+    errors: list[str] = []
+    collected = []
+    accepted: dict[str, tuple[str, str]] = {}  # the images kept at the end: name -> (tag, digest)
+
+    def collector():
+        try:
+            while not stop.is_set():
+                report = collect()
+                collected.extend(d for d in report.digests if d == layer_digest)
+        except Exception as error:  # noqa: BLE001  (reported by the test)
+            errors.append(f"collector: {error!r}")
+        finally:
+            connection.close()
+
+    def push_again_and_again(number: int):
+        client = RegistryClient(server, *pusher, timeout=60)
+        name = f"group/race{number}"
+        try:
+            previous = None
+            for round_ in range(12):
+                pushed = _push(client, name, f"r{round_}", layer)
+                if pushed is None:  # a link collected between the blob and the manifest: push again, as clients do
+                    continue
+                _whole(client, name, f"r{round_}")
+                if previous is not None:  # the layer becomes garbage again once nobody's manifest holds it
+                    status, _, answer = client.request("DELETE", f"/v2/{name}/manifests/{previous}", name=name)
+                    if status != 202:
+                        raise Failed(f"manifest delete answered {status}: {answer[:200]!r}")
+                previous = pushed[0]
+                accepted[name] = (f"r{round_}", pushed[0])
+        except Exception as error:  # noqa: BLE001
+            errors.append(f"pusher {number}: {error!r}")
+
+    threads = [threading.Thread(target=push_again_and_again, args=(n,)) for n in range(3)]
+    gc_thread = threading.Thread(target=collector)
+    gc_thread.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    stop.set()
+    gc_thread.join(timeout=120)
+    assert not errors, errors
+    collect()  # and once more, with nothing in flight
+    client = RegistryClient(server, *pusher, timeout=60)
+    assert len(accepted) == 3, accepted
+    for name, (tag, digest) in accepted.items():
+        _whole(client, name, tag)
+        _whole(client, name, digest)
+    assert storage.exists(layer_digest)
+    assert collected, "the layer was never collected while pushes went on: the test raced nothing"
+
+
+# --- the worst moments, in-process ---------------------------------------------------------------------------------
+
+
+def _collectable(registry, data: bytes) -> str:  # noqa: F811
+    """Push ``data`` as a blob and unlink it: a blob row and bytes that nothing keeps."""
+    digest = push_blob(registry, "group/web", data)
+    assert registry.delete(f"/v2/group/web/blobs/{digest}").status_code == 202
+    return digest
+
+
+def test_a_sweep_between_an_uploads_check_and_its_link(registry, monkeypatch):  # noqa: F811
+    data = b"pushed again while collected"
+    digest = _collectable(registry, data)
+    commit_parts = storage.commit_parts
+    reports = []
+
+    def commit_then_sweep(keys, blob_digest):
+        commit_parts(keys, blob_digest)  # the store holds the bytes: this upload stores none of its own
+        reports.append(collect())  # the sweep, before the upload links the blob
+
+    monkeypatch.setattr(storage, "commit_parts", commit_then_sweep)
+    assert push_blob(registry, "group/web", data) == digest
+    assert reports[0].blobs == 0  # the upload's mark kept the blob
+    got = registry.get(f"/v2/group/web/blobs/{digest}")
+    assert got.status_code == 200
+    assert b"".join(got.streaming_content) == data
+    assert not Upload.objects.exists()
+
+
+def test_a_push_between_the_sweeps_row_delete_and_its_bytes_delete(registry, monkeypatch):  # noqa: F811
+    data = b"row gone, bytes not yet"
+    digest = _collectable(registry, data)
+    delete_bytes = gc._delete_bytes
+    pushed = []
+
+    def push_then_delete_bytes(blob_digest):
+        assert not Blob.objects.filter(digest=blob_digest).exists()  # the row's delete has committed
+        pushed.append(push_blob(registry, "group/api", data))  # finds the bytes still there and uses them
+        delete_bytes(blob_digest)
+
+    monkeypatch.setattr(gc, "_delete_bytes", push_then_delete_bytes)
+    report = collect()
+    assert (report.blobs, pushed) == (1, [digest])
+    got = registry.get(f"/v2/group/api/blobs/{digest}")
+    assert got.status_code == 200
+    assert b"".join(got.streaming_content) == data
+
+
+def test_a_mount_of_a_blob_collected_meanwhile_asks_for_an_upload(registry, monkeypatch):  # noqa: F811
+    data = b"mounted while collected"
+    digest = push_blob(registry, "group/web", data)
+    exists = storage.exists
+    armed = [True]
+
+    def exists_then_collect(blob_digest):
+        found = exists(blob_digest)
+        if armed and sys._getframe(1).f_code.co_name == "blob_mount":  # after its look-up, before its transaction
+            armed.clear()
+            distribution.blob_delete(Repository.objects.get(name="web"), blob_digest, OPERATOR)
+            assert collect().blobs == 1
+        return found
+
+    monkeypatch.setattr(storage, "exists", exists_then_collect)
+    response = registry.post(f"/v2/group/api/blobs/uploads/?mount={digest}&from=group/web")
+    assert not armed
+    assert response.status_code == 202, response.content  # not mounted: upload it (distribution-spec)
+    assert push_blob(registry, "group/api", data) == digest
+    got = registry.get(f"/v2/group/api/blobs/{digest}")
+    assert got.status_code == 200
+    assert b"".join(got.streaming_content) == data
+
+
+def test_a_link_removed_between_a_manifest_pushs_check_and_its_transaction(registry, monkeypatch):  # noqa: F811
+    config, layer = b'{"os": "linux"}', b"layer whose link goes"
+    push_blob(registry, "group/web", config)
+    push_blob(registry, "group/web", layer)
+    manifest = image_manifest(config, [layer])
+    atomic = transaction.atomic
+    armed = [True]
+
+    def collect_first(*args, **kwargs):
+        if armed and sys._getframe(1).f_code.co_name == "manifest_put":  # its transaction, after its check
+            armed.clear()
+            assert collect().blobs == 2  # the links are older than no grace at all, and no manifest uses them
+        return atomic(*args, **kwargs)
+
+    monkeypatch.setattr(distribution.transaction, "atomic", collect_first)
+    refused = registry.put("/v2/group/web/manifests/1.0", data=manifest, content_type=OCI_MANIFEST)
+    monkeypatch.undo()
+    oci_error(refused, 400, "MANIFEST_BLOB_UNKNOWN")
+    for blob in (config, layer):  # the client pushes the blobs again, then the manifest
+        push_blob(registry, "group/web", blob)
+    assert registry.put("/v2/group/web/manifests/1.0", data=manifest, content_type=OCI_MANIFEST).status_code == 201
+    assert registry.get("/v2/group/web/manifests/1.0").status_code == 200
