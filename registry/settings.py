@@ -188,6 +188,7 @@ SWR_GC_INTERVAL_MINUTES = int(os.environ.get("SWR_GC_INTERVAL_MINUTES", "60"))
 Q_CLUSTER = {
     "name": "swr",
     "orm": "default",  # the broker is the database: no other service to run
+    "poll": 5,  # seconds between the broker's looks at its queue (one short query)
     "workers": 1,
     "timeout": 3600,
     "retry": 3700,
