@@ -29,10 +29,11 @@ from .test_registry_api import OCI_INDEX, PASSWORD, digest_of, push_blob, push_i
 NOW = timedelta(0)
 
 
-@pytest.fixture(autouse=True)
-def on_each_storage(blob_storage):
-    """Every test of this module runs on the folder and on SeaweedFS."""
-    return blob_storage
+# Every test runs on the folder and on SeaweedFS (blobs read through the test client: no redirects).
+pytestmark = [
+    pytest.mark.parametrize("blob_storage", ["filesystem", "s3-no-redirect"], indirect=True, scope="module"),
+    pytest.mark.usefixtures("blob_storage"),
+]
 
 
 @pytest.fixture

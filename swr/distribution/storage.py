@@ -250,11 +250,22 @@ def upload_parts(before) -> dict[str, list[str]]:
         try:
             _, names = store.listdir(f"uploads/{folder}")
             keys = [f"uploads/{folder}/{name}" for name in names]
-            if all(store.get_modified_time(key) < before for key in keys):
+            # An object store may still list a folder it emptied (SeaweedFS): nothing to remove there.
+            if keys and all(store.get_modified_time(key) < before for key in keys):
                 found[folder] = keys
-        except FileNotFoundError:  # the upload ended meanwhile and removed its parts
-            continue
+        except Exception as error:
+            if not _missing(error):
+                raise
+            continue  # the upload ended meanwhile and removed its parts
     return found
+
+
+def _missing(error: Exception) -> bool:
+    """Whether ``error`` says that a key is not there (a folder's FileNotFoundError, an object store's 404)."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")  # botocore's ClientError
+    return code in ("404", "NoSuchKey")
 
 
 def delete_upload_parts(upload_id: str, keys: list[str]) -> None:
