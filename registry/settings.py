@@ -195,7 +195,6 @@ Q_CLUSTER = {
     "max_attempts": 1,
     "catch_up": False,  # a cluster that was down runs the collector once, not once per missed interval
     "save_limit": 100,
-    "label": "Tasks",
 }
 # Lifetime of the registry's bearer tokens (GET /service/token): short, they are verified without the database.
 SWR_REGISTRY_TOKEN_LIFETIME = timedelta(seconds=int(os.environ.get("SWR_REGISTRY_TOKEN_LIFETIME_SECONDS", "300")))
