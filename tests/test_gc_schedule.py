@@ -20,7 +20,7 @@ def _cluster_pids() -> set[int]:
 
 
 def test_make_run_runs_the_collector_on_its_schedule_and_stops_the_cluster_with_the_server(tmp_path):
-    before = _cluster_pids()
+    before, ours = _cluster_pids(), set()
     run = MakeRun(tmp_path)
     try:
         run.read_until(r"Booting worker with pid")
