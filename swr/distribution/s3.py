@@ -21,6 +21,7 @@ MIN_PART_BYTES = 5 * 1024 * 1024  # S3's least part of a multipart upload, the l
 PART_BYTES = 8 * 1024 * 1024  # parts of a streamed upload: 10,000 parts (S3's most) make blobs up to 80 GiB
 MAX_COPY_PART_BYTES = 5 * 1024 * 1024 * 1024  # S3's largest CopyObject, and largest part
 CONTENT_TYPE = "application/octet-stream"  # what a signed URL's GET answers with
+LINK = "swr-bytes-at"  # user metadata of a link (:meth:`S3BlobStorage.link`): the key that holds its bytes
 
 
 class S3BlobStorage(S3Storage):
@@ -87,8 +88,35 @@ class S3BlobStorage(S3Storage):
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             raise
 
+    def link(self, source: str, target: str) -> None:
+        """Give the bytes at ``source`` the key ``target`` too, without copying them (S3 has no rename): an empty
+        object at ``target`` whose metadata names ``source``. :meth:`resolve` follows it; so do :meth:`compose`
+        and storage.py's reads and deletes of an upload's parts, the only keys that are linked."""
+        self.client.put_object(
+            Bucket=self.bucket_name, Key=target, Body=b"", Metadata={LINK: source}, ContentType=CONTENT_TYPE
+        )
+
+    def resolve(self, keys: list[str], *, missing_ok: bool = False) -> list[tuple[str, str, int]]:
+        """For each key: (the key, the key that holds its bytes, their size), following links (one HEAD each,
+        two for a link). FileNotFoundError for a missing key, or with ``missing_ok`` leave it out."""
+        resolved = []
+        for key in keys:
+            try:
+                head = self.client.head_object(Bucket=self.bucket_name, Key=key)
+                source = head.get("Metadata", {}).get(LINK)
+                if source is not None:
+                    head = self.client.head_object(Bucket=self.bucket_name, Key=source)
+            except self.client.exceptions.ClientError as error:
+                if error.response["ResponseMetadata"]["HTTPStatusCode"] != 404:
+                    raise
+                if missing_ok:
+                    continue
+                raise FileNotFoundError(key) from None
+            resolved.append((key, source or key, head["ContentLength"]))
+        return resolved
+
     def compose(self, keys: list[str], target: str) -> None:
-        """Make ``target`` the bytes of ``keys`` one after the other, inside the store where it can.
+        """Make ``target`` the bytes of ``keys`` (links followed) one after the other, inside the store where it can.
 
         One object up to 5 GiB: one CopyObject. Otherwise a multipart upload whose parts are server-side
         copies (UploadPartCopy) of the objects, or of ranges of them, of at least MIN_PART_BYTES; only what
@@ -96,7 +124,9 @@ class S3BlobStorage(S3Storage):
         gathered in a buffer of less than 2 x MIN_PART_BYTES into parts of at least MIN_PART_BYTES.
         """
         client, bucket = self.client, self.bucket_name
-        sizes = [client.head_object(Bucket=bucket, Key=key)["ContentLength"] for key in keys]
+        resolved = self.resolve(keys)
+        keys = [source for _, source, _ in resolved]
+        sizes = [size for _, _, size in resolved]
         if len(keys) == 1 and sizes[0] <= MAX_COPY_PART_BYTES:
             client.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": keys[0]})
             return

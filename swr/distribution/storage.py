@@ -8,9 +8,10 @@ storage API serves.
 
 On an S3-compatible object store (SWR_BLOB_STORAGE=s3: swr/distribution/s3.py, a backend with
 ``is_object_store``) the same operations take the store's own paths: a part goes up as a multipart
-upload of 8 MiB parts (one part in memory, nothing on local disk); an upload's parts become the blob by
-server-side copies (UploadPartCopy); reads are ranged GETs streamed as they are consumed; parts are
-removed by DeleteObjects; pulls may be redirected to a signed URL (:func:`signed_url`).
+upload of 8 MiB parts (one part in memory, nothing on local disk) and is given its place by a link, not a
+copy; an upload's parts become the blob by server-side copies (CopyObject, UploadPartCopy); reads are
+ranged GETs streamed as they are consumed; parts are removed by DeleteObjects; pulls may be redirected to a
+signed URL (:func:`signed_url`).
 """
 
 import contextlib
@@ -135,14 +136,14 @@ def _save_exact(key: str, content: File) -> None:
 
 
 def rename(source: str, target: str) -> None:
-    """Give the bytes at ``source`` the key ``target`` (on a folder, an atomic rename; else a streamed copy)."""
+    """Give the bytes at ``source`` the key ``target`` (on a folder, an atomic rename; on an object store, a link
+    that the reads and deletes of parts below follow; else a streamed copy)."""
     store = storage()
     if isinstance(store, FileSystemStorage):
         os.replace(store.path(source), store.path(target))
         return
-    if getattr(store, "is_object_store", False):  # a server-side copy
-        store.compose([source], target)
-        store.delete_many([source])
+    if getattr(store, "is_object_store", False):  # no copy: ``target`` names ``source`` (S3BlobStorage.link)
+        store.link(source, target)
         return
     with store.open(source, "rb") as file:
         _save_exact(target, HashingReader(file, None, ()))
@@ -151,6 +152,8 @@ def rename(source: str, target: str) -> None:
 
 def digest_of_parts(keys: list[str], algorithm: str) -> tuple[str, int]:
     """Read the parts once, in a stream: their digest and total size."""
+    if (store := _object_store()) is not None:
+        keys = [source for _, source, _ in store.resolve(keys)]
     reader = HashingReader(PartsReader(keys), None, (algorithm,))
     for _ in reader.chunks():
         pass
@@ -180,8 +183,9 @@ def commit_parts(keys: list[str], digest: str) -> None:
 def delete_parts(keys: list[str]) -> None:
     """Remove the parts ``keys`` (missing ones are no error)."""
     store = storage()
-    if getattr(store, "is_object_store", False):
-        store.delete_many(keys)
+    if getattr(store, "is_object_store", False):  # the parts, and the bytes they link to
+        resolved = store.resolve(keys, missing_ok=True)
+        store.delete_many(sorted({*keys, *(source for _, source, _ in resolved)}))
         return
     for key in keys:
         if store.exists(key):
