@@ -285,3 +285,23 @@ class TestSchedule:
         ensure_gc_schedule()
         assert not Schedule.objects.exists()
         assert collect_garbage().startswith("removed 0 blobs")
+
+
+class TestLocks:
+    def test_each_removal_locks_its_row_and_the_bytes_go_under_the_digests_lock(self, registry):
+        """PostgreSQL: the link and the blob row are taken FOR UPDATE before they are checked again and removed,
+        and the bytes are deleted under the digest's advisory lock (SQLite: every write holds the write lock)."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        push_blob(registry, "group/web", b"locked before removed")
+        with CaptureQueriesContext(connection) as queries:
+            assert collect().blobs == 1
+        sql = [query["sql"] for query in queries.captured_queries]
+        if connection.vendor != "postgresql":
+            assert not any("FOR UPDATE" in statement for statement in sql)
+            return
+        locking = [s for s in sql if s.rstrip().endswith("FOR UPDATE") or "pg_advisory_xact_lock" in s]
+        assert any('FROM "swr_repositoryblob"' in s for s in locking), sql
+        assert any('FROM "swr_blob"' in s for s in locking), sql
+        assert any("pg_advisory_xact_lock" in s for s in locking), sql

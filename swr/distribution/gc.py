@@ -217,8 +217,8 @@ def _blobs(cutoff, report: Report) -> None:
             else:
                 with transaction.atomic():
                     # FOR UPDATE, then checked again: a push that linked it first (KEY SHARE) is seen now.
-                    locked = Blob.objects.select_for_update().filter(pk=pk).exists()
-                    removed = locked and candidates.filter(pk=pk).delete()[0] > 0
+                    locked = Blob.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).first()
+                    removed = locked is not None and candidates.filter(pk=pk).delete()[0] > 0
                 if removed:
                     _delete_bytes(digest)
             if removed:
