@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run   - set up .venv, migrate, create a demo tenant and token, serve the API and the registry on
-#                http://127.0.0.1:8000 (SQLite, blobs under var/blobs; gunicorn, which streams chunked uploads)
+#                http://127.0.0.1:8000 (SQLite, blobs under var/blobs; gunicorn, which streams chunked uploads),
+#                with django-q2's cluster beside it for the scheduled garbage collection
 #   make test  - set up .venv with the test tools and run the test suite
 #   make conformance - the OCI distribution-spec conformance suite against a fresh server (see README);
 #                      make conformance-s3 the same with the blobs on SeaweedFS
@@ -53,6 +54,9 @@ run: migrate
 	echo "  skopeo copy --dest-creds demo:\$$TOKEN --dest-tls-verify=false \\"; \
 	echo "    docker://docker.io/library/busybox:latest docker://$(HOST):$(PORT)/group/busybox:1.0"; \
 	echo ""
+	@# The scheduled garbage collection (README: swr_gc): django-q2's cluster beside gunicorn, stopped with it.
+	DJANGO_LOG_FORMAT=plain $(BIN)/python manage.py qcluster & QCLUSTER=$$!; \
+	trap 'kill $$QCLUSTER 2>/dev/null; wait $$QCLUSTER 2>/dev/null' EXIT INT TERM; \
 	DJANGO_LOG_FORMAT=plain GUNICORN_BIND=$(HOST):$(PORT) GUNICORN_WORKERS=$${GUNICORN_WORKERS:-2} \
 		$(BIN)/gunicorn -c gunicorn.conf.py registry.wsgi:application
 

@@ -183,6 +183,23 @@ SWR_MAX_SHARES_PER_REPOSITORY = 500
 SWR_ANONYMOUS_PULL = env_bool("SWR_ANONYMOUS_PULL", False)
 # Upload sessions untouched for this long are abandoned: their bytes and rows are removed.
 SWR_UPLOAD_TTL = timedelta(hours=int(os.environ.get("SWR_UPLOAD_TTL_HOURS", "24")))
+# Garbage collection of blobs (swr/distribution/gc.py, manage.py swr_gc): what nothing uses is removed once
+# older than the grace period; untagged manifests too when SWR_GC_DELETE_UNTAGGED; every SWR_GC_INTERVAL_MINUTES
+# by the django-q2 cluster (manage.py qcluster, over the database; 0: no schedule).
+SWR_GC_GRACE = timedelta(minutes=int(os.environ.get("SWR_GC_GRACE_MINUTES", "60")))
+SWR_GC_DELETE_UNTAGGED = os.environ.get("SWR_GC_DELETE_UNTAGGED", "false").lower() in ("1", "true", "yes", "on")
+SWR_GC_INTERVAL_MINUTES = int(os.environ.get("SWR_GC_INTERVAL_MINUTES", "60"))
+Q_CLUSTER = {
+    "name": "swr",
+    "orm": "default",  # the broker is the database: no other service to run
+    "poll": 5,  # seconds between the broker's looks at its queue (one short query)
+    "workers": 1,
+    "timeout": 3600,
+    "retry": 3700,
+    "max_attempts": 1,
+    "catch_up": False,  # a cluster that was down runs the collector once, not once per missed interval
+    "save_limit": 100,
+}
 # Lifetime of the registry's bearer tokens (GET /service/token): short, they are verified without the database.
 SWR_REGISTRY_TOKEN_LIFETIME = timedelta(seconds=int(os.environ.get("SWR_REGISTRY_TOKEN_LIFETIME_SECONDS", "300")))
 # The key that signs them (a PEM, or the path of one; generated once into var/ when unset): _registry_token_key.
@@ -223,6 +240,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "django_q",  # the periodic garbage collection (swr/tasks.py), brokered over the database
     "swr",
 ]
 

@@ -929,3 +929,17 @@ class AuditRecordAdmin(SwrModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# django-q2 (the scheduled garbage collection, swr/tasks.py): its queue, schedule and task results are the
+# service's own (the schedule is kept by `migrate` from SWR_GC_INTERVAL_MINUTES), not for staff to change. A run
+# that removed anything is in the audit trail (registry.gc); a failed run is in the worker's log.
+def _hide_task_queue_admin() -> None:
+    from django_q.models import Failure, OrmQ, Schedule, Success
+
+    for model in (OrmQ, Schedule, Success, Failure):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_hide_task_queue_admin()

@@ -768,11 +768,19 @@ class Upload(models.Model):
     size = models.PositiveBigIntegerField(default=0, help_text="Bytes received so far.")
     parts = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=digests.MAX_LENGTH, blank=True, default="")
+    digest = models.CharField(
+        max_length=digests.MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text="The blob the session is ending as (set by its final PUT before the bytes are committed): "
+        "the garbage collector keeps that blob while the session lives (swr/distribution/gc.py).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
-        constraints = [_digest_check("sha256", blank=True)]
+        constraints = [_digest_check("sha256", blank=True), _digest_check("digest", blank=True)]
+        indexes = [models.Index(fields=["digest"], name="swr_upload_digest", condition=~models.Q(digest=""))]
 
     def __str__(self) -> str:
         return str(self.id)

@@ -10,12 +10,13 @@ repository delete, which takes it ``FOR UPDATE``, waits or has already removed i
 rows under it. Its counters are changed last, by one UPDATE each.
 """
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -48,6 +49,42 @@ def _hold(repository: Repository) -> None:
     """Inside a transaction: keep the repository from being deleted until it ends; NAME_UNKNOWN if it is gone."""
     if not services.lock_row(Repository, repository.pk, "KEY SHARE"):
         raise NameUnknown(f"Repository {_label(repository)} was deleted.")
+
+
+def hold_digest(digest: str) -> None:
+    """Inside a transaction: the lock of blob ``digest``'s bytes until it ends (swr/distribution/gc.py).
+
+    An upload that ends as ``digest`` takes it to mark itself (Upload.digest); the garbage collector takes
+    it to delete the bytes of a blob whose row it removed. Whichever comes second sees what the first did:
+    the collector sees the mark and keeps the bytes, or the upload finds the bytes gone and stores its own.
+    PostgreSQL: a transaction-level advisory lock on 64 bits of the digest's hash. SQLite: every write
+    transaction holds the database's write lock already (transaction_mode IMMEDIATE), so nothing is done.
+    """
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big", signed=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _hold_links(repository: Repository, blob_ids: list[int]) -> int:
+    """Inside a transaction: lock the links of ``repository`` to ``blob_ids`` against their removal (``FOR KEY
+    SHARE``, so that the garbage collector waits for this transaction); how many of them still exist."""
+    if not blob_ids:
+        return 0
+    quote, meta = connection.ops.quote_name, RepositoryBlob._meta
+    table, repository_column, blob_column = (
+        quote(meta.db_table),
+        quote(meta.get_field("repository").column),
+        quote(meta.get_field("blob").column),
+    )
+    lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+    marks = ", ".join(["%s"] * len(blob_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE {repository_column} = %s AND {blob_column} IN ({marks}){lock}",
+            [repository.pk, *blob_ids],
+        )
+        return len(cursor.fetchall())
 
 
 def repository_for_push(namespace: Namespace, name: str, actor: Actor) -> Repository:
@@ -160,6 +197,10 @@ def upload_finish(upload: Upload, digest: str, repository: Repository) -> Blob:
     if actual != digest:
         _discard(upload)
         raise DigestInvalid(f"The uploaded bytes have digest {actual}, not {digest}.")
+    with transaction.atomic():  # the mark that keeps the garbage collector off ``digest`` (hold_digest)
+        hold_digest(digest)
+        if not Upload.objects.filter(pk=upload.pk).update(digest=digest):
+            raise BlobUploadUnknown(f"Upload {upload.id} ended meanwhile: start a new one.")
     if not keys:
         storage.store_empty(digest)
     else:
@@ -173,6 +214,8 @@ def _link(repository: Repository, digest: str, size: int, upload: Upload | None 
     with transaction.atomic():
         _hold(repository)
         blob = Blob.objects.filter(digest=digest).first()
+        if blob is not None and not services.lock_row(Blob, blob.pk, "KEY SHARE"):
+            blob = None  # removed by the garbage collector meanwhile: the upload's mark kept the bytes
         if blob is None:
             try:
                 with transaction.atomic():
@@ -211,6 +254,8 @@ def blob_mount(repository: Repository, digest: str, source: Repository) -> Blob 
         return None
     with transaction.atomic():
         _hold(repository)
+        if not services.lock_row(Blob, blob.pk, "KEY SHARE"):
+            return None  # collected meanwhile (its last link went): the client uploads it
         _link_blob(repository, blob)
     return blob
 
@@ -275,6 +320,10 @@ def manifest_put(
         )
     with transaction.atomic():
         _hold(repository)
+        if _hold_links(repository, [pk for pk, _ in held.values()]) < len(held):
+            raise ManifestBlobUnknown(
+                f"A blob the manifest refers to left repository {_label(repository)} meanwhile: push it again."
+            )
         manifest = Manifest.objects.filter(repository=repository, digest=digest).first()
         if manifest is None:
             try:

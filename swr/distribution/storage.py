@@ -234,3 +234,48 @@ def signed_url(digest: str) -> str:
     return store.signed_url(
         blob_key(digest), settings.SWR_BLOB_REDIRECT_SECONDS, settings.SWR_BLOB_REDIRECT_ENDPOINT_URL
     )
+
+
+def delete_blob(digest: str) -> None:
+    """Remove the bytes of blob ``digest`` (nothing when the store does not hold them)."""
+    storage().delete(blob_key(digest))
+
+
+def upload_parts(before) -> dict[str, list[str]]:
+    """The parts under ``uploads/``, by upload id, of the uploads whose every part was last written before
+    ``before`` (an aware datetime): what an abandoned upload left behind, once its row is gone."""
+    store = storage()
+    try:
+        folders, _ = store.listdir("uploads")
+    except FileNotFoundError:  # nothing was ever uploaded to a folder
+        return {}
+    found = {}
+    for folder in folders:
+        try:
+            _, names = store.listdir(f"uploads/{folder}")
+            keys = [f"uploads/{folder}/{name}" for name in names]
+            # An object store may still list a folder it emptied (SeaweedFS): nothing to remove there.
+            if keys and all(store.get_modified_time(key) < before for key in keys):
+                found[folder] = keys
+        except Exception as error:
+            if not _missing(error):
+                raise
+            continue  # the upload ended meanwhile and removed its parts
+    return found
+
+
+def _missing(error: Exception) -> bool:
+    """Whether ``error`` says that a key is not there (a folder's FileNotFoundError, an object store's 404)."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")  # botocore's ClientError
+    return code in ("404", "NoSuchKey")
+
+
+def delete_upload_parts(upload_id: str, keys: list[str]) -> None:
+    """Remove the parts ``keys`` of upload ``upload_id`` and, on a folder, its emptied folder."""
+    delete_parts(keys)
+    store = storage()
+    if isinstance(store, FileSystemStorage):
+        with contextlib.suppress(OSError):
+            os.rmdir(store.path(f"uploads/{upload_id}"))
