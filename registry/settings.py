@@ -160,6 +160,9 @@ def blob_settings(environ) -> dict:
 
 
 SECRET_KEY = _secret_key()
+# True when the secret key was generated into var/ (no DJANGO_SECRET_KEY): a key of this node alone, which
+# `manage.py check --deploy` warns of (swr/checks.py); several nodes need one DJANGO_SECRET_KEY.
+SWR_SECRET_KEY_GENERATED = not os.environ.get("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")

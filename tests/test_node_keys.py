@@ -99,3 +99,34 @@ def test_workers_starting_together_agree_on_a_generated_secret_key(tmp_path):
     assert len(set(found)) == 1, found
     assert (tmp_path / "secret_key").read_text().strip() == found[0][0]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["secret_key"]
+
+
+def deploy_check(var_dir, **env) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "registry.settings",
+        "SWR_VAR_DIR": str(var_dir),
+        "DJANGO_SECURE_SSL": "true",
+        "DJANGO_ALLOWED_HOSTS": "registry.example.com",
+        **env,
+    }
+    if environment.get("DJANGO_SECRET_KEY") is None:
+        environment.pop("DJANGO_SECRET_KEY", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_deploy_check_warns_of_a_secret_key_of_one_node(tmp_path):
+    """A generated secret key is this node's alone: `check --deploy` says so (swr.W001), and is clean once
+    DJANGO_SECRET_KEY is given."""
+    generated = deploy_check(tmp_path, DJANGO_SECRET_KEY=None)
+    assert generated.returncode != 0
+    assert "swr.W001" in generated.stderr + generated.stdout
+    given = deploy_check(tmp_path, DJANGO_SECRET_KEY="a-production-secret-key-" + "x7Q" * 20)
+    assert given.returncode == 0, given.stdout + given.stderr
