@@ -207,3 +207,28 @@ def test_nginx_accepts_the_configuration(tmp_path):
         [nginx, "-t", "-q", "-p", str(tmp_path), "-e", "stderr", "-c", str(conf)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_init_command_creates_the_bucket_once(compose, seaweedfs, tmp_path):
+    """The init service's command, run as compose runs it (after the entrypoint's migrate) against a real
+    S3-compatible store (SeaweedFS): it creates a missing bucket, and finds it there the next time."""
+    import secrets
+
+    bucket = f"init-{secrets.token_hex(4)}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SWR_", "AWS_", "DJANGO_", "DATABASE_URL"))},
+        **compose["services"]["init"]["environment"],
+        **seaweedfs.env(),
+        "AWS_STORAGE_BUCKET_NAME": bucket,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SWR_VAR_DIR": str(tmp_path),
+        "DJANGO_DB_POOL_SIZE": "",
+    }
+    program, *arguments = compose["services"]["init"]["command"]
+    assert program == "python"
+    command = [sys.executable, *arguments]  # the image's python: this one, with the requirements
+    for _ in range(2):
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"bucket {bucket} ready" in result.stdout
+    seaweedfs.client().head_bucket(Bucket=bucket)
