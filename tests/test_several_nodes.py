@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jwt
@@ -142,6 +143,39 @@ def test_a_chunked_upload_alternates_between_the_nodes(nodes, pusher, seaweedfs)
     assert f"blobs/sha256/{digest[7:9]}/{digest[7:]}" in seaweedfs.keys("blobs/sha256/")
     for node in (a, b):
         assert not (node.var_dir / "blobs").exists(), "blob bytes on a node's own disk"
+
+
+def test_chunks_for_one_place_sent_to_both_nodes_at_once(nodes, pusher):
+    """Two PATCHes for the same place of one upload, one to each node at the same time: one wins (202), the
+    other is a clean 416, and the upload holds the winner's bytes only (the session row decides, not a node)."""
+    a, b = nodes
+    name = "group/race"
+    token = bearer(a, pusher, f"repository:{name}:pull,push")
+    headers = {"Authorization": f"Bearer {token}"}
+    started = requests.post(f"{a.base}/v2/{name}/blobs/uploads/", headers=headers, timeout=30)
+    assert started.status_code == 202, started.text
+    location = started.headers["Location"]
+    bodies = {a.base: os.urandom(3_000_000), b.base: os.urandom(3_000_000)}
+
+    def patch(base):
+        return requests.patch(
+            f"{base}{location}",
+            data=bodies[base],
+            headers={**headers, "Content-Type": "application/octet-stream", "Content-Range": "0-2999999"},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = dict(zip(bodies, pool.map(patch, bodies), strict=True))
+    statuses = sorted(answer.status_code for answer in answers.values())
+    assert statuses == [202, 416], {base: answer.text[:200] for base, answer in answers.items()}
+    (winner,) = [base for base, answer in answers.items() if answer.status_code == 202]
+    digest = f"sha256:{hashlib.sha256(bodies[winner]).hexdigest()}"
+    loser = b if winner == a.base else a
+    finished = requests.put(f"{loser.base}{location}", params={"digest": digest}, headers=headers, timeout=60)
+    assert finished.status_code == 201, finished.text
+    pulled = requests.get(f"{loser.base}/v2/{name}/blobs/{digest}", headers=headers, timeout=60)
+    assert pulled.content == bodies[winner]
 
 
 def test_an_image_pushed_through_one_node_is_pulled_through_the_other(nodes, pusher, tmp_path):
