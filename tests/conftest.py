@@ -158,38 +158,44 @@ def seaweedfs(tmp_path_factory):
 
 
 class BlobStorage:
-    """Where blob bytes go, for the tests of one module: ``kind`` (filesystem or s3), ``env`` (the environment a
-    server started now gets; tests/liveserver.py passes it on), ``store`` (tests/seaweed.SeaweedFS, or None)."""
+    """Where blob bytes go, for the tests of one module: ``kind`` (filesystem or s3), ``redirect`` (pulls answer
+    307 to a signed URL), ``env`` (the environment a server started now gets; tests/liveserver.py passes it on),
+    ``store`` (tests/seaweed.SeaweedFS, or None)."""
 
-    def __init__(self, kind: str, env: dict, store=None):
-        self.kind, self.env, self.store = kind, env, store
+    def __init__(self, kind: str, redirect: bool, env: dict, store=None):
+        self.kind, self.redirect, self.env, self.store = kind, redirect, env, store
 
     def __repr__(self):
-        return self.kind
+        return self.kind + ("" if self.redirect or self.kind == "filesystem" else " without redirect")
 
 
 @pytest.fixture(scope="module", params=["filesystem", "s3"])
 def blob_storage(request):
-    """Run a module's tests on each blob storage: the folder, then SeaweedFS (the `seaweedfs` fixture).
+    """Run a module's tests on each blob storage: the folder, then SeaweedFS (the `seaweedfs` fixture) with blob
+    pulls redirected to signed URLs (the default on S3). A module whose tests read blobs through Django's test
+    client (which cannot follow a redirect to another server) asks for ``"s3-no-redirect"`` instead of ``"s3"``:
+    ``pytest.mark.parametrize("blob_storage", [...], indirect=True, scope="module")``.
 
     Switches both this process's settings (registry/settings.py ``blob_settings``: STORAGES["blobs"] and the
     SWR_BLOB_* settings) and the environment, so that a server started within the module (the
     ``server_on_blob_storage`` fixture, or any tests/liveserver.py server) stores where the test looks. On the
     folder, the server shares the tests' folder (settings_test.py's test-blobs)."""
+    kind, _, variant = request.param.partition("-")
     store = None
-    if request.param == "s3":
+    if kind == "s3":
         store = request.getfixturevalue("seaweedfs")
         env = store.env()
     else:
         env = {"SWR_BLOB_STORAGE": "filesystem", "SWR_BLOB_ROOT": str(settings.VAR_DIR / "test-blobs")}
-    env = {**env, "SWR_BLOB_REDIRECT": "", "SWR_BLOB_REDIRECT_SECONDS": "", "SWR_BLOB_REDIRECT_ENDPOINT_URL": ""}
+    redirect = "false" if variant == "no-redirect" else ""  # empty: the default, on for S3
+    env = {**env, "SWR_BLOB_REDIRECT": redirect, "SWR_BLOB_REDIRECT_SECONDS": "", "SWR_BLOB_REDIRECT_ENDPOINT_URL": ""}
     derived = blob_settings(env)
     blobs = derived.pop("blobs")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
         with override_settings(STORAGES={**settings.STORAGES, "blobs": blobs}, **derived):
-            yield BlobStorage(request.param, env, store)
+            yield BlobStorage(kind, derived["SWR_BLOB_REDIRECT"], env, store)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,10 @@
 Callers log in with HTTP Basic (a user's name and password), which the registry routes accept as well
 as bearer tokens. Real clients (skopeo, oras) and the official conformance suite run against a real
 server elsewhere (tests/test_registry_clients.py, make conformance).
+
+Every test runs on both blob storages (tests/conftest.py blob_storage): the folder, and SeaweedFS with blob
+GETs served through the registry (SWR_BLOB_REDIRECT off: the test client cannot follow a redirect to the
+object store; tests/test_registry_s3.py tests the redirect).
 """
 
 import base64
@@ -17,6 +21,11 @@ from swr import services
 from swr.models import Blob, Manifest, Repository, RepositoryBlob, Tag
 
 from .helpers import OPERATOR
+
+pytestmark = [
+    pytest.mark.parametrize("blob_storage", ["filesystem", "s3-no-redirect"], indirect=True, scope="module"),
+    pytest.mark.usefixtures("blob_storage"),
+]
 
 PASSWORD = "correct horse battery staple"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

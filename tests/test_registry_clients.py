@@ -6,6 +6,9 @@ into another layout: manifest, config and layers come back byte for byte, and th
 counts the tags and the bytes of the repository's distinct blobs. oras (PyPI: the ORAS project's Python
 SDK) pushes a file as an artifact, with monolithic and with chunked blob uploads, and pulls it back.
 All of them log in as registry clients do: the 401 challenge, then a token from /service/token.
+
+Each test runs on both blob storages (tests/conftest.py blob_storage): the folder, and SeaweedFS, where pulls
+follow the registry's 307 to a signed URL of the object store.
 """
 
 import gzip
@@ -33,6 +36,12 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 REF_NAME = "org.opencontainers.image.ref.name"
+
+
+@pytest.fixture(scope="module")
+def server(server_on_blob_storage):
+    """gunicorn on each blob storage."""
+    return server_on_blob_storage
 
 
 @pytest.fixture

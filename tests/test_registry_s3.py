@@ -1,0 +1,255 @@
+"""Blobs on an S3-compatible object store (issue 14, must-haves 1-3), on a real SeaweedFS (tests/seaweed.py).
+
+gunicorn runs with SWR_BLOB_STORAGE=s3 and the default SWR_BLOB_REDIRECT (on): pushes go into the bucket
+(multipart uploads, server-side copies: swr/distribution/s3.py), a blob GET answers 307 to a signed URL of
+the store after the permission check, HEAD answers from the database. The tests look into the bucket with
+their own boto3 client, and call the store's composition directly for the layouts of chunks it must handle.
+"""
+
+import hashlib
+import socket
+import time
+import urllib.parse
+import uuid
+
+import pytest
+from django.test import override_settings
+
+from swr.distribution import storage
+
+from .liveserver import get
+from .oci_client import RegistryClient, digest_of
+
+MIB = 1024 * 1024
+PASSWORD = "s3-Blobs-Password-42"
+REPOSITORY = "group/app"
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.parametrize("blob_storage", ["s3"], indirect=True, scope="module"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(server_on_blob_storage):
+    return server_on_blob_storage
+
+
+@pytest.fixture
+def pusher(settings, owner, namespace):
+    """alice, who manages organization 'group', with a password the server checks (its production hasher)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    owner.set_password(PASSWORD)
+    owner.save(update_fields=["password"])
+    return owner
+
+
+@pytest.fixture
+def client(server, pusher):
+    return RegistryClient(server, pusher.username, PASSWORD)
+
+
+def data_of(size: int, seed: int) -> bytes:
+    return hashlib.shake_256(f"{seed}".encode()).digest(size)
+
+
+def key_of(digest: str) -> str:
+    algorithm, encoded = digest.split(":")
+    return f"blobs/{algorithm}/{encoded[:2]}/{encoded}"
+
+
+def push_chunks(client: RegistryClient, name: str, chunks: list[bytes]) -> str:
+    """Push the blob of ``chunks`` as one PATCH each (with Content-Range), then PUT; its digest."""
+    location = client.start_upload(name)
+    start = 0
+    for chunk in chunks:
+        headers = {"Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(chunk) - 1}"}
+        status, answer_headers, body = client.request("PATCH", location, name=name, body=chunk, headers=headers)
+        assert status == 202, (status, body[:300])
+        location, start = answer_headers["Location"], start + len(chunk)
+    digest = digest_of(chunks)
+    separator = "&" if "?" in location else "?"
+    target = f"{location}{separator}digest={urllib.parse.quote(digest)}"
+    status, _, body = client.request("PUT", target, name=name, body=b"")
+    assert status == 201, (status, body[:300])
+    return digest
+
+
+def stored(blob_storage, key: str) -> bytes:
+    return blob_storage.store.client().get_object(Bucket=blob_storage.store.bucket, Key=key)["Body"].read()
+
+
+def leftovers(blob_storage, prefix: str) -> tuple[list[str], list[str]]:
+    """Keys under ``prefix`` and multipart uploads begun under it and neither completed nor aborted."""
+    s3 = blob_storage.store.client()
+    pending = s3.list_multipart_uploads(Bucket=blob_storage.store.bucket, Prefix=prefix).get("Uploads", [])
+    return blob_storage.store.keys(prefix), [upload["Key"] for upload in pending]
+
+
+def test_a_pull_is_redirected_to_a_signed_url_that_serves_the_blob(blob_storage, client, seaweedfs):
+    data = data_of(3 * MIB, seed=1)
+    digest = push_chunks(client, REPOSITORY, [data])
+
+    status, headers, body = client.request("GET", f"/v2/{REPOSITORY}/blobs/{digest}", name=REPOSITORY)
+
+    assert status == 307, body[:300]
+    assert headers["Docker-Content-Digest"] == digest
+    url = urllib.parse.urlsplit(headers["Location"])
+    query = urllib.parse.parse_qs(url.query)
+    assert f"{url.scheme}://{url.netloc}" == seaweedfs.endpoint
+    assert url.path == f"/{seaweedfs.bucket}/{key_of(digest)}"
+    assert query["X-Amz-Expires"] == ["300"]  # SWR_BLOB_REDIRECT_SECONDS: minutes, not hours
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert query["X-Amz-Signature"]
+    got = get(headers["Location"])
+    assert got[0] == 200
+    assert got[2] == data
+    assert got[1]["Content-Type"] == "application/octet-stream"
+    ranged = get(headers["Location"], {"Range": "bytes=10-19"})
+    assert ranged[0] == 206
+    assert ranged[2] == data[10:20]
+    unsigned = urllib.parse.urlunsplit(url._replace(query=""))
+    assert get(unsigned)[0] == 403  # the bucket is private: only the signature opens it
+    tampered = headers["Location"].replace(key_of(digest), key_of(digest_of([b"another"])))
+    assert get(tampered)[0] == 403
+
+
+def test_a_signed_url_expires(blob_storage, client):
+    digest = push_chunks(client, REPOSITORY, [data_of(1000, seed=2)])
+    with override_settings(SWR_BLOB_REDIRECT_SECONDS=1):
+        url = storage.signed_url(digest)
+    assert get(url)[0] == 200
+    time.sleep(2.5)
+    status, _, body = get(url)
+    assert status == 403, body[:300]
+    assert b"expired" in body.lower()
+
+
+def test_permission_is_checked_before_the_redirect(blob_storage, client, server, make_user, tenant, settings):
+    digest = push_chunks(client, REPOSITORY, [data_of(1000, seed=3)])  # a private repository
+    bob = make_user("bob", tenant)  # of the same tenant, with no grant on organization 'group'
+    bob.set_password(PASSWORD)
+    bob.save()
+
+    anonymous = get(f"{server}/v2/{REPOSITORY}/blobs/{digest}")
+    stranger = RegistryClient(server, "bob", PASSWORD).request(
+        "GET", f"/v2/{REPOSITORY}/blobs/{digest}", name=REPOSITORY
+    )
+
+    assert anonymous[0] == 401
+    assert "Location" not in anonymous[1]
+    assert stranger[0] in (401, 403, 404), stranger[2][:300]
+    assert "Location" not in stranger[1]
+    assert b"X-Amz" not in anonymous[2] + stranger[2]
+
+
+def test_head_answers_from_the_database(blob_storage, client):
+    data = data_of(2000, seed=4)
+    digest = push_chunks(client, REPOSITORY, [data])
+    # The bytes leave the bucket behind the registry's back: HEAD does not ask the store.
+    blob_storage.store.client().delete_object(Bucket=blob_storage.store.bucket, Key=key_of(digest))
+
+    status, headers, _ = client.request("HEAD", f"/v2/{REPOSITORY}/blobs/{digest}", name=REPOSITORY)
+
+    assert status == 200
+    assert headers["Content-Length"] == str(len(data))
+    assert headers["Docker-Content-Digest"] == digest
+
+
+def test_a_chunked_push_lands_in_the_bucket_as_one_multipart_object(blob_storage, client):
+    # Chunks of every kind: large ones (copied inside the store), small ones between them (gathered into parts)
+    chunks = [data_of(6 * MIB, 5), data_of(MIB, 6), data_of(100, 7), data_of(7 * MIB, 8), data_of(2 * MIB, 9)]
+    before = set(blob_storage.store.keys("uploads/"))
+
+    digest = push_chunks(client, REPOSITORY, chunks)
+
+    key = key_of(digest)
+    assert stored(blob_storage, key) == b"".join(chunks)
+    head = blob_storage.store.client().head_object(Bucket=blob_storage.store.bucket, Key=key, PartNumber=1)
+    assert head["PartsCount"] > 1  # composed by a multipart upload
+    assert head["ContentType"] == "application/octet-stream"
+    keys, pending = leftovers(blob_storage, "uploads/")
+    assert set(keys) <= before
+    assert not pending
+
+
+def test_a_large_streamed_chunk_goes_up_in_parts(blob_storage, client):
+    size = 21 * MIB
+    digest = client.push_blob(REPOSITORY, size, seed=10, streamed=True)
+    assert client.blob_size(REPOSITORY, digest) == size
+    s3 = blob_storage.store.client()
+    assert s3.head_object(Bucket=blob_storage.store.bucket, Key=key_of(digest))["ContentLength"] == size
+    body = s3.get_object(Bucket=blob_storage.store.bucket, Key=key_of(digest))["Body"]
+    assert digest_of(iter(lambda: body.read(MIB), b"")) == digest
+
+
+def test_a_cancelled_upload_leaves_no_parts(blob_storage, client):
+    location = client.start_upload(REPOSITORY)
+    upload_id = location.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+    for chunk in (data_of(9 * MIB, 11), data_of(MIB, 12)):
+        status, headers, body = client.request("PATCH", location, name=REPOSITORY, body=chunk)
+        assert status == 202, body[:300]
+        location = headers["Location"]
+    assert blob_storage.store.keys(f"uploads/{upload_id}/")  # the parts are in the bucket meanwhile
+
+    status, _, body = client.request("DELETE", location, name=REPOSITORY)
+
+    assert status == 204, body[:300]
+    assert leftovers(blob_storage, f"uploads/{upload_id}/") == ([], [])
+
+
+def test_an_interrupted_chunk_leaves_no_parts(blob_storage, client, server):
+    location = client.start_upload(REPOSITORY)
+    upload_id = location.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+    port = int(urllib.parse.urlsplit(server).port)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        head = (
+            f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: {client.authorization[REPOSITORY]}\r\n"
+            "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        piece = data_of(MIB, 13)
+        for _ in range(12):  # more than one 8 MiB part: a multipart upload is under way when the client goes
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while leftovers(blob_storage, f"uploads/{upload_id}/") != ([], []) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftovers(blob_storage, f"uploads/{upload_id}/") == ([], [])
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [0],
+        [100],
+        [6 * MIB],
+        [MIB, MIB],
+        [5 * MIB, 1],
+        [1, 5 * MIB],
+        [2 * MIB, 6 * MIB],
+        [6 * MIB, MIB, 6 * MIB],
+        [3 * MIB, 3 * MIB, 3 * MIB],
+        [MIB] * 7,
+        [5 * MIB - 1, 5 * MIB + 1, 10],
+    ],
+    ids=lambda sizes: "+".join(f"{size / MIB:g}M" if size >= MIB else str(size) for size in sizes),
+)
+def test_the_store_composes_any_layout_of_parts(blob_storage, sizes):
+    """S3BlobStorage.compose: the bytes of the parts in order, whatever their sizes (S3 wants 5 MiB parts but the
+    last; a chunked upload's chunks have any size)."""
+    store = storage.storage()
+    s3, bucket = blob_storage.store.client(), blob_storage.store.bucket
+    prefix = f"tests/compose/{uuid.uuid4()}"
+    parts = [data_of(size, seed) for seed, size in enumerate(sizes)]
+    keys = [f"{prefix}/{number}" for number in range(len(parts))]
+    for key, part in zip(keys, parts, strict=True):
+        s3.put_object(Bucket=bucket, Key=key, Body=part)
+
+    store.compose(keys, f"{prefix}/whole")
+
+    assert stored(blob_storage, f"{prefix}/whole") == b"".join(parts)
+    store.delete_many([*keys, f"{prefix}/whole"])
+    assert leftovers(blob_storage, f"{prefix}/") == ([], [])
