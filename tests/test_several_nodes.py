@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection
 
 from swr import services
-from swr.models import Repository
+from swr.models import Repository, User
 
 from .helpers import OPERATOR, assert_swr_error, http_request, sign, start_gunicorn
 from .liveserver import free_port
@@ -225,6 +225,26 @@ def test_a_login_lockout_counted_on_both_nodes_applies_on_both(nodes, pusher):
         assert locked.status_code == 429, locked.text
         assert locked.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
         assert int(locked.headers["Retry-After"]) > 0
+
+
+def test_an_admin_session_of_one_node_is_valid_on_the_other(nodes, settings):
+    """Sessions are rows of the database, and the session's check of the password hash is keyed by the shared
+    secret key: a staff member logged in through one node is logged in on the other."""
+    a, b = nodes
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    User.objects.create_superuser("root", password=PASSWORD)
+    browser = requests.Session()
+    browser.get(f"{a.base}/admin/login/", timeout=30)
+    logged_in = browser.post(
+        f"{a.base}/admin/login/?next=/admin/",
+        data={"username": "root", "password": PASSWORD, "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert (logged_in.status_code, logged_in.headers.get("Location")) == (302, "/admin/"), logged_in.text[:300]
+    other = browser.get(f"{b.base}/admin/", allow_redirects=False, timeout=30)
+    assert other.status_code == 200, (other.status_code, other.headers.get("Location"))
+    assert "Log out" in other.text
 
 
 def test_a_signed_request_is_accepted_once_across_the_nodes(nodes, key_pair, namespace):
