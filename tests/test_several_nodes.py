@@ -3,8 +3,9 @@
 Two gunicorn instances share one PostgreSQL database, one SeaweedFS bucket and DJANGO_SECRET_KEY, and nothing
 else: each has a var/ folder of its own (as separate machines have), and SWR_REGISTRY_TOKEN_KEY is unset, so
 each derives its token key from the secret key. Whatever one node starts, the other finishes: a blob upload
-whose chunks alternate between them, an image pushed through one and pulled through the other, a bearer token
-issued by one, a login lockout counted on both, a signed request accepted once in all. Then docker/nginx.conf,
+whose chunks alternate between them (and two chunks for one place, one to each: one wins), an image pushed
+through one and pulled through the other, a bearer token issued by one, an admin session, a login lockout
+counted on both, a signed request accepted once in all. Then docker/nginx.conf,
 run by the real nginx in front of both, is the one address that skopeo pushes to and pulls from.
 
 PostgreSQL only: nodes on separate machines cannot share a SQLite file, which is not a setup this project
