@@ -67,10 +67,13 @@ serve: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	DJANGO_DEBUG=false $(BIN)/gunicorn -c gunicorn.conf.py registry.wsgi:application
 
-# skopeo (Debian's package) copies images in and out of the registry in tests/test_registry_clients.py.
+# skopeo (Debian's package) copies images in and out of the registry in tests/test_registry_clients.py; nginx
+# (nginx-light) runs docker/nginx.conf in tests/test_several_nodes.py.
 test: $(VENV)/.test-installed
 	@command -v skopeo >/dev/null || (echo "Installing skopeo (a registry client the tests drive) with apt-get" && \
 		apt-get install -y -qq skopeo >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq skopeo))
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (echo "Installing nginx-light (docker/nginx.conf runs in front of two nodes in tests/test_several_nodes.py) with apt-get" && \
+		apt-get install -y -qq nginx-light >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx-light))
 	$(BIN)/pytest
 
 # The OCI distribution-spec conformance suite (conformance/run.py) against gunicorn on a spare port, with a fresh

@@ -39,38 +39,15 @@ def _secret_key() -> str:
     key = os.environ.get("DJANGO_SECRET_KEY")
     if key:
         return key
-    # No key given: keep one generated key per installation, never in the repository.
+    # No key given: keep one generated key per installation (one node), never in the repository. Several nodes
+    # must be given the same DJANGO_SECRET_KEY (README, "Several nodes").
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def _registry_token_key() -> str:
-    """The PEM private key that signs the registry's bearer tokens (GET /service/token, spec section 9).
-
-    SWR_REGISTRY_TOKEN_KEY holds the PEM itself, or the path of a PEM file: an EC P-256 key (tokens signed
-    ES256) or an RSA key (RS256). Every node of an installation needs the same key. Unset: a P-256 key
-    generated once into var/registry_token_key.pem, never in the repository. Workers that start together
-    agree on one key: each writes its own to a file of its own and links it into place, and the first link
-    wins.
-    """
-    value = os.environ.get("SWR_REGISTRY_TOKEN_KEY", "").strip()
-    if value.startswith("-----BEGIN"):
-        return value
-    path = Path(value) if value else VAR_DIR / "registry_token_key.pem"
-    if not value and not path.exists():
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        # Workers that start together agree on one key: each writes its own to a file of its own and links it
+        # into place, and the first link wins.
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        draft.write_bytes(pem)
+        draft.write_text(secrets.token_urlsafe(50))
         draft.chmod(0o600)
         try:
             os.link(draft, path)
@@ -78,10 +55,46 @@ def _registry_token_key() -> str:
             pass  # another process made the key first: use that one
         finally:
             draft.unlink()
+    return path.read_text().strip()
+
+
+def _registry_token_key(secret_key: str) -> str:
+    """The PEM private key that signs the registry's bearer tokens (GET /service/token, spec section 9).
+
+    SWR_REGISTRY_TOKEN_KEY holds the PEM itself, or the path of a PEM file: an EC P-256 key (tokens signed
+    ES256) or an RSA key (RS256). Every node of an installation needs the same key. Unset: a P-256 key derived
+    from the secret key (HKDF-SHA256 of SECRET_KEY to a private scalar), so that every node and worker that
+    shares DJANGO_SECRET_KEY signs and checks with the same key, and nothing is kept on a node's disk.
+    """
+    value = os.environ.get("SWR_REGISTRY_TOKEN_KEY", "").strip()
+    if value.startswith("-----BEGIN"):
+        return value
+    if not value:
+        return _derived_token_key(secret_key)
     try:
-        return path.read_text()
+        return Path(value).read_text()
     except OSError as error:
-        raise ImproperlyConfigured(f"SWR_REGISTRY_TOKEN_KEY: cannot read the key file {path}: {error}") from None
+        raise ImproperlyConfigured(f"SWR_REGISTRY_TOKEN_KEY: cannot read the key file {value}: {error}") from None
+
+
+def _derived_token_key(secret_key: str) -> str:
+    """An EC P-256 private key (PKCS#8 PEM) that depends on ``secret_key`` alone: HKDF-SHA256 (RFC 5869) of it
+    with a label of its own, reduced to a scalar in [1, n - 1] of the curve's order n."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # of P-256 (SEC 2, 2.4.2)
+    # 48 bytes (128 bits beyond the order's 256) make the bias of the reduction negligible (FIPS 186-5, A.2.1).
+    material = HKDF(algorithm=hashes.SHA256(), length=48, salt=None, info=b"swr-registry-token-key/es256").derive(
+        secret_key.encode()
+    )
+    scalar = int.from_bytes(material, "big") % (order - 1) + 1
+    return (
+        ec.derive_private_key(scalar, ec.SECP256R1())
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
 
 
 def blob_settings(environ) -> dict:
@@ -148,6 +161,9 @@ def blob_settings(environ) -> dict:
 
 
 SECRET_KEY = _secret_key()
+# True when the secret key was generated into var/ (no DJANGO_SECRET_KEY): a key of this node alone, which
+# `manage.py check --deploy` warns of (swr/checks.py); several nodes need one DJANGO_SECRET_KEY.
+SWR_SECRET_KEY_GENERATED = not os.environ.get("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -202,8 +218,8 @@ Q_CLUSTER = {
 }
 # Lifetime of the registry's bearer tokens (GET /service/token): short, they are verified without the database.
 SWR_REGISTRY_TOKEN_LIFETIME = timedelta(seconds=int(os.environ.get("SWR_REGISTRY_TOKEN_LIFETIME_SECONDS", "300")))
-# The key that signs them (a PEM, or the path of one; generated once into var/ when unset): _registry_token_key.
-SWR_REGISTRY_TOKEN_KEY = _registry_token_key()
+# The key that signs them (a PEM, or the path of one; derived from SECRET_KEY when unset): _registry_token_key.
+SWR_REGISTRY_TOKEN_KEY = _registry_token_key(SECRET_KEY)
 # Largest manifest accepted (OCI distribution-spec: registries should accept at least 4 MiB).
 SWR_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 # Key that encrypts the secret keys of AK/SK pairs at rest (derived from the secret key when unset).

@@ -7,6 +7,7 @@ class SwrConfig(AppConfig):
     verbose_name = "Software repository"
 
     def ready(self):
+        from swr import checks  # noqa: F401 (registers the system checks)
         from swr.tasks import ensure_gc_schedule
 
         # After django_q's tables exist: post_migrate is sent once per app, so listen for django_q's.

@@ -2,7 +2,7 @@
 
 A token is issued by ``GET /service/token`` (token_views.py) and verified on each registry request by its
 signature alone: no database read for the credential. It is an ES256 JWT (RS256 for an RSA key), signed with
-the key of SWR_REGISTRY_TOKEN_KEY (registry/settings.py: a PEM, generated once into var/ when unset), whose
+the key of SWR_REGISTRY_TOKEN_KEY (registry/settings.py: a PEM, derived from SECRET_KEY when unset), whose
 claims are those of CNCF distribution's token specification (docs/spec/auth/jwt.md):
 
 - ``iss`` (:data:`ISSUER`), ``sub`` (the user's id; empty for an anonymous caller), ``aud`` (the service,
