@@ -18,9 +18,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SWR_VAR_DIR", BASE_DIR / "var"))
 
 
-def env_bool(name: str, default: bool = False) -> bool:
+def env_bool(name: str, default: bool = False, environ=os.environ) -> bool:
     """Read a boolean environment variable: 1/true/yes/on or 0/false/no/off."""
-    raw = os.environ.get(name)
+    raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     value = raw.strip().lower()
@@ -84,6 +84,68 @@ def _registry_token_key() -> str:
         raise ImproperlyConfigured(f"SWR_REGISTRY_TOKEN_KEY: cannot read the key file {path}: {error}") from None
 
 
+def blob_settings(environ) -> dict:
+    """The settings of the blob store, from the environment ``environ`` (the tests give another one).
+
+    SWR_BLOB_STORAGE: ``filesystem`` (the default: a folder, SWR_BLOB_ROOT or var/blobs) or ``s3``: any
+    S3-compatible object store through django-storages (boto3), configured by django-storages' own names:
+    AWS_STORAGE_BUCKET_NAME (required), AWS_S3_ENDPOINT_URL (empty: AWS), AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY (empty: boto3's own chain, e.g. an instance role), AWS_S3_REGION_NAME,
+    AWS_S3_ADDRESSING_STYLE (``path`` or ``virtual``; empty: boto3 chooses).
+    SWR_BLOB_REDIRECT (S3 only, on by default there): a blob GET answers 307 to a signed URL of the object
+    store, valid SWR_BLOB_REDIRECT_SECONDS (300); SWR_BLOB_REDIRECT_ENDPOINT_URL: the object store's address
+    as clients reach it, when it differs from AWS_S3_ENDPOINT_URL (the app nodes' address).
+
+    Returns the settings SWR_BLOB_STORAGE, SWR_BLOB_REDIRECT, SWR_BLOB_REDIRECT_SECONDS,
+    SWR_BLOB_REDIRECT_ENDPOINT_URL and ``blobs``, the entry of STORAGES. ImproperlyConfigured on a bad value.
+    """
+    kind = environ.get("SWR_BLOB_STORAGE", "").strip() or "filesystem"
+    if kind not in ("filesystem", "s3"):
+        raise ImproperlyConfigured(f"SWR_BLOB_STORAGE must be filesystem or s3, got {kind!r}")
+    redirect = env_bool("SWR_BLOB_REDIRECT", kind == "s3", environ)
+    if redirect and kind != "s3":
+        raise ImproperlyConfigured("SWR_BLOB_REDIRECT needs SWR_BLOB_STORAGE=s3 (a folder has no signed URLs)")
+    seconds = int(environ.get("SWR_BLOB_REDIRECT_SECONDS", "").strip() or "300")
+    if not 1 <= seconds <= 7 * 24 * 3600:  # SigV4 presigned URLs live at most 7 days
+        raise ImproperlyConfigured(f"SWR_BLOB_REDIRECT_SECONDS must be 1 to 604800, got {seconds}")
+    if kind == "filesystem":
+        blobs = {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": environ.get("SWR_BLOB_ROOT", str(VAR_DIR / "blobs"))},
+        }
+    else:
+        bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "").strip()
+        if not bucket:
+            raise ImproperlyConfigured("SWR_BLOB_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+        addressing = environ.get("AWS_S3_ADDRESSING_STYLE", "").strip() or None
+        if addressing not in (None, "path", "virtual", "auto"):
+            raise ImproperlyConfigured(f"AWS_S3_ADDRESSING_STYLE must be path, virtual or auto, got {addressing!r}")
+        blobs = {
+            # django-storages' S3Storage with one boto3 client per process (swr/distribution/s3.py)
+            "BACKEND": "swr.distribution.s3.S3BlobStorage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None,
+                "access_key": environ.get("AWS_ACCESS_KEY_ID", "").strip() or None,
+                "secret_key": environ.get("AWS_SECRET_ACCESS_KEY", "").strip() or None,
+                "region_name": environ.get("AWS_S3_REGION_NAME", "").strip() or None,
+                "addressing_style": addressing,
+                "signature_version": "s3v4",
+                "querystring_expire": seconds,
+                "file_overwrite": True,  # keys are chosen by the registry (digests, upload ids): same key, same bytes
+                # the bucket's own ACL (private): bytes leave through the registry or a signed URL only
+                "default_acl": None,
+            },
+        }
+    return {
+        "SWR_BLOB_STORAGE": kind,
+        "SWR_BLOB_REDIRECT": redirect,
+        "SWR_BLOB_REDIRECT_SECONDS": seconds,
+        "SWR_BLOB_REDIRECT_ENDPOINT_URL": environ.get("SWR_BLOB_REDIRECT_ENDPOINT_URL", "").strip() or None,
+        "blobs": blobs,
+    }
+
+
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -127,6 +189,14 @@ SWR_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 SWR_CREDENTIALS_KEY = os.environ.get("SWR_CREDENTIALS_KEY", "")
 # How far X-Sdk-Date of a signed request may be from the server's clock.
 SWR_SIGNATURE_MAX_SKEW = timedelta(minutes=15)
+
+# Where blob bytes live and how blobs are pulled (blob_settings; the STORAGES entry "blobs" below).
+_BLOBS = blob_settings(os.environ)
+SWR_BLOB_STORAGE = _BLOBS["SWR_BLOB_STORAGE"]
+# A blob GET answers 307 to a signed URL of the object store, valid this many seconds (after the permission check).
+SWR_BLOB_REDIRECT = _BLOBS["SWR_BLOB_REDIRECT"]
+SWR_BLOB_REDIRECT_SECONDS = _BLOBS["SWR_BLOB_REDIRECT_SECONDS"]
+SWR_BLOB_REDIRECT_ENDPOINT_URL = _BLOBS["SWR_BLOB_REDIRECT_ENDPOINT_URL"]
 
 # Largest request body accepted; larger ones are answered 413.
 SWR_MAX_BODY_BYTES = 1024 * 1024
@@ -313,11 +383,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    # Blob bytes of the registry, stored once per content and addressed by digest (swr/distribution/storage.py).
-    "blobs": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": os.environ.get("SWR_BLOB_ROOT", str(VAR_DIR / "blobs"))},
-    },
+    # Blob bytes of the registry, stored once per content and addressed by digest (swr/distribution/storage.py):
+    # a folder or an S3-compatible object store (blob_settings).
+    "blobs": _BLOBS["blobs"],
     # Hashed, compressed files once collectstatic has run; until then the plain names (registry/staticfiles.py),
     # which whitenoise serves from the apps' folders: the admin and /docs/ work without collectstatic.
     "staticfiles": {"BACKEND": "registry.staticfiles.ManifestOrPlainStaticFilesStorage"},

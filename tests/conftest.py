@@ -1,12 +1,15 @@
 import pytest
-from django.test import Client
+from django.conf import settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
+from registry.settings import blob_settings
 from swr import services
 from swr.choices import PermissionLevel
 from swr.models import NamespacePermission, Tenant, User
 
 from .helpers import OPERATOR, PASSWORD, perms, start_gunicorn, view_permissions
+from .seaweed import seaweedfs as start_seaweedfs
 
 
 @pytest.fixture
@@ -143,6 +146,58 @@ def root(db):
 def server(django_db_setup, django_db_blocker, tmp_path_factory):
     """gunicorn, configured as in production (gunicorn.conf.py) with four workers, serving the test database."""
     with start_gunicorn(tmp_path_factory.mktemp("gunicorn") / "server.log", workers=4) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """SeaweedFS (`weed mini`, tests/seaweed.py), one for the session: a real S3-compatible object store with a
+    bucket of its own; a tests/seaweed.SeaweedFS (its env() points the registry at it; client(), keys())."""
+    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
+
+
+class BlobStorage:
+    """Where blob bytes go, for the tests of one module: ``kind`` (filesystem or s3), ``env`` (the environment a
+    server started now gets; tests/liveserver.py passes it on), ``store`` (tests/seaweed.SeaweedFS, or None)."""
+
+    def __init__(self, kind: str, env: dict, store=None):
+        self.kind, self.env, self.store = kind, env, store
+
+    def __repr__(self):
+        return self.kind
+
+
+@pytest.fixture(scope="module", params=["filesystem", "s3"])
+def blob_storage(request):
+    """Run a module's tests on each blob storage: the folder, then SeaweedFS (the `seaweedfs` fixture).
+
+    Switches both this process's settings (registry/settings.py ``blob_settings``: STORAGES["blobs"] and the
+    SWR_BLOB_* settings) and the environment, so that a server started within the module (the
+    ``server_on_blob_storage`` fixture, or any tests/liveserver.py server) stores where the test looks. On the
+    folder, the server shares the tests' folder (settings_test.py's test-blobs)."""
+    store = None
+    if request.param == "s3":
+        store = request.getfixturevalue("seaweedfs")
+        env = store.env()
+    else:
+        env = {"SWR_BLOB_STORAGE": "filesystem", "SWR_BLOB_ROOT": str(settings.VAR_DIR / "test-blobs")}
+    env = {**env, "SWR_BLOB_REDIRECT": "", "SWR_BLOB_REDIRECT_SECONDS": "", "SWR_BLOB_REDIRECT_ENDPOINT_URL": ""}
+    derived = blob_settings(env)
+    blobs = derived.pop("blobs")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with override_settings(STORAGES={**settings.STORAGES, "blobs": blobs}, **derived):
+            yield BlobStorage(request.param, env, store)
+
+
+@pytest.fixture(scope="module")
+def server_on_blob_storage(blob_storage, django_db_setup, django_db_blocker, tmp_path_factory):
+    """The ``server`` fixture's gunicorn, on each storage of ``blob_storage``. A module runs its live tests on both
+    with ``server = server_on_blob_storage`` (a fixture of its own that returns it)."""
+    log = tmp_path_factory.mktemp(f"gunicorn-{blob_storage.kind}") / "server.log"
+    with start_gunicorn(log, workers=4, env=blob_storage.env) as base:
         yield base
 
 
