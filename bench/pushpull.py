@@ -259,9 +259,10 @@ def distribution(workdir: Path):
 
 def s3_support() -> str | None:
     """Why the s3 row cannot run here (None: it can): this checkout's S3 storage and SeaweedFS are needed."""
-    settings_text = (ROOT / "registry" / "settings.py").read_text()
-    if "SWR_BLOB_STORAGE" not in settings_text:
+    if "SWR_BLOB_STORAGE" not in (ROOT / "registry" / "settings.py").read_text():
         return "this checkout has no S3 storage (SWR_BLOB_STORAGE is not in registry/settings.py)"
+    if not (ROOT / "tests" / "seaweed.py").exists():
+        return "this checkout has no tests/seaweed.py to start SeaweedFS with"
     if importlib.util.find_spec("storages") is None:
         return "django-storages is not installed"
     if shutil.which("weed") is None and not (Path(sys.executable).parent / "weed").exists():
@@ -271,70 +272,12 @@ def s3_support() -> str | None:
 
 @contextlib.contextmanager
 def seaweedfs(workdir: Path):
-    """``weed mini`` (SeaweedFS: master, volume, filer and S3 in one process) with a bucket; the environment
-    that points SWR_BLOB_STORAGE=s3 at it, and the process id."""
-    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    import boto3
+    """``weed mini`` (tests/seaweed.py) with a bucket; the environment that points SWR_BLOB_STORAGE=s3 at it,
+    with signed-URL pulls, and its process id."""
+    from tests.seaweed import seaweedfs as weed_mini
 
-    s3_port, master_port, volume_port, filer_port = free_port(), free_port(), free_port(), free_port()
-    data = workdir / "seaweedfs"
-    data.mkdir()
-    access_key, secret_key = "benchkey", "benchsecret"
-    (workdir / "s3.json").write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "bench",
-                        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
-        )
-    )
-    command = [
-        weed, "mini", f"-dir={data}", f"-s3.port={s3_port}", f"-master.port={master_port}",
-        f"-volume.port={volume_port}", f"-filer.port={filer_port}", f"-s3.config={workdir / 's3.json'}",
-        "-ip=127.0.0.1",
-    ]  # fmt: skip
-    log_path = workdir / "seaweedfs.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir)
-    endpoint = f"http://127.0.0.1:{s3_port}"
-    try:
-        client = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-            region_name="us-east-1",
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"weed mini exited:\n{log_path.read_text(errors='replace')}")
-            try:
-                client.create_bucket(Bucket="bench")
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"SeaweedFS did not answer:\n{log_path.read_text(errors='replace')}") from None
-                time.sleep(0.3)
-        env = {
-            "SWR_BLOB_STORAGE": "s3",
-            "SWR_BLOB_REDIRECT": "true",
-            "AWS_STORAGE_BUCKET_NAME": "bench",
-            "AWS_S3_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": access_key,
-            "AWS_SECRET_ACCESS_KEY": secret_key,
-            "AWS_S3_REGION_NAME": "us-east-1",
-        }
-        yield env, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with weed_mini(workdir, bucket="bench") as store:
+        yield {**store.env(), "SWR_BLOB_REDIRECT": "true"}, store.process.pid
 
 
 @contextlib.contextmanager

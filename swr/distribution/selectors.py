@@ -1,6 +1,7 @@
 """The registry's reads (spec section 9): repositories by their registry name, manifests, tags, referrers."""
 
 import json
+import uuid
 
 from django.db.models import CharField, Value
 from django.db.models.functions import Concat
@@ -8,7 +9,7 @@ from django.db.models.functions import Concat
 from swr import names, policy
 from swr.distribution import digests, manifests
 from swr.distribution.errors import ManifestUnknown, NameInvalid
-from swr.models import Manifest, Namespace, Repository, Tag, User
+from swr.models import Manifest, Namespace, Repository, Tag, Upload, User
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -35,6 +36,21 @@ def repository(name: str) -> Repository | None:
     return (
         Repository.objects.select_related("namespace__tenant")
         .filter(namespace__name=namespace_name, name=repository_name)
+        .first()
+    )
+
+
+def upload(name: str, upload_id: str) -> Upload | None:
+    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository, its
+    namespace and tenant, in one query; None when either is unknown (or ``upload_id`` is no UUID)."""
+    namespace_name, repository_name = split_name(name)
+    try:
+        key = uuid.UUID(upload_id)
+    except ValueError:
+        return None
+    return (
+        Upload.objects.select_related("repository__namespace__tenant")
+        .filter(pk=key, repository__namespace__name=namespace_name, repository__name=repository_name)
         .first()
     )
 
