@@ -5,6 +5,10 @@ the fly, as a streamed PATCH without Content-Length, or as a monolithic PUT with
 size (VmHWM of /proc/<pid>/status, set back to the resident size before the upload) may grow by a few
 buffers, never by the blob: by less than GROWTH_LIMIT, and it stays under 100 MiB. bench/upload_memory.py
 measures the same for 1 GiB and prints the figures.
+
+Both storages (tests/conftest.py blob_storage): on the folder, and on SeaweedFS, where the bytes go up as a
+multipart upload holding one 8 MiB part at a time (swr/distribution/s3.py). On S3 only the growth is held to
+its limit: boto3's S3 client makes a worker rest at ~115 MiB, above 100 MiB before any byte arrives.
 """
 
 import pytest
@@ -31,16 +35,21 @@ def pusher(settings, owner, namespace):
 
 
 @pytest.fixture
-def one_worker():
-    """gunicorn with a single worker, so that the worker that receives the upload is known."""
+def one_worker(blob_storage):
+    """gunicorn with a single worker, so that the worker that receives the upload is known; its blobs on each
+    storage (tests/conftest.py blob_storage)."""
     with temporary_directory("swr-upload-memory-") as workdir:
         env = {"DATABASE_URL": database_url(), "DJANGO_CONN_MAX_AGE": "0", "SWR_VAR_DIR": str(workdir / "var")}
+        if blob_storage.kind == "s3":
+            env |= blob_storage.env
+        else:
+            env |= {"SWR_BLOB_STORAGE": "filesystem", "SWR_BLOB_ROOT": str(workdir / "var" / "blobs")}
         with gunicorn(env, workdir / "server.log", workers=1) as server:
             yield server
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["streamed PATCH", "monolithic PUT"])
-def test_worker_memory_stays_flat_while_a_large_blob_arrives(one_worker, pusher, streamed):
+def test_worker_memory_stays_flat_while_a_large_blob_arrives(blob_storage, one_worker, pusher, streamed):
     (worker,) = one_worker.workers()
     client = RegistryClient(one_worker.base, *pusher)
     # A small push first: the code, the token and the connections it needs are loaded before the measurement.
@@ -55,4 +64,7 @@ def test_worker_memory_stays_flat_while_a_large_blob_arrives(one_worker, pusher,
     figures = f"resident before {before['VmRSS']} KiB, peak during the upload {after['VmHWM']} KiB (+{growth} KiB)"
     assert client.blob_size("group/memory", digest) == UPLOAD_BYTES
     assert growth < GROWTH_LIMIT_KIB, figures
-    assert after["VmHWM"] < PEAK_LIMIT_KIB, figures
+    if blob_storage.kind == "filesystem":
+        # On S3, boto3 (its S3 service model) makes a worker rest at ~115 MiB before any upload: there the growth
+        # above, one 8 MiB multipart part and its request, is what the upload costs.
+        assert after["VmHWM"] < PEAK_LIMIT_KIB, figures

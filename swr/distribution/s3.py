@@ -10,10 +10,17 @@ and client (tens of milliseconds and megabytes each). boto3's clients are safe t
 process started by fork (gunicorn's workers) makes its own.
 """
 
+import contextlib
 import os
 import threading
 
 from storages.backends.s3 import S3Storage
+
+PIECE = 64 * 1024  # bytes read at a time from a stream (swr/distribution/storage.py PIECE)
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3's least part of a multipart upload, the last one excepted
+PART_BYTES = 8 * 1024 * 1024  # parts of a streamed upload: 10,000 parts (S3's most) make blobs up to 80 GiB
+MAX_COPY_PART_BYTES = 5 * 1024 * 1024 * 1024  # S3's largest CopyObject, and largest part
+CONTENT_TYPE = "application/octet-stream"  # what a signed URL's GET answers with
 
 
 class S3BlobStorage(S3Storage):
@@ -25,6 +32,7 @@ class S3BlobStorage(S3Storage):
         super().__init__(**settings)
         self._shared_lock = threading.Lock()
         self._shared = None  # (process id, resource)
+        self._signers = None  # (process id, {endpoint URL: client})
 
     @property
     def connection(self):
@@ -48,3 +56,149 @@ class S3BlobStorage(S3Storage):
     def client(self):
         """The process's boto3 S3 client."""
         return self.connection.meta.client
+
+    # The object store's own paths of swr/distribution/storage.py: streamed, multipart, server-side.
+
+    def put_stream(self, key: str, reader) -> None:
+        """Store the bytes of ``reader`` (its ``read(n)``) under ``key``, holding at most one part in memory.
+
+        Less than PART_BYTES: one PUT. More: a multipart upload of PART_BYTES parts, aborted (its parts removed
+        by the store) when reading or sending fails, so that nothing is left behind.
+        """
+        client, bucket = self.client, self.bucket_name
+        buffer = bytearray()
+        _fill(buffer, reader, PART_BYTES)
+        if len(buffer) < PART_BYTES:
+            client.put_object(Bucket=bucket, Key=key, Body=buffer, ContentType=CONTENT_TYPE)
+            return
+        upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=CONTENT_TYPE)["UploadId"]
+        try:
+            parts = []
+            while buffer:
+                number = len(parts) + 1
+                answer = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=buffer)
+                parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                buffer.clear()
+                _fill(buffer, reader, PART_BYTES)
+            client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def compose(self, keys: list[str], target: str) -> None:
+        """Make ``target`` the bytes of ``keys`` one after the other, inside the store where it can.
+
+        One object up to 5 GiB: one CopyObject. Otherwise a multipart upload whose parts are server-side
+        copies (UploadPartCopy) of the objects, or of ranges of them, of at least MIN_PART_BYTES; only what
+        is smaller (small chunks of a chunked upload, and the ends of objects) passes through this process,
+        gathered in a buffer of less than 2 x MIN_PART_BYTES into parts of at least MIN_PART_BYTES.
+        """
+        client, bucket = self.client, self.bucket_name
+        sizes = [client.head_object(Bucket=bucket, Key=key)["ContentLength"] for key in keys]
+        if len(keys) == 1 and sizes[0] <= MAX_COPY_PART_BYTES:
+            client.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": keys[0]})
+            return
+        if sum(sizes) < MIN_PART_BYTES:
+            buffer = bytearray()
+            for key in keys:
+                self._read_into(buffer, key, 0, None)
+            client.put_object(Bucket=bucket, Key=target, Body=buffer, ContentType=CONTENT_TYPE)
+            return
+        upload_id = client.create_multipart_upload(Bucket=bucket, Key=target, ContentType=CONTENT_TYPE)["UploadId"]
+        parts: list[dict] = []
+        buffer = bytearray()
+
+        def send(**body) -> None:
+            number = len(parts) + 1
+            common = {"Bucket": bucket, "Key": target, "UploadId": upload_id, "PartNumber": number}
+            if "Body" in body:
+                etag = client.upload_part(**common, **body)["ETag"]
+            else:
+                etag = client.upload_part_copy(**common, **body)["CopyPartResult"]["ETag"]
+            parts.append({"ETag": etag, "PartNumber": number})
+
+        try:
+            for index, (key, size) in enumerate(zip(keys, sizes, strict=True)):
+                last = index == len(keys) - 1
+                offset = 0
+                if buffer:  # a small part is pending: complete it from the head of this object
+                    offset = min(MIN_PART_BYTES - len(buffer), size)
+                    if offset:
+                        self._read_into(buffer, key, 0, offset - 1)
+                    if len(buffer) >= MIN_PART_BYTES:
+                        send(Body=buffer)
+                        buffer.clear()
+                while size - offset >= MIN_PART_BYTES or (last and size > offset and not buffer):
+                    end = min(size, offset + MAX_COPY_PART_BYTES) - 1
+                    source = {"Bucket": bucket, "Key": key}
+                    send(CopySource=source, CopySourceRange=f"bytes={offset}-{end}")
+                    offset = end + 1
+                if size > offset:  # an end smaller than a part: gathered with what follows
+                    self._read_into(buffer, key, offset, size - 1)
+                    if len(buffer) >= MIN_PART_BYTES:
+                        send(Body=buffer)
+                        buffer.clear()
+            if buffer:  # the last part may be smaller
+                send(Body=buffer)
+            client.complete_multipart_upload(
+                Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            client.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
+            raise
+
+    def open_range(self, key: str, start: int = 0, end: int | None = None):
+        """The bytes ``start`` to ``end`` (inclusive; None: to the end) of ``key`` as a stream (``read(n)``,
+        ``close()``), read from the store as they are consumed. FileNotFoundError when there is no such key."""
+        arguments = {"Bucket": self.bucket_name, "Key": key}
+        if start or end is not None:
+            arguments["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            return self.client.get_object(**arguments)["Body"]
+        except self.client.exceptions.NoSuchKey:
+            raise FileNotFoundError(key) from None
+
+    def _read_into(self, buffer: bytearray, key: str, start: int, end: int | None) -> None:
+        """Append bytes ``start`` to ``end`` of ``key`` (a part's worth at most) to ``buffer``."""
+        with contextlib.closing(self.open_range(key, start, end)) as stream:
+            while data := stream.read(PIECE):
+                buffer += data
+
+    def delete_many(self, keys: list[str]) -> None:
+        """Remove ``keys`` (missing ones are no error), a thousand per request (DeleteObjects)."""
+        for first in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[first : first + 1000]]
+            answer = self.client.delete_objects(Bucket=self.bucket_name, Delete={"Objects": batch, "Quiet": True})
+            if answer.get("Errors"):
+                raise OSError(f"The object store did not delete {answer['Errors'][:3]}")
+
+    def signed_url(self, key: str, seconds: int, endpoint_url: str | None = None) -> str:
+        """A URL that GETs ``key`` from the store without credentials for ``seconds`` (SigV4 query signature);
+        at ``endpoint_url`` (the store as clients reach it) when given, else at the store's own address."""
+        client = self.client if not endpoint_url or endpoint_url == self.endpoint_url else self._signer(endpoint_url)
+        return client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket_name, "Key": key}, ExpiresIn=seconds
+        )
+
+    def _signer(self, endpoint_url: str):
+        """A client of this process that signs URLs for ``endpoint_url`` (it sends no request)."""
+        signers = self._signers
+        if signers is None or signers[0] != os.getpid():
+            signers = self._signers = (os.getpid(), {})
+        client = signers[1].get(endpoint_url)
+        if client is None:
+            client = signers[1][endpoint_url] = self._create_session().client(
+                "s3", region_name=self.region_name, endpoint_url=endpoint_url, config=self.client_config
+            )
+        return client
+
+
+def _fill(buffer: bytearray, stream, size: int) -> None:
+    """Read from ``stream`` into ``buffer`` until it holds ``size`` bytes or the stream ends."""
+    while len(buffer) < size:
+        data = stream.read(min(PIECE, size - len(buffer)))
+        if not data:
+            return
+        buffer += data

@@ -4,13 +4,20 @@ Blobs are stored once per content under ``blobs/<algorithm>/<first two hex digit
 an upload's parts under ``uploads/<upload id>/<part number>`` until the upload ends. Nothing
 here holds a blob in memory whole: bytes move in pieces of ``PIECE`` bytes, hashed as they pass.
 The default backend is a folder under ``var/`` (registry/settings.py); any backend of Django's
-storage API serves, which is how an object store is plugged in.
+storage API serves.
+
+On an S3-compatible object store (SWR_BLOB_STORAGE=s3: swr/distribution/s3.py, a backend with
+``is_object_store``) the same operations take the store's own paths: a part goes up as a multipart
+upload of 8 MiB parts (one part in memory, nothing on local disk); an upload's parts become the blob by
+server-side copies (UploadPartCopy); reads are ranged GETs streamed as they are consumed; parts are
+removed by DeleteObjects; pulls may be redirected to a signed URL (:func:`signed_url`).
 """
 
 import contextlib
 import os
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, storages
 
@@ -21,6 +28,12 @@ PIECE = 64 * 1024
 
 def storage():
     return storages["blobs"]
+
+
+def _object_store():
+    """The backend when it is an object store (swr/distribution/s3.py S3BlobStorage), else None."""
+    store = storages["blobs"]
+    return store if getattr(store, "is_object_store", False) else None
 
 
 def blob_key(digest: str) -> str:
@@ -88,7 +101,7 @@ class PartsReader:
             if self.current is None:
                 if not self.keys:
                     return b""
-                self.current = storage().open(self.keys.pop(0), "rb")
+                self.current = open_key(self.keys.pop(0))
             data = self.current.read(size if size and size > 0 else PIECE)
             if data:
                 return data
@@ -104,7 +117,10 @@ def save_part(key: str, stream, limit: int | None) -> HashingReader:
     """Store ``stream`` (at most ``limit`` bytes; None: to its end) under ``key``, hashing it; the reader, for
     its size and digest."""
     reader = HashingReader(stream, limit)
-    _save_exact(key, reader)
+    if (store := _object_store()) is not None:
+        store.put_stream(key, reader)
+    else:
+        _save_exact(key, reader)
     return reader
 
 
@@ -124,6 +140,10 @@ def rename(source: str, target: str) -> None:
     if isinstance(store, FileSystemStorage):
         os.replace(store.path(source), store.path(target))
         return
+    if getattr(store, "is_object_store", False):  # a server-side copy
+        store.compose([source], target)
+        store.delete_many([source])
+        return
     with store.open(source, "rb") as file:
         _save_exact(target, HashingReader(file, None, ()))
     store.delete(source)
@@ -140,13 +160,15 @@ def digest_of_parts(keys: list[str], algorithm: str) -> tuple[str, int]:
 def commit_parts(keys: list[str], digest: str) -> None:
     """Make the parts the blob ``digest`` (if the store does not hold it yet), then remove the parts.
 
-    On a folder, a one-part upload is renamed into place (no copy); otherwise the parts are copied in a
-    stream into the blob's key.
+    On a folder, a one-part upload is renamed into place (no copy); on an object store the parts are copied
+    inside the store (S3BlobStorage.compose); otherwise the parts are copied in a stream into the blob's key.
     """
     store = storage()
     key = blob_key(digest)
     if not store.exists(key):
-        if len(keys) == 1 and isinstance(store, FileSystemStorage):
+        if getattr(store, "is_object_store", False):
+            store.compose(keys, key)
+        elif len(keys) == 1 and isinstance(store, FileSystemStorage):
             target = store.path(key)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(store.path(keys[0]), target)
@@ -156,7 +178,11 @@ def commit_parts(keys: list[str], digest: str) -> None:
 
 
 def delete_parts(keys: list[str]) -> None:
+    """Remove the parts ``keys`` (missing ones are no error)."""
     store = storage()
+    if getattr(store, "is_object_store", False):
+        store.delete_many(keys)
+        return
     for key in keys:
         if store.exists(key):
             store.delete(key)
@@ -168,7 +194,9 @@ def delete_parts(keys: list[str]) -> None:
 
 def store_empty(digest: str) -> None:
     """Store the empty blob (an upload that ended without bytes) under ``digest``."""
-    if not exists(digest):
+    if (store := _object_store()) is not None:
+        store.put_stream(blob_key(digest), ContentFile(b""))
+    elif not exists(digest):
         _save_exact(blob_key(digest), ContentFile(b""))
 
 
@@ -176,6 +204,29 @@ def exists(digest: str) -> bool:
     return storage().exists(blob_key(digest))
 
 
-def open_blob(digest: str):
-    """The blob's bytes as an open binary file (seekable on a folder)."""
-    return storage().open(blob_key(digest), "rb")
+def open_key(key: str, start: int = 0, end: int | None = None):
+    """The bytes ``start`` to ``end`` (inclusive; None: to the end) stored under ``key``, as a stream to
+    ``read(n)`` and ``close()``; FileNotFoundError when there is none. On an object store, a ranged GET read as
+    it is consumed (django-storages' own files download the object whole first)."""
+    if (store := _object_store()) is not None:
+        return store.open_range(key, start, end)
+    file = storage().open(key, "rb")
+    if start:
+        file.seek(start)
+    return file
+
+
+def open_blob(digest: str, start: int = 0, end: int | None = None):
+    """The blob's bytes ``start`` to ``end`` (see :func:`open_key`); FileNotFoundError when the store lacks it."""
+    return open_key(blob_key(digest), start, end)
+
+
+def signed_url(digest: str) -> str:
+    """A URL of the object store that GETs the blob without credentials for SWR_BLOB_REDIRECT_SECONDS
+    (at SWR_BLOB_REDIRECT_ENDPOINT_URL when set). Only on an object store (SWR_BLOB_STORAGE=s3)."""
+    store = _object_store()
+    if store is None:
+        raise RuntimeError("Signed URLs need an object store: SWR_BLOB_REDIRECT is for SWR_BLOB_STORAGE=s3.")
+    return store.signed_url(
+        blob_key(digest), settings.SWR_BLOB_REDIRECT_SECONDS, settings.SWR_BLOB_REDIRECT_ENDPOINT_URL
+    )

@@ -7,6 +7,7 @@ streamed from the request into the blob storage, a download from the storage int
 bytes flow, the view holds no database connection.
 """
 
+import contextlib
 import io
 import logging
 import re
@@ -238,23 +239,33 @@ def blob(request, name: str, digest: str):
         caller, repository = _repository(request, name, {"delete"})
         services.blob_delete(repository, digest, caller.actor)
         return HttpResponse(status=202)
-    _, repository = _repository(request, name, {"pull"})
+    _, repository = _repository(request, name, {"pull"})  # the permission check, before any answer
     digest = digests.parse(digest)
     found = repository.blob_links.select_related("blob").filter(blob__digest=digest).first()
-    if found is None or not storage.exists(digest):
+    if found is None:
         raise BlobUnknown(f"Blob {digest} is unknown to repository {name}.")
     size = found.blob.size
-    start, end, status = 0, size - 1, 200
-    header = request.META.get("HTTP_RANGE")
-    if header and request.method == "GET":
-        start, end = _range(header, size)
-        status = 206
-    if request.method == "HEAD":
+    if request.method == "HEAD":  # from the database alone
         response = HttpResponse(status=200)
         response["Content-Length"] = str(size)
+    elif settings.SWR_BLOB_REDIRECT:
+        # The object store serves the bytes: a signed URL valid SWR_BLOB_REDIRECT_SECONDS (a Range header goes
+        # along with the client's request to it).
+        response = HttpResponse(status=307)
+        response["Location"] = storage.signed_url(digest)
+        response["Content-Length"] = "0"
     else:
+        start, end, status = 0, size - 1, 200
+        header = request.META.get("HTTP_RANGE")
+        if header:
+            start, end = _range(header, size)
+            status = 206
+        try:
+            stream = storage.open_blob(digest, start, end) if size else None
+        except FileNotFoundError:
+            raise BlobUnknown(f"Blob {digest} is unknown to repository {name}.") from None
         _release_connection()
-        response = StreamingHttpResponse(_read_range(digest, start, end), status=status)
+        response = StreamingHttpResponse(_read_range(stream, end - start + 1), status=status)
         response["Content-Length"] = str(max(end - start + 1, 0))
         if status == 206:
             response["Content-Range"] = f"bytes {start}-{end}/{size}"
@@ -279,13 +290,13 @@ def _range(header: str, size: int) -> tuple[int, int]:
     return start, end
 
 
-def _read_range(digest: str, start: int, end: int):
-    with storage.open_blob(digest) as file:
-        if start:
-            file.seek(start)
-        left = end - start + 1
+def _read_range(stream, left: int):
+    """The next ``left`` bytes of ``stream`` (None: none), in pieces; closes it."""
+    if stream is None:
+        return
+    with contextlib.closing(stream):
         while left > 0:
-            data = file.read(min(storage.PIECE, left))
+            data = stream.read(min(storage.PIECE, left))
             if not data:
                 return
             left -= len(data)
