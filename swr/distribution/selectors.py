@@ -3,13 +3,13 @@
 import json
 import uuid
 
-from django.db.models import CharField, Value
+from django.db.models import CharField, OuterRef, Subquery, Value
 from django.db.models.functions import Concat
 
 from swr import names, policy
 from swr.distribution import digests, manifests
 from swr.distribution.errors import ManifestUnknown, NameInvalid
-from swr.models import Manifest, Namespace, Repository, Tag, Upload, User
+from swr.models import Manifest, Namespace, Repository, RepositoryBlob, Tag, Upload, User
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -53,6 +53,20 @@ def upload(name: str, upload_id: str) -> Upload | None:
         .filter(pk=key, repository__namespace__name=namespace_name, repository__name=repository_name)
         .first()
     )
+
+
+def blob_size(name: str, digest: str) -> tuple[bool, int | None]:
+    """Whether repository ``<namespace>/<repository>`` exists, and the size of its blob ``digest`` (None when it
+    holds no such blob), in one query (a HEAD of a missing blob is every layer of a push)."""
+    namespace_name, repository_name = split_name(name)
+    held = RepositoryBlob.objects.filter(repository=OuterRef("pk"), blob__digest=digest).values("blob__size")[:1]
+    row = (
+        Repository.objects.filter(namespace__name=namespace_name, name=repository_name)
+        .annotate(blob_size=Subquery(held))
+        .values_list("pk", "blob_size")
+        .first()
+    )
+    return (False, None) if row is None else (True, row[1])
 
 
 def manifest(repository: Repository, reference: str) -> Manifest:

@@ -239,12 +239,15 @@ def blob(request, name: str, digest: str):
         caller, repository = _repository(request, name, {"delete"})
         services.blob_delete(repository, digest, caller.actor)
         return HttpResponse(status=202)
-    _, repository = _repository(request, name, {"pull"})  # the permission check, before any answer
+    auth.authorize(request, name, {"pull"})  # the permission check, before any answer
+    if not digests.is_valid(digest):
+        _repository(request, name, {"pull"})  # NAME_UNKNOWN first, as for every route of a repository
     digest = digests.parse(digest)
-    found = repository.blob_links.select_related("blob").filter(blob__digest=digest).first()
-    if found is None:
+    exists, size = selectors.blob_size(name, digest)  # one query, for a blob that is missing too
+    if not exists:
+        _repository(request, name, {"pull"})  # NAME_UNKNOWN
+    if size is None:
         raise BlobUnknown(f"Blob {digest} is unknown to repository {name}.")
-    size = found.blob.size
     if request.method == "HEAD":  # from the database alone
         response = HttpResponse(status=200)
         response["Content-Length"] = str(size)
