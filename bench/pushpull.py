@@ -182,14 +182,17 @@ def backends_cpu(database_url: str) -> dict[int, float]:
     import psycopg
 
     name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        me = connection.execute("SELECT pg_backend_pid()").fetchone()[0]
-        pids = [
-            row[0]
-            for row in connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)).fetchall()
-            if row[0] != me
-        ]
-    return {pid: _cpu_seconds(pid, reaped=False) for pid in pids}
+    for attempt in range(20):  # a server shared with other work may be at max_connections for a moment
+        try:
+            with psycopg.connect(database_url, autocommit=True) as connection:
+                me = connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+                rows = connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)).fetchall()
+            break
+        except psycopg.OperationalError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+    return {pid: _cpu_seconds(pid, reaped=False) for (pid,) in rows if pid != me}
 
 
 # --- servers ------------------------------------------------------------------------------------------------------
@@ -291,6 +294,9 @@ def this_service(workdir: Path, label: str, extra_env: dict | None = None, extra
             "SWR_VAR_DIR": str(workdir / "var"),
             "DJANGO_DEBUG": "false",
             "SWR_REPOSITORY_QUOTA": str(10**6),
+            # Connections per worker: skopeo sends at most 6 requests at a time; 10 (gunicorn.conf.py's) per
+            # worker of two servers held 60 connections of a PostgreSQL that other work shares.
+            "DJANGO_DB_POOL_SIZE": os.environ.get("BENCH_DB_POOL_SIZE", "4"),
             **(extra_env or {}),
         }
         manage(env, "migrate", "--noinput", "-v0")
