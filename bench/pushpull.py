@@ -444,8 +444,9 @@ def write_section(report: dict) -> None:
         "## Registry: push and pull against CNCF distribution",
         "",
         f"Measured by `make bench-registry` (bench/pushpull.py; also run by `make bench`) on {report['date']} "
-        f"({meta['cores']} cores, {meta['python']}, {meta['skopeo']}, {meta['distribution']}). Raw data: "
-        f"`{report['file']}`.",
+        f"({meta['cores']} cores, {meta['python']}, {meta['skopeo']}, {meta['distribution']}; load average "
+        f"{meta['load_average_before'][0]} before, {meta['load_average_after'][0]} after: other work shares the "
+        f"cores). Raw data: `{report['file']}`.",
         "",
         "Setup: skopeo copies an OCI layout (random, incompressible bytes in gzipped tars) to `docker://` and back "
         "into a fresh layout. This service: gunicorn with gunicorn.conf.py (gevent, "
@@ -514,6 +515,7 @@ def main() -> int:
             "python": f"Python {platform.python_version()}",
             "skopeo": subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip(),
             "repeat": options.repeat,
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
         }
         if "distribution" in wanted:
             folder = workdir / "distribution"
@@ -543,6 +545,7 @@ def main() -> int:
         log("servers: " + ", ".join(f"{r.label} at {r.address}" for r in registries))
         results = measure(registries, workdir, options.repeat)
     ratios(results)
+    setup["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report.update({"setup": setup, "results": results, "skipped": skipped})
     if not options.no_memory:
         log("a worker's peak memory during a 1 GiB push (bench/upload_memory.py)")
