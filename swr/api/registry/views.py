@@ -45,8 +45,10 @@ _RANGE = re.compile(r"\Abytes=(\d{0,19})-(\d{0,19})\Z")
 PAGE_MAX = 10000
 # A blob body is taken from the server (gunicorn) in reads of this size and handed on in the storage's pieces.
 # gunicorn's reader keeps what one recv() brought beyond a read and copies that rest again on every read: at
-# 64 KiB per read, a fast client's 200 MB layer cost about twice the CPU of the upload itself (bench/pushpull.py).
-BODY_READ = 1024 * 1024
+# 64 KiB per read, a fast client's 200 MB layer cost about twice the CPU of the upload itself (bench/pushpull.py:
+# ~800 ms per 200 MB, ~345 ms at 128 KiB). Larger reads save a little more CPU but raise a worker's peak during
+# a fast 1 GiB push (1 MiB: +9 MiB, over the 100 MiB limit; 128 KiB: +3 MiB, as with 64 KiB).
+BODY_READ = 128 * 1024
 
 
 class _BodyReads(io.RawIOBase):
