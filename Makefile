@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint migrate bench bench-upload-memory conformance conformance-s3 clean
+.PHONY: run serve test lint migrate bench bench-registry bench-upload-memory conformance conformance-s3 clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,19 @@ bench: $(VENV)/.test-installed
 	@command -v wrk >/dev/null || (echo "Installing wrk (the load generator) with apt-get" && \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk))
 	$(BIN)/python bench/run.py
+	$(MAKE) bench-registry
+
+# The registry against CNCF distribution 2.8 (Debian's docker-registry, started here) in one run: skopeo pushes and
+# pulls of 1 x 200 MB and 200 x 100 KB, on the folder and on SeaweedFS (S3, signed-URL pulls), best of 3; and a
+# worker's peak memory during a 1 GiB push. PostgreSQL beside BENCH_DATABASE_URL's database (throwaway ones).
+# Writes bench/results/<date>-registry.json and its section of docs/performance.md.
+bench-registry: $(VENV)/.test-installed
+	@command -v skopeo >/dev/null || (echo "Installing skopeo (the registry client the bench drives) with apt-get" && \
+		apt-get install -y -qq skopeo >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq skopeo))
+	@command -v docker-registry >/dev/null || (echo "Installing docker-registry (CNCF distribution) with apt-get" && \
+		apt-get install -y -qq docker-registry >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq docker-registry))
+	$(BIN)/python bench/pushpull.py
 
 # A gunicorn worker's peak memory (VmHWM) while a 1 GiB blob is pushed, streamed and monolithic (must stay under
 # 100 MB); on SQLite, or on a throwaway PostgreSQL database beside DATABASE_URL's.

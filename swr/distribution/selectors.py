@@ -1,14 +1,15 @@
 """The registry's reads (spec section 9): repositories by their registry name, manifests, tags, referrers."""
 
 import json
+import uuid
 
-from django.db.models import CharField, Value
+from django.db.models import CharField, OuterRef, Subquery, Value
 from django.db.models.functions import Concat
 
 from swr import names, policy
 from swr.distribution import digests, manifests
 from swr.distribution.errors import ManifestUnknown, NameInvalid
-from swr.models import Manifest, Namespace, Repository, Tag, User
+from swr.models import Manifest, Namespace, Repository, RepositoryBlob, Tag, Upload, User
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -37,6 +38,35 @@ def repository(name: str) -> Repository | None:
         .filter(namespace__name=namespace_name, name=repository_name)
         .first()
     )
+
+
+def upload(name: str, upload_id: str) -> Upload | None:
+    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository, its
+    namespace and tenant, in one query; None when either is unknown (or ``upload_id`` is no UUID)."""
+    namespace_name, repository_name = split_name(name)
+    try:
+        key = uuid.UUID(upload_id)
+    except ValueError:
+        return None
+    return (
+        Upload.objects.select_related("repository__namespace__tenant")
+        .filter(pk=key, repository__namespace__name=namespace_name, repository__name=repository_name)
+        .first()
+    )
+
+
+def blob_size(name: str, digest: str) -> tuple[bool, int | None]:
+    """Whether repository ``<namespace>/<repository>`` exists, and the size of its blob ``digest`` (None when it
+    holds no such blob), in one query (a HEAD of a missing blob is every layer of a push)."""
+    namespace_name, repository_name = split_name(name)
+    held = RepositoryBlob.objects.filter(repository=OuterRef("pk"), blob__digest=digest).values("blob__size")[:1]
+    row = (
+        Repository.objects.filter(namespace__name=namespace_name, name=repository_name)
+        .annotate(blob_size=Subquery(held))
+        .values_list("pk", "blob_size")
+        .first()
+    )
+    return (False, None) if row is None else (True, row[1])
 
 
 def manifest(repository: Repository, reference: str) -> Manifest:

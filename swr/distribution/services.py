@@ -125,11 +125,16 @@ def _discard(upload: Upload) -> None:
 
 
 def upload_start(repository: Repository) -> Upload:
-    """A new upload session in ``repository`` (POST .../blobs/uploads/)."""
+    """A new upload session in ``repository`` (POST .../blobs/uploads/); NAME_UNKNOWN when it was deleted.
+
+    One INSERT: its foreign key holds the repository while it runs (PostgreSQL locks the repository's row
+    FOR KEY SHARE to check it, as :func:`_hold` would) and refuses it once the repository is gone.
+    """
     _expire_uploads()
-    with transaction.atomic():
-        _hold(repository)
+    try:
         return Upload.objects.create(repository=repository)
+    except IntegrityError:  # the repository was deleted meanwhile
+        raise NameUnknown(f"Repository {_label(repository)} was deleted.") from None
 
 
 def upload_get(repository: Repository, upload_id: str) -> Upload:
@@ -141,9 +146,15 @@ def upload_get(repository: Repository, upload_id: str) -> Upload:
     upload = Upload.objects.filter(pk=key, repository=repository).first()
     if upload is None:
         raise BlobUploadUnknown(f"Upload {upload_id} is unknown to repository {_label(repository)}.")
+    return upload_live(upload)
+
+
+def upload_live(upload: Upload) -> Upload:
+    """``upload`` (as read by :func:`upload_get` or ``selectors.upload``) while it is live; an abandoned one
+    (untouched for SWR_UPLOAD_TTL) is removed with its parts: BLOB_UPLOAD_UNKNOWN (404)."""
     if upload.updated_at < timezone.now() - settings.SWR_UPLOAD_TTL:
         _discard(upload)
-        raise BlobUploadUnknown(f"Upload {upload_id} expired: start a new one.")
+        raise BlobUploadUnknown(f"Upload {upload.id} expired: start a new one.")
     return upload
 
 
@@ -166,19 +177,18 @@ def upload_append(upload: Upload, stream, length: int | None, start: int | None 
     if reader.size == 0:
         storage.delete_parts([pending])
         return upload
+    sha256, now = reader.digest("sha256") if number == 0 else "", timezone.now()
     with transaction.atomic():
         changed = Upload.objects.filter(pk=upload.pk, parts=number, size=upload.size).update(
-            parts=number + 1,
-            size=F("size") + reader.size,
-            sha256=reader.digest("sha256") if number == 0 else "",
-            updated_at=timezone.now(),
+            parts=number + 1, size=F("size") + reader.size, sha256=sha256, updated_at=now
         )
         if changed:  # this chunk won its place: it becomes part ``number`` before anyone can read the session
             storage.rename(pending, storage.part_key(upload.id, number))
     if not changed:
         storage.delete_parts([pending])
         raise RangeInvalid("Another chunk of this upload arrived at the same time: ask for the upload's status.")
-    upload.refresh_from_db()
+    # The UPDATE matched the session as it was read: it holds what was set there, no need to read it again.
+    upload.parts, upload.size, upload.sha256, upload.updated_at = number + 1, upload.size + reader.size, sha256, now
     return upload
 
 
