@@ -144,6 +144,26 @@ class TestListV3:
         marker = api.get(f"{V3}?limit=1").json()["nextMarker"]
         assert_swr_error(api.get(f"{V3}?limit=1&order_column=tag&marker={marker}"), 400, "SVCSTG.SWR.4000014")
 
+    @pytest.mark.parametrize(
+        ("ordering", "values"),
+        [
+            ("", [None, None]),  # null compares with nothing
+            ("", ["2026-12-06T23:58:45+00:00", None]),
+            ("", ["2026-12-06T23:58:45+00:00", 2**63]),  # past a bigint
+            ("", ["2026-12-06T23:58:45+00:00", -(2**63) - 1]),
+            ("&order_column=tag", [None]),
+            ("&order_column=tag", ["v1\x00"]),  # PostgreSQL refuses NUL in a text
+            ("&order_column=tag&order_type=asc", [None]),
+        ],
+    )
+    def test_a_forged_marker_is_400(self, api, pushed, ordering, values):
+        """A marker is the base64url of a JSON list that the server wrote; one that decodes into a value no column
+        can be compared with is refused like any other marker the server did not write (never a 500)."""
+        marker = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+        response = api.get(f"{V3}?limit=1{ordering}&marker={marker}")
+        assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
+        assert "marker" in response.json()["error_msg"]
+
     def test_page_costs_the_same_queries_at_any_depth(self, api, pushed):
         web = repository()
         manifest = Manifest.objects.filter(repository=web).first()

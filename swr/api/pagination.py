@@ -106,6 +106,18 @@ def _value_of(obj, path: str):
     return obj
 
 
+def _comparable(value) -> bool:
+    """Whether a decoded marker value can stand in a comparison with its column on both engines: not None (SQL has
+    no ``> NULL``), no NUL in a text (PostgreSQL refuses it) and an integer within a bigint."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**63) <= value < 2**63
+    return True
+
+
 class MarkerPagination(BasePagination):
     """Keyset paging: ``{<results_key>: [...], "nextMarker": ...}``; the marker is where the previous page ended.
 
@@ -143,9 +155,12 @@ class MarkerPagination(BasePagination):
         if not isinstance(values, list) or len(values) != len(fields):
             raise _bad_marker(raw, "it belongs to another ordering.")
         try:
-            return [field.to_python(value) for field, value in zip(fields, values, strict=True)]
+            decoded = [field.to_python(value) for field, value in zip(fields, values, strict=True)]
         except (ValidationError, TypeError, ValueError):
             raise _bad_marker(raw, "it is not one this server wrote.") from None
+        if not all(_comparable(value) for value in decoded):
+            raise _bad_marker(raw, "it is not one this server wrote.")
+        return decoded
 
     def get_ordering(self, queryset) -> list[str]:
         ordering = [c.replace("pk", "id") for c in (self.ordering or queryset.query.order_by or ["id"])]
@@ -239,7 +254,7 @@ class RepositoryMarkerPagination(MarkerPagination):
 
     def decode_marker(self, raw: str, fields: list) -> list:
         if not is_ascii_number(raw) or len(raw.lstrip("0")) > 18:
-            raise _bad_marker(raw, "it is a whole number, the id of the last repository of a page.")
+            raise _bad_marker(raw, "it is not a whole number of up to 18 digits.")
         return [int(raw)]
 
 
