@@ -258,13 +258,14 @@ def readable_repositories(user: User) -> QuerySet[Repository]:
 SHARED_BY = ("self", "thirdparty")
 
 
-def shared_repositories(user: User, shared_by: str) -> QuerySet[Repository]:
+def shared_repositories(user: User, shared_by: str, expired: bool = True) -> QuerySet[Repository]:
     """The repositories of the shared-repository lists (spec section 12), each annotated ``share_live``:
 
     - ``self``: the repositories of the user's tenant that the user may read and that are shared with some
       tenant (``share_live``: one of those shares is live);
-    - ``thirdparty``: the repositories shared with the user's tenant, live or expired (``share_live``: the share
-      is live; only then does it give read, :func:`shared_with`).
+    - ``thirdparty``: the repositories shared with the user's tenant (``share_live``: the share is live; only
+      then does it give read, :func:`shared_with`); those whose share expired only with ``expired`` (the v3
+      list marks them ``status: false``; the v2 list, section 5's full answer with tags, shows live ones only).
     """
     if user.tenant_id is None:
         return Repository.objects.none()
@@ -273,7 +274,7 @@ def shared_repositories(user: User, shared_by: str) -> QuerySet[Repository]:
         live = Q(deadline__isnull=True) | Q(deadline__gt=timezone.now())
         queryset = readable_repositories(user).filter(namespace__tenant_id=user.tenant_id)
         return queryset.filter(Exists(shares)).annotate(share_live=Exists(shares.filter(live)))
-    shares = RepositoryShare.objects.filter(access_domain_id=user.tenant_id)
+    shares = RepositoryShare.objects.filter(access_domain_id=user.tenant_id) if expired else live_shares(user.tenant_id)
     return Repository.objects.filter(pk__in=shares.values("repository_id")).annotate(
         share_live=Exists(live_shares(user.tenant_id).filter(repository=OuterRef("pk")))
     )

@@ -285,6 +285,29 @@ def test_v2_shared_repository_lists(api, client_for, dave, share, namespace, own
     assert none.headers["Content-Range"] == "0-0/0"
 
 
+def test_v2_thirdparty_list_holds_live_shares_only(client_for, dave, share, web, owner, api):
+    """The v2 list is section 5's full answer (tags, counts): an expired share gives nothing, so its repository
+    leaves the other tenant's list at once; the owner's list (center=self) keeps it."""
+    client = client_for(dave)
+    RepositoryShare.objects.filter(pk=share.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    expired = client.get("/v2/manage/shared-repositories", {"center": "thirdparty"})
+    assert expired.json() == []
+    assert expired.headers["Content-Range"] == "0-0/0"
+    assert [r["name"] for r in api.get("/v2/manage/shared-repositories", {"center": "self"}).json()] == ["web"]
+    RepositoryShare.objects.filter(pk=share.pk).update(deadline=None)
+    assert [r["name"] for r in client.get("/v2/manage/shared-repositories", {"center": "thirdparty"}).json()] == ["web"]
+
+
+@pytest.mark.parametrize(
+    ("url", "param"), [("/v2/manage/shared-repositories", "center"), ("/v3/manage/shared-repositories", "shared_by")]
+)
+def test_a_missing_list_side_is_named_in_the_message(api, url, param):
+    response = api.get(url)
+    assert_swr_error(response, 400, INVALID)
+    assert response.json()["error_msg"].startswith(f"Missing {param}: self")
+    assert "None" not in response.json()["error_msg"]
+
+
 @pytest.mark.parametrize(
     "query",
     [

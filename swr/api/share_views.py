@@ -255,9 +255,9 @@ class ShareViewSet(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
 def _shared_by(request, param: str) -> str:
     value = query_params(request).get(param)
     if value not in policy.SHARED_BY:
+        given = f"Invalid {param} {value[:40]!r}" if value is not None else f"Missing {param}"
         message = (
-            f"Invalid {param} {str(value)[:40]!r}: self (repositories your tenant shares) or thirdparty "
-            "(repositories shared with your tenant)."
+            f"{given}: self (repositories your tenant shares) or thirdparty (repositories shared with your tenant)."
         )
         raise SwrError(message, details=[{"field": param, "error_msg": message}])
     return value
@@ -285,7 +285,7 @@ class SharedRepositoryListViewSet(viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Repository.objects.none()
         return (
-            policy.shared_repositories(self.request.user, _shared_by(self.request, "center"))
+            policy.shared_repositories(self.request.user, _shared_by(self.request, "center"), expired=False)
             .select_related("namespace__tenant")
             .prefetch_related(Prefetch("tags", queryset=Tag.objects.only("repository_id", "name")))
         )
