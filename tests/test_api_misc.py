@@ -121,3 +121,17 @@ class TestOpenApi:
         page = response.content.decode()
         assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
         assert "cdn" not in page.lower()
+
+
+def test_every_management_operation_documents_the_too_long_url(db):
+    """Any URL can be refused as 414 (SVCSTG.SWR.4141001, swr/middleware.py) before it reaches a view: a client
+    that checks answers against the document (schemathesis in tests/test_fuzz.py) must find it there."""
+    paths = APIClient().get("/openapi.json").json()["paths"]
+    operations = [
+        (path, method, operation)
+        for path, methods in paths.items()
+        if path.startswith(("/v2/manage/", "/v3/manage/"))
+        for method, operation in methods.items()
+    ]
+    assert operations
+    assert [(path, method) for path, method, operation in operations if "414" not in operation["responses"]] == []

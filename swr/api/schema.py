@@ -15,13 +15,14 @@ ERROR_DESCRIPTIONS = {
     406: "The organization still holds repositories (SVCSTG.SWR.4060074).",
     409: "Already exists.",
     413: f"Request body over {settings.SWR_MAX_BODY_BYTES / 1024 / 1024:g} MiB (SVCSTG.SWR.4131001).",
+    414: f"URL (request line) over {settings.SWR_MAX_REQUEST_LINE_BYTES} bytes (SVCSTG.SWR.4141001).",
     415: "Unsupported Content-Type (SVCSTG.SWR.4150000).",
     429: "Too many failed logins for this user name (SVCSTG.SWR.4290001); try again after Retry-After seconds.",
     500: "Internal error (SVCSTG.SWR.5000046).",
 }
 
 # Answers any authenticated endpoint can give.
-COMMON_ERRORS = (401, 405, 500)
+COMMON_ERRORS = (401, 405, 414, 500)  # any URL may answer these (414: swr/middleware.py)
 
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
