@@ -376,6 +376,22 @@ class TestBearerOnRegistryRoutes:
         oci_error(response, 401, "UNAUTHORIZED")
         assert challenge_params(response)["error"] == "invalid_token"
 
+    def test_a_token_accepted_before_is_refused_once_it_expires(self, alice, monkeypatch):
+        """A verified token is remembered by the process (tokens.verify); its expiry is still checked on every
+        request, with the same leeway as the first check."""
+        from swr.api.registry import tokens
+
+        access = [{"type": "repository", "name": "group/web", "actions": ["pull"]}]
+        now = int(time.time())
+        token = signed({"sub": str(alice.pk), "access": access, "exp": now + 60})
+        assert probe("pull", "group/web", bearer(token)).status_code == 200
+        monkeypatch.setattr(tokens.time, "time", lambda: now + 60 + tokens.LEEWAY_SECONDS - 1)
+        assert probe("pull", "group/web", bearer(token)).status_code == 200
+        monkeypatch.setattr(tokens.time, "time", lambda: now + 60 + tokens.LEEWAY_SECONDS)
+        response = probe("pull", "group/web", bearer(token))
+        oci_error(response, 401, "UNAUTHORIZED")
+        assert challenge_params(response)["error"] == "invalid_token"
+
     def test_token_signed_by_another_key(self, alice):
         other = ec.generate_private_key(ec.SECP256R1())
         token = signed(

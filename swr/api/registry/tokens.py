@@ -177,8 +177,26 @@ def _entries(value) -> dict[Resource, frozenset[str]]:
 def verify(raw: str, service: str) -> Claims:
     """The claims of a token this service signed, for ``service`` (the registry's host), now valid;
     Unauthorized (401, RFC 6750's ``invalid_token``) for any other: a bad signature or another key's,
-    another audience or issuer, expired, not yet valid, malformed."""
-    key = signing_key()
+    another audience or issuer, expired, not yet valid, malformed.
+
+    A client sends one token with every request of a push or pull, so a token verified once is remembered
+    (the last VERIFIED_TOKENS of this process, with the key that signed them); only its expiry is checked
+    again. A token that fails is not remembered."""
+    claims, expires = _verified(raw, service, settings.SWR_REGISTRY_TOKEN_KEY)
+    if time.time() >= expires + LEEWAY_SECONDS:  # as PyJWT checks ``exp``
+        raise Unauthorized("The bearer token has expired: get a new one.", reason="invalid_token")
+    return claims
+
+
+# Verified tokens remembered per process (a few hundred bytes each).
+VERIFIED_TOKENS = 1024
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKENS)
+def _verified(raw: str, service: str, pem: str) -> tuple[Claims, int]:
+    """The claims of token ``raw`` and its expiry (``exp``, seconds since the epoch), checked with the key of
+    ``pem``; Unauthorized otherwise (see :func:`verify`)."""
+    key = _key(pem)
     try:
         claims = jwt.decode(
             raw,
@@ -189,7 +207,8 @@ def verify(raw: str, service: str) -> Claims:
             leeway=LEEWAY_SECONDS,
             options={"require": _REQUIRED_CLAIMS},
         )
-        return Claims(claims["sub"], _entries(claims.get("access", [])), _entries(claims.get("denied", [])))
+        access, denied = _entries(claims.get("access", [])), _entries(claims.get("denied", []))
+        return Claims(claims["sub"], access, denied), int(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The bearer token has expired: get a new one.", reason="invalid_token") from None
     except (jwt.InvalidTokenError, KeyError, TypeError) as error:
