@@ -344,12 +344,18 @@ class TestUploadSessions:
         Upload.objects.update(updated_at=timezone.now() - settings.SWR_UPLOAD_TTL - timedelta(seconds=1))
         oci_error(registry.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
         assert not Upload.objects.exists()
-        # A new session removes other abandoned ones, with their parts.
+        # Other abandoned sessions are the garbage collector's (tests/test_gc.py): starting a session costs no sweep.
         stale = registry.post("/v2/group/web/blobs/uploads/")["Location"]
         registry.patch(stale, data=b"part", content_type="application/octet-stream", HTTP_CONTENT_RANGE="0-3")
         Upload.objects.update(updated_at=timezone.now() - settings.SWR_UPLOAD_TTL - timedelta(seconds=1))
         registry.post("/v2/group/web/blobs/uploads/")
+        assert Upload.objects.count() == 2
+        from swr.audit import Actor
+        from swr.distribution.gc import collect
+
+        assert collect(actor=Actor.command()).uploads == 1
         assert Upload.objects.count() == 1
+        oci_error(registry.get(stale), 404, "BLOB_UPLOAD_UNKNOWN")
 
 
 class TestEveryFailureAnswersInTheOciBody:

@@ -31,27 +31,34 @@ def namespace(name: str) -> Namespace | None:
 
 
 def repository(name: str) -> Repository | None:
-    """The repository of registry name ``<namespace>/<repository>``, with its namespace and tenant; None if none."""
+    """The repository of registry name ``<namespace>/<repository>``, with its namespace; None if none.
+
+    Without an ORDER BY (the model's ordering joins the namespace again) and without the tenant: one simple
+    query on every push and pull (bench/pushpull.py: the ORM's work per query is most of a layer's cost)."""
     namespace_name, repository_name = split_name(name)
-    return (
-        Repository.objects.select_related("namespace__tenant")
-        .filter(namespace__name=namespace_name, name=repository_name)
-        .first()
+    return _one(
+        Repository.objects.select_related("namespace").filter(namespace__name=namespace_name, name=repository_name)
     )
 
 
+def _one(query):
+    """The one row of ``query`` (a unique lookup), None when there is none; no ordering is asked for."""
+    rows = list(query.order_by()[:1])
+    return rows[0] if rows else None
+
+
 def upload(name: str, upload_id: str) -> Upload | None:
-    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository, its
-    namespace and tenant, in one query; None when either is unknown (or ``upload_id`` is no UUID)."""
+    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository and its
+    namespace, in one query; None when either is unknown (or ``upload_id`` is no UUID)."""
     namespace_name, repository_name = split_name(name)
     try:
         key = uuid.UUID(upload_id)
     except ValueError:
         return None
-    return (
-        Upload.objects.select_related("repository__namespace__tenant")
-        .filter(pk=key, repository__namespace__name=namespace_name, repository__name=repository_name)
-        .first()
+    return _one(
+        Upload.objects.select_related("repository__namespace").filter(
+            pk=key, repository__namespace__name=namespace_name, repository__name=repository_name
+        )
     )
 
 
@@ -60,13 +67,23 @@ def blob_size(name: str, digest: str) -> tuple[bool, int | None]:
     holds no such blob), in one query (a HEAD of a missing blob is every layer of a push)."""
     namespace_name, repository_name = split_name(name)
     held = RepositoryBlob.objects.filter(repository=OuterRef("pk"), blob__digest=digest).values("blob__size")[:1]
-    row = (
+    row = _one(
         Repository.objects.filter(namespace__name=namespace_name, name=repository_name)
         .annotate(blob_size=Subquery(held))
         .values_list("pk", "blob_size")
-        .first()
     )
     return (False, None) if row is None else (True, row[1])
+
+
+def linked_blob_size(name: str, digest: str) -> int | None:
+    """The size of blob ``digest`` when repository ``<namespace>/<repository>`` holds it; None otherwise (the
+    repository or the blob unknown), in one query on the link."""
+    namespace_name, repository_name = split_name(name)
+    return _one(
+        RepositoryBlob.objects.filter(
+            repository__namespace__name=namespace_name, repository__name=repository_name, blob__digest=digest
+        ).values_list("blob__size", flat=True)
+    )
 
 
 def manifest(repository: Repository, reference: str) -> Manifest:
