@@ -223,3 +223,30 @@ def test_chunked_bodies_stream_into_an_upload_to_its_last_chunk(server, pusher):
     assert finished.status_code == 201, finished.text
     pulled = session.get(f"{server}/v2/group/chunked/blobs/{digest}")
     assert pulled.content == first + last
+
+
+def test_chunked_bodies_around_the_size_read_whole(server, pusher):
+    """Chunked bodies of up to SWR_MAX_BODY_BYTES are read whole before the database is asked, longer ones
+    streamed after the part read to find out (views._body): every size on either side of that limit reaches
+    the blob whole, in order."""
+    import hashlib
+
+    import requests
+    from django.conf import settings
+
+    limit = settings.SWR_MAX_BODY_BYTES
+    parts = [os.urandom(size) for size in (limit, limit + 1, 1, 3 * limit + 7)]
+    whole = b"".join(parts)
+    session = requests.Session()
+    session.auth = pusher
+    location = f"{server}{session.post(f'{server}/v2/group/chunked/blobs/uploads/').headers['Location']}"
+    size = 0
+    for part in parts:
+        pieces = [part[i : i + 100_000] for i in range(0, len(part), 100_000)]
+        patched = session.patch(location, data=iter(pieces))
+        size += len(part)
+        assert (patched.status_code, patched.headers["Range"]) == (202, f"0-{size - 1}"), patched.text
+        location = f"{server}{patched.headers['Location']}"
+    digest = "sha256:" + hashlib.sha256(whole).hexdigest()
+    assert session.put(f"{location}?digest={digest}").status_code == 201
+    assert session.get(f"{server}/v2/group/chunked/blobs/{digest}").content == whole

@@ -56,14 +56,18 @@ class _BodyReads(io.RawIOBase):
     ``io.BufferedReader`` of BODY_READ bytes: the server is asked for BODY_READ bytes at a time, whatever piece
     the reader's consumer asks for. One BODY_READ buffer per upload; never the body whole."""
 
-    def __init__(self, source):
+    def __init__(self, source, head: bytes = b""):
         self.source = source
+        self.head = head  # bytes read from ``source`` already, served first
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.source.read(len(buffer))
+        if self.head:
+            data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
+        else:
+            data = self.source.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
@@ -103,15 +107,38 @@ def _release_connection() -> None:
 
 
 def _body(request) -> tuple[object, int | None]:
-    """The request body as a stream, and its length (None: chunked, read until it ends)."""
+    """The request body as a stream, and its length (None: chunked and longer than SWR_MAX_BODY_BYTES, read
+    until it ends).
+
+    A body of at most SWR_MAX_BODY_BYTES (a small layer's PATCH, which skopeo and docker send chunked; a chunk)
+    is read whole here, as ReadBodyFirstMiddleware reads the management API's: a view that calls this before it
+    first reads the database then keeps its connection (:func:`_release_while_streaming`). Larger bodies are
+    streamed, a chunked one after the part read to find out."""
+    limit = settings.SWR_MAX_BODY_BYTES
     raw = request.META.get("CONTENT_LENGTH") or ""
     if raw:
         if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
             raise SizeInvalid(f"Invalid Content-Length {raw[:50]!r}.")
-        return io.BufferedReader(_BodyReads(request), BODY_READ), int(raw)
+        length = int(raw)
+        if length <= limit:
+            return io.BytesIO(request.read(length)), length
+        return io.BufferedReader(_BodyReads(request), BODY_READ), length
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return io.BufferedReader(_BodyReads(request.META["wsgi.input"]), BODY_READ), None
+        source = request.META["wsgi.input"]
+        head = bytearray()
+        while len(head) <= limit and (piece := source.read(min(BODY_READ, limit + 1 - len(head)))):
+            head += piece
+        if len(head) <= limit:
+            return io.BytesIO(head), len(head)
+        return io.BufferedReader(_BodyReads(source, bytes(head)), BODY_READ), None
     return request, 0
+
+
+def _release_while_streaming(stream) -> None:
+    """Before ``stream`` (of :func:`_body`) is stored: give the database connection back unless the body was
+    read whole already (a slow client then holds no connection; a small body costs no second checkout)."""
+    if not isinstance(stream, io.BytesIO):
+        _release_connection()
 
 
 def _repository(request, name: str, actions: set[str]):
@@ -245,9 +272,14 @@ def blob(request, name: str, digest: str):
     if not digests.is_valid(digest):
         _repository(request, name, {"pull"})  # NAME_UNKNOWN first, as for every route of a repository
     digest = digests.parse(digest)
-    exists, size = selectors.blob_size(name, digest)  # one query, for a blob that is missing too
-    if not exists:
-        _repository(request, name, {"pull"})  # NAME_UNKNOWN
+    if request.method == "HEAD":
+        # One query on the link (every layer of a push begins with this HEAD, mostly of a missing blob). A HEAD
+        # answer has no body, so a missing repository and a missing blob are the same 404 to the client.
+        size = selectors.linked_blob_size(name, digest)
+    else:
+        exists, size = selectors.blob_size(name, digest)  # one query, for a blob that is missing too
+        if not exists:
+            _repository(request, name, {"pull"})  # NAME_UNKNOWN
     if size is None:
         raise BlobUnknown(f"Blob {digest} is unknown to repository {name}.")
     if request.method == "HEAD":  # from the database alone
@@ -313,6 +345,7 @@ def upload_start(request, name: str):
     """``POST /v2/<name>/blobs/uploads/``: start an upload; with ``digest``, the whole blob in this request;
     with ``mount`` and ``from``, link a blob of another repository the caller may pull."""
     caller = auth.authorize(request, name, {"pull", "push"})
+    stream, length = _body(request)  # a small body before the database: no connection held while it comes
     repository = _repository_for_push(caller, name)
     mount, source_name = request.GET.get("mount"), request.GET.get("from")
     if mount:
@@ -322,12 +355,11 @@ def upload_start(request, name: str):
             return _blob_created(name, digest)
         # Not mountable (unknown, or not the caller's to read): an ordinary upload, as the spec says.
     digest = request.GET.get("digest")
-    stream, length = _body(request)
     if digest is None:  # a session for PATCH and PUT to come (a body sent along is not read)
         return _upload_answer(name, services.upload_start(repository))
     digest = digests.parse(digest)
     upload = services.upload_start(repository)
-    _release_connection()
+    _release_while_streaming(stream)
     upload = services.upload_append(upload, stream, length)
     services.upload_finish(upload, digest, repository)
     return _blob_created(name, digest)
@@ -356,6 +388,8 @@ def _mount_source(caller, name: str, source_name: str | None):
 @registry_view(("GET", "PATCH", "PUT", "DELETE"))
 def upload(request, name: str, upload_id: str):
     auth.authorize(request, name, {"pull", "push"})
+    if request.method in ("PATCH", "PUT"):
+        stream, length = _body(request)  # a small body before the database: no connection held while it comes
     session = selectors.upload(name, upload_id)  # the session with its repository: one query
     if session is None:  # the precise answer: NAME_UNKNOWN, or BLOB_UPLOAD_UNKNOWN
         _, repository = _repository(request, name, {"pull", "push"})
@@ -368,7 +402,6 @@ def upload(request, name: str, upload_id: str):
     if request.method == "DELETE":
         services.upload_cancel(session)
         return HttpResponse(status=204)
-    stream, length = _body(request)
     start = None
     content_range = request.META.get("HTTP_CONTENT_RANGE")
     if content_range:
@@ -379,7 +412,7 @@ def upload(request, name: str, upload_id: str):
         if end < start or (length is not None and end - start + 1 != length):
             raise RangeInvalid(f"Content-Range {content_range[:100]!r} does not match the body's length.")
     if request.method == "PATCH":
-        _release_connection()
+        _release_while_streaming(stream)
         session = services.upload_append(session, stream, length, start)
         return _upload_answer(name, session)
     digest = request.GET.get("digest")
@@ -387,7 +420,7 @@ def upload(request, name: str, upload_id: str):
         raise DigestInvalid("Finish the upload with ?digest=<digest of the whole blob>.")
     digest = digests.parse(digest)
     if length is None or length > 0:  # the last chunk, with Content-Length or chunked
-        _release_connection()
+        _release_while_streaming(stream)
         session = services.upload_append(session, stream, length, start)
     services.upload_finish(session, digest, repository)
     return _blob_created(name, digest)
