@@ -44,32 +44,38 @@ _CONTENT_RANGE = re.compile(r"\A(?:bytes[ =])?(\d{1,19})-(\d{1,19})\Z")
 _RANGE = re.compile(r"\Abytes=(\d{0,19})-(\d{0,19})\Z")
 PAGE_MAX = 10000
 # A blob body is taken from the server (gunicorn) in reads of this size and handed on in the storage's pieces.
-# gunicorn's reader keeps what one recv() brought beyond a read and copies that rest again on every read: at
-# 64 KiB per read, a fast client's 200 MB layer cost about twice the CPU of the upload itself (bench/pushpull.py:
-# ~800 ms per 200 MB, ~345 ms at 128 KiB). Larger reads save a little more CPU but raise a worker's peak during
-# a fast 1 GiB push (1 MiB: +9 MiB, over the 100 MiB limit; 128 KiB: +3 MiB, as with 64 KiB).
-BODY_READ = 128 * 1024
+# gunicorn's reader receives up to 1 MiB per recv() and copies what it holds beyond a read again on every read:
+# the smaller the reads, the more copies. Server CPU per 200 MB layer (bench/pushpull.py's push, on this 2-core
+# machine, noisy): 128 KiB reads through a BufferedReader 650-1000 ms; 256 KiB reads through _BodyStream
+# 370-565 ms; 512 KiB and 1 MiB reads a little less, but a worker's peak during a 1 GiB push then reached 98.7
+# and 104 MiB (bench/upload_memory.py; at 256 KiB: 94.7-95.7 MiB, +0.6 to +4.7 MiB over its resident size).
+BODY_READ = 256 * 1024
 
 
-class _BodyReads(io.RawIOBase):
-    """A request body (Django's request, or gunicorn's de-chunked ``wsgi.input``) as a raw stream, for an
-    ``io.BufferedReader`` of BODY_READ bytes: the server is asked for BODY_READ bytes at a time, whatever piece
-    the reader's consumer asks for. One BODY_READ buffer per upload; never the body whole."""
+class _BodyStream:
+    """A request body (Django's request, or gunicorn's de-chunked ``wsgi.input``) as a readable stream: the
+    server is asked for BODY_READ bytes at a time, whatever size the consumer reads; ``read(n)`` answers n bytes
+    unless the body ends first. Holds one BODY_READ piece at a time; never the body whole."""
 
     def __init__(self, source, head: bytes = b""):
         self.source = source
-        self.head = head  # bytes read from ``source`` already, served first
+        self.data = head  # bytes read from ``source`` and not handed out yet, from ``offset`` on
+        self.offset = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.head:
-            data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
-        else:
-            data = self.source.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(BODY_READ), b""))
+        pieces = []
+        while size > 0:
+            if self.offset >= len(self.data):
+                self.data, self.offset = self.source.read(BODY_READ), 0
+                if not self.data:
+                    break
+            piece = self.data[self.offset : self.offset + size]
+            self.offset += len(piece)
+            size -= len(piece)
+            pieces.append(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def registry_view(methods: tuple[str, ...]):
@@ -122,7 +128,7 @@ def _body(request) -> tuple[object, int | None]:
         length = int(raw)
         if length <= limit:
             return io.BytesIO(request.read(length)), length
-        return io.BufferedReader(_BodyReads(request), BODY_READ), length
+        return _BodyStream(request), length
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         source = request.META["wsgi.input"]
         head = bytearray()
@@ -130,7 +136,7 @@ def _body(request) -> tuple[object, int | None]:
             head += piece
         if len(head) <= limit:
             return io.BytesIO(head), len(head)
-        return io.BufferedReader(_BodyReads(source, bytes(head)), BODY_READ), None
+        return _BodyStream(source, bytes(head)), None
     return request, 0
 
 
