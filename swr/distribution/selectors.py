@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models import CharField, Value
 from django.db.models.functions import Concat
 
 from swr import names, policy
@@ -62,22 +62,10 @@ def upload(name: str, upload_id: str) -> Upload | None:
     )
 
 
-def blob_size(name: str, digest: str) -> tuple[bool, int | None]:
-    """Whether repository ``<namespace>/<repository>`` exists, and the size of its blob ``digest`` (None when it
-    holds no such blob), in one query (a HEAD of a missing blob is every layer of a push)."""
-    namespace_name, repository_name = split_name(name)
-    held = RepositoryBlob.objects.filter(repository=OuterRef("pk"), blob__digest=digest).values("blob__size")[:1]
-    row = _one(
-        Repository.objects.filter(namespace__name=namespace_name, name=repository_name)
-        .annotate(blob_size=Subquery(held))
-        .values_list("pk", "blob_size")
-    )
-    return (False, None) if row is None else (True, row[1])
-
-
 def linked_blob_size(name: str, digest: str) -> int | None:
     """The size of blob ``digest`` when repository ``<namespace>/<repository>`` holds it; None otherwise (the
-    repository or the blob unknown), in one query on the link."""
+    repository or the blob unknown), in one query on the link (a blob HEAD or GET: every layer of a push and
+    of a pull)."""
     namespace_name, repository_name = split_name(name)
     return _one(
         RepositoryBlob.objects.filter(

@@ -278,15 +278,13 @@ def blob(request, name: str, digest: str):
     if not digests.is_valid(digest):
         _repository(request, name, {"pull"})  # NAME_UNKNOWN first, as for every route of a repository
     digest = digests.parse(digest)
-    if request.method == "HEAD":
-        # One query on the link (every layer of a push begins with this HEAD, mostly of a missing blob). A HEAD
-        # answer has no body, so a missing repository and a missing blob are the same 404 to the client.
-        size = selectors.linked_blob_size(name, digest)
-    else:
-        exists, size = selectors.blob_size(name, digest)  # one query, for a blob that is missing too
-        if not exists:
-            _repository(request, name, {"pull"})  # NAME_UNKNOWN
+    # One query on the link: every layer of a push begins with a HEAD (mostly of a missing blob), every layer of
+    # a pull is a GET. A HEAD answer has no body, so a missing repository and a missing blob are the same 404
+    # to the client; a GET's precise error (NAME_UNKNOWN or BLOB_UNKNOWN) costs a second query, when it fails.
+    size = selectors.linked_blob_size(name, digest)
     if size is None:
+        if request.method != "HEAD":
+            _repository(request, name, {"pull"})  # NAME_UNKNOWN
         raise BlobUnknown(f"Blob {digest} is unknown to repository {name}.")
     if request.method == "HEAD":  # from the database alone
         response = HttpResponse(status=200)
