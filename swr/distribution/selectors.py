@@ -48,15 +48,16 @@ def _one(query):
 
 
 def upload(name: str, upload_id: str) -> Upload | None:
-    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository and its
-    namespace, in one query; None when either is unknown (or ``upload_id`` is no UUID)."""
+    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository (not its
+    namespace, read only if an error message names it), in one query; None when either is unknown (or
+    ``upload_id`` is no UUID)."""
     namespace_name, repository_name = split_name(name)
     try:
         key = uuid.UUID(upload_id)
     except ValueError:
         return None
     return _one(
-        Upload.objects.select_related("repository__namespace").filter(
+        Upload.objects.select_related("repository").filter(
             pk=key, repository__namespace__name=namespace_name, repository__name=repository_name
         )
     )
