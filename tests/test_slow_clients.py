@@ -9,10 +9,13 @@ of one kind hold their connections open while, round after round, /healthz and
 a create with a token must each answer within 2 seconds.
 """
 
+import base64
 import contextlib
+import json
 import socket
 import threading
 import time
+import uuid
 from urllib.parse import urlsplit
 
 import psycopg
@@ -53,9 +56,15 @@ class SlowClient:
         if kind == "idle":  # connects and sends nothing
             return
         path = "/v2/manage/namespaces/group/repos" if kind == "slow body, valid token" else "/v3/auth/tokens"
+        method, credentials = "POST", f"X-Auth-Token: {token}"
+        if kind == "slow registry chunk, Basic credentials":
+            # A registry route checks Basic credentials in the database, then reads a small body whole before its
+            # first query: the connection the credentials took must not wait for the body with it.
+            path, method = f"/v2/group/app/blobs/uploads/{uuid.uuid4()}", "PATCH"
+            credentials = "Authorization: Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: 100\r\nX-Auth-Token: {token}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 100\r\n{credentials}\r\n"
         ).encode()
         if kind == "slow headers":
             self.sock.sendall(head[:20])
@@ -74,7 +83,16 @@ class SlowClient:
         self.sock.close()
 
 
-@pytest.mark.parametrize("kind", ["slow body, no credentials", "slow body, valid token", "slow headers", "idle"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "slow body, no credentials",
+        "slow body, valid token",
+        "slow registry chunk, Basic credentials",
+        "slow headers",
+        "idle",
+    ],
+)
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_health_checks_and_creates_answer_while_slow_clients_hold_connections(one_worker, namespace, token, kind):
@@ -163,3 +181,48 @@ def test_a_body_cut_off_by_the_network_is_a_400_not_a_500(client):
         **{"wsgi.input": BrokenStream()},
     )
     assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
+
+
+def _raw_exchange(base: str, request: bytes) -> tuple[int, bytes]:
+    """Send ``request`` as it is on a new connection and half-close it (the client sends nothing more); the
+    answer's status and body."""
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"1000\r\n" + b"x" * 2500, b"zz\r\nxx\r\n0\r\n\r\n", b"4\r\nxxxxyy0\r\n\r\n"],
+    ids=["broken off in a chunk", "bad chunk size", "chunk without its CRLF"],
+)
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_upload_body_broken_off_or_malformed_is_a_400(one_worker, namespace, token, body):
+    """A blob's chunked body that the connection breaks off, or whose chunks are framed wrongly, is the client's
+    fault: 400 SIZE_INVALID in the OCI body, not a 500 (gunicorn's reader raises its own exceptions for it)."""
+    basic = "Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+    netloc = urlsplit(one_worker).netloc
+    url = urlsplit(one_worker)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /v2/group/app/blobs/uploads/ HTTP/1.1\r\nHost: {netloc}\r\nAuthorization: {basic}\r\n"
+            f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        head = sock.recv(65536).split(b"\r\n\r\n")[0].decode()
+    assert head.startswith("HTTP/1.1 202"), head
+    path = next(line.split(": ", 1)[1] for line in head.split("\r\n") if line.lower().startswith("location:"))
+    status, answer = _raw_exchange(
+        one_worker,
+        f"PATCH {path} HTTP/1.1\r\nHost: {netloc}\r\nAuthorization: {basic}\r\n"
+        f"Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        + body,
+    )
+    assert status == 400, answer
+    assert json.loads(answer)["errors"][0]["code"] == "SIZE_INVALID", answer

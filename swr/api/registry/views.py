@@ -68,7 +68,7 @@ class _BodyStream:
         pieces = []
         while size > 0:
             if self.offset >= len(self.data):
-                self.data, self.offset = self.source.read(BODY_READ), 0
+                self.data, self.offset = _read_body(self.source, BODY_READ), 0
                 if not self.data:
                     break
             piece = self.data[self.offset : self.offset + size]
@@ -76,6 +76,17 @@ class _BodyStream:
             size -= len(piece)
             pieces.append(piece)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _read_body(source, size: int) -> bytes:
+    """Up to ``size`` bytes of the request body from ``source`` (the server's stream of it). SIZE_INVALID (400)
+    when the connection broke off in the middle or the client framed it wrongly (a malformed chunk): the server's
+    reader raises its own exceptions for these (gunicorn's NoMoreData, InvalidChunkSize...; Django's
+    UnreadablePostError), and a read of the client's bytes does nothing else that could fail."""
+    try:
+        return source.read(size)
+    except Exception as error:  # noqa: BLE001 (whatever the server's reader raises is about the client's bytes)
+        raise SizeInvalid(f"The request body could not be read whole: {error or type(error).__name__}.") from None
 
 
 def registry_view(methods: tuple[str, ...]):
@@ -119,7 +130,8 @@ def _body(request) -> tuple[object, int | None]:
     A body of at most SWR_MAX_BODY_BYTES (a small layer's PATCH, which skopeo and docker send chunked; a chunk)
     is read whole here, as ReadBodyFirstMiddleware reads the management API's: a view that calls this before it
     first reads the database then keeps its connection (:func:`_release_while_streaming`). Larger bodies are
-    streamed, a chunked one after the part read to find out."""
+    streamed, a chunked one after the part read to find out. A connection that the authentication took (Basic
+    credentials are checked in the database) is given back before the client's bytes are waited for."""
     limit = settings.SWR_MAX_BODY_BYTES
     raw = request.META.get("CONTENT_LENGTH") or ""
     if raw:
@@ -127,12 +139,14 @@ def _body(request) -> tuple[object, int | None]:
             raise SizeInvalid(f"Invalid Content-Length {raw[:50]!r}.")
         length = int(raw)
         if length <= limit:
-            return io.BytesIO(request.read(length)), length
+            _release_connection()
+            return io.BytesIO(_read_body(request, length)), length
         return _BodyStream(request), length
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        _release_connection()
         source = request.META["wsgi.input"]
         head = bytearray()
-        while len(head) <= limit and (piece := source.read(min(BODY_READ, limit + 1 - len(head)))):
+        while len(head) <= limit and (piece := _read_body(source, min(BODY_READ, limit + 1 - len(head)))):
             head += piece
         if len(head) <= limit:
             return io.BytesIO(head), len(head)
