@@ -358,6 +358,38 @@ class TestUploadSessions:
         oci_error(registry.get(stale), 404, "BLOB_UPLOAD_UNKNOWN")
 
 
+    def test_a_body_that_breaks_off_leaves_no_part_behind(self, registry):
+        """A chunk whose body breaks off while it is stored (SIZE_INVALID from views._read_body) leaves the
+        session as it was and no bytes in the store."""
+        import pytest as _pytest
+
+        from swr.distribution import services as distribution_services
+        from swr.distribution import storage
+        from swr.distribution.errors import SizeInvalid
+        from swr.models import Upload
+
+        registry.post("/v2/group/web/blobs/uploads/")
+        upload = Upload.objects.get()
+
+        class BreaksOff:
+            def __init__(self):
+                self.pieces = [b"x" * 70_000, b"y" * 70_000]
+
+            def read(self, size=-1):
+                if self.pieces:
+                    return self.pieces.pop(0)
+                raise SizeInvalid("The request body could not be read whole: broken off.")
+
+        with _pytest.raises(SizeInvalid):
+            distribution_services.upload_append(upload, BreaksOff(), None)
+        try:
+            left = storage.storage().listdir(f"uploads/{upload.id}")
+        except FileNotFoundError:
+            left = ([], [])
+        assert left == ([], []), left
+        assert (Upload.objects.get().parts, Upload.objects.get().size) == (0, 0)
+
+
 class TestEveryFailureAnswersInTheOciBody:
     """A fault is a kind: whatever a registry route meets — an SWR error of a service it shares with the
     management API, a database away, a bug — the client reads the OCI error body (spec section 9)."""

@@ -10,6 +10,7 @@ repository delete, which takes it ``FOR UPDATE``, waits or has already removed i
 rows under it. Its counters are changed last, by one UPDATE each.
 """
 
+import contextlib
 import hashlib
 import re
 import uuid
@@ -163,7 +164,12 @@ def upload_append(upload: Upload, stream, length: int | None, start: int | None 
     number = upload.parts
     # Written under a name of this request's own: a concurrent chunk for the same place writes elsewhere.
     pending = f"{storage.part_key(upload.id, number)}.{uuid.uuid4().hex}"
-    reader = storage.save_part(pending, stream, length)
+    try:
+        reader = storage.save_part(pending, stream, length)
+    except Exception:  # a body that broke off (SIZE_INVALID), a store that failed: no part is left behind
+        with contextlib.suppress(Exception):  # a store that is away: the collector takes the part later
+            storage.delete_parts([pending])
+        raise
     if length is not None and reader.size != length:
         storage.delete_parts([pending])
         raise SizeInvalid(f"The body ended after {reader.size} of its {length} bytes.")
