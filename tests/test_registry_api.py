@@ -357,12 +357,9 @@ class TestUploadSessions:
         assert Upload.objects.count() == 1
         oci_error(registry.get(stale), 404, "BLOB_UPLOAD_UNKNOWN")
 
-
     def test_a_body_that_breaks_off_leaves_no_part_behind(self, registry):
         """A chunk whose body breaks off while it is stored (SIZE_INVALID from views._read_body) leaves the
         session as it was and no bytes in the store."""
-        import pytest as _pytest
-
         from swr.distribution import services as distribution_services
         from swr.distribution import storage
         from swr.distribution.errors import SizeInvalid
@@ -380,7 +377,7 @@ class TestUploadSessions:
                     return self.pieces.pop(0)
                 raise SizeInvalid("The request body could not be read whole: broken off.")
 
-        with _pytest.raises(SizeInvalid):
+        with pytest.raises(SizeInvalid):
             distribution_services.upload_append(upload, BreaksOff(), None)
         try:
             left = storage.storage().listdir(f"uploads/{upload.id}")
