@@ -34,6 +34,7 @@ from swr.distribution.errors import (
     Unavailable,
     Unsupported,
 )
+from swr.middleware import is_chunked
 from swr.models import TAG_PATTERN
 
 logger = logging.getLogger("swr.api")
@@ -138,11 +139,11 @@ def _body(request) -> tuple[object, int | None]:
         if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
             raise SizeInvalid(f"Invalid Content-Length {raw[:50]!r}.")
         length = int(raw)
-        if length <= limit:
-            _release_connection()
-            return io.BytesIO(_read_body(request, length)), length
-        return _BodyStream(request), length
-    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        if length > limit:
+            return _BodyStream(request), length
+        _release_connection()
+        return io.BytesIO(_read_body(request, length)), length
+    if is_chunked(request.META):
         _release_connection()
         source = request.META["wsgi.input"]
         head = bytearray()
