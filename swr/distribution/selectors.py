@@ -1,15 +1,26 @@
-"""The registry's reads (spec section 9): repositories by their registry name, manifests, tags, referrers."""
+"""The registry's reads (spec section 9): repositories by their registry name, manifests, tags, referrers.
 
+The three lookups of every layer pushed or pulled (:func:`repository`, :func:`upload`,
+:func:`linked_blob_size`) are hand-written SQL, with table and column names from the models' ``_meta``
+(docs/architecture.md, "Hand-written SQL"): the ORM spent 1.5-1.9 ms of CPU building each of these joins on
+the benchmark's machine, a cursor 0.3 ms, and a layer's push is five requests of a few milliseconds each
+(bench/pushpull.py, docs/performance.md). Rows become models through ``Manager.raw()`` (Django's converters
+for UUIDs, booleans and dates on each engine) or ``Model.from_db()``; the same SQL runs on SQLite and
+PostgreSQL. Every other read goes through the ORM.
+"""
+
+import functools
 import json
 import uuid
 
+from django.db import connection
 from django.db.models import CharField, Value
 from django.db.models.functions import Concat
 
 from swr import names, policy
 from swr.distribution import digests, manifests
 from swr.distribution.errors import ManifestUnknown, NameInvalid
-from swr.models import Manifest, Namespace, Repository, RepositoryBlob, Tag, Upload, User
+from swr.models import Blob, Manifest, Namespace, Repository, RepositoryBlob, Tag, Upload, User
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -30,37 +41,73 @@ def namespace(name: str) -> Namespace | None:
     )
 
 
-def repository(name: str) -> Repository | None:
-    """The repository of registry name ``<namespace>/<repository>``, with its namespace; None if none.
+class _Table:
+    """A model's table in hand-written SQL under ``alias``: ``str()`` gives ``"table" alias`` for a FROM or JOIN,
+    ``.<field>`` the qualified column (``pk`` the primary key's), ``.columns`` every concrete field's."""
 
-    Without an ORDER BY (the model's ordering joins the namespace again) and without the tenant: one simple
-    query on every push and pull (bench/pushpull.py: the ORM's work per query is most of a layer's cost)."""
-    namespace_name, repository_name = split_name(name)
-    return _one(
-        Repository.objects.select_related("namespace").filter(namespace__name=namespace_name, name=repository_name)
+    def __init__(self, model, alias: str):
+        self.model, self.alias = model, alias
+
+    def __str__(self) -> str:
+        return f"{connection.ops.quote_name(self.model._meta.db_table)} {self.alias}"
+
+    def __getattr__(self, field: str) -> str:
+        meta = self.model._meta
+        column = meta.pk.column if field == "pk" else meta.get_field(field).column
+        return f"{self.alias}.{connection.ops.quote_name(column)}"
+
+    @property
+    def columns(self) -> str:
+        return ", ".join(getattr(self, field.name) for field in self.model._meta.concrete_fields)
+
+
+@functools.cache
+def _by_name_sql() -> tuple[str, str, str]:
+    """The SQL of the three lookups by registry name (built once per process: the names never change)."""
+    n, r, u = _Table(Namespace, "n"), _Table(Repository, "r"), _Table(Upload, "u")
+    link, blob = _Table(RepositoryBlob, "l"), _Table(Blob, "b")
+    namespace_ = f"JOIN {n} ON {n.pk} = {r.namespace} WHERE {n.name} = %s AND {r.name} = %s"
+    return (
+        f"SELECT {r.columns}, {n.name} AS namespace_name, {n.tenant} AS namespace_tenant_id FROM {r} {namespace_}",
+        f"SELECT {u.columns}, {r.namespace} AS repository_namespace_id, {r.name} AS repository_name "
+        f"FROM {u} JOIN {r} ON {r.pk} = {u.repository} {namespace_} AND {u.pk} = %s",
+        f"SELECT {blob.size} FROM {link} JOIN {blob} ON {blob.pk} = {link.blob} "
+        f"JOIN {r} ON {r.pk} = {link.repository} {namespace_} AND {blob.digest} = %s",
     )
 
 
-def _one(query):
-    """The one row of ``query`` (a unique lookup), None when there is none; no ordering is asked for."""
-    rows = list(query.order_by()[:1])
-    return rows[0] if rows else None
+def repository(name: str) -> Repository | None:
+    """The repository of registry name ``<namespace>/<repository>``, with its namespace (its name and tenant;
+    other fields load when read); None if none. One query on every push and pull."""
+    namespace_name, repository_name = split_name(name)
+    found = next(iter(Repository.objects.raw(_by_name_sql()[0], [namespace_name, repository_name])), None)
+    if found is not None:
+        found.namespace = Namespace.from_db(
+            found._state.db,
+            ["id", "name", "tenant_id"],
+            [found.namespace_id, found.namespace_name, found.namespace_tenant_id],
+        )
+    return found
 
 
 def upload(name: str, upload_id: str) -> Upload | None:
-    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository (not its
-    namespace, read only if an error message names it), in one query; None when either is unknown (or
-    ``upload_id`` is no UUID)."""
+    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository (its
+    name; its namespace and other fields load when read, as an error message does), in one query; None when
+    either is unknown (or ``upload_id`` is no UUID)."""
     namespace_name, repository_name = split_name(name)
     try:
         key = uuid.UUID(upload_id)
     except ValueError:
         return None
-    return _one(
-        Upload.objects.select_related("repository").filter(
-            pk=key, repository__namespace__name=namespace_name, repository__name=repository_name
+    key = Upload._meta.pk.get_db_prep_value(key, connection)  # a UUID on PostgreSQL, its hex on SQLite
+    found = next(iter(Upload.objects.raw(_by_name_sql()[1], [namespace_name, repository_name, key])), None)
+    if found is not None:
+        found.repository = Repository.from_db(
+            found._state.db,
+            ["id", "namespace_id", "name"],
+            [found.repository_id, found.repository_namespace_id, found.repository_name],
         )
-    )
+    return found
 
 
 def linked_blob_size(name: str, digest: str) -> int | None:
@@ -68,11 +115,10 @@ def linked_blob_size(name: str, digest: str) -> int | None:
     repository or the blob unknown), in one query on the link (a blob HEAD or GET: every layer of a push and
     of a pull)."""
     namespace_name, repository_name = split_name(name)
-    return _one(
-        RepositoryBlob.objects.filter(
-            repository__namespace__name=namespace_name, repository__name=repository_name, blob__digest=digest
-        ).values_list("blob__size", flat=True)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_by_name_sql()[2], [namespace_name, repository_name, digest])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def manifest(repository: Repository, reference: str) -> Manifest:

@@ -1,0 +1,118 @@
+"""The registry's lookups by name (swr/distribution/selectors.py): hand-written SQL that must load what the ORM
+would, with Django's types on both engines, in one query each; and a guard that fails when a model they read
+gains behaviour the ORM would apply and a cursor would not (docs/architecture.md, "Hand-written SQL")."""
+
+import datetime
+import uuid
+
+import pytest
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
+
+from swr import services
+from swr.distribution import selectors
+from swr.distribution.errors import NameInvalid
+from swr.models import Blob, Namespace, Repository, RepositoryBlob, Upload
+
+from .helpers import OPERATOR
+
+READ_BY_HAND = (Namespace, Repository, Upload, RepositoryBlob, Blob)
+
+
+@pytest.fixture
+def repository(namespace, owner):
+    return services.repository_create(namespace=namespace, name="app", is_public=True, creator=owner, actor=OPERATOR)
+
+
+@pytest.fixture
+def other(namespace, owner):
+    return services.repository_create(namespace=namespace, name="web", is_public=False, creator=owner, actor=OPERATOR)
+
+
+def one_query(call):
+    with CaptureQueriesContext(connection) as captured:
+        result = call()
+    assert len(captured) == 1, [query["sql"] for query in captured.captured_queries]
+    return result
+
+
+def test_repository_loads_the_row_and_its_namespace_in_one_query(repository, namespace, tenant):
+    stored = Repository.objects.get(pk=repository.pk)
+    found = one_query(lambda: selectors.repository("group/app"))
+    with CaptureQueriesContext(connection) as captured:
+        assert found == repository
+        assert (found.name, found.is_public, found.category, found.size) == ("app", True, repository.category, 0)
+        assert (found.created_at, found.updated_at, found.creator_id) == (
+            stored.created_at,
+            stored.updated_at,
+            stored.creator_id,
+        )
+        assert found.namespace == namespace
+        assert (found.namespace.name, found.namespace.tenant_id) == ("group", tenant.pk)
+    assert len(captured) == 0
+    assert isinstance(found.is_public, bool)
+    assert isinstance(found.created_at, datetime.datetime)
+    assert found.created_at.tzinfo is not None
+    assert found.namespace.tenant == tenant  # the rest of the namespace loads when read
+
+
+@pytest.mark.parametrize("name", ["group/nothing", "nobody/app", "group/ap", "groupapp/x"])
+def test_repository_of_an_unknown_name_is_none(name, repository):
+    assert one_query(lambda: selectors.repository(name)) is None
+
+
+@pytest.mark.parametrize("name", ["group", "Group/app", "group/App", "manage/app", "group/app\x00"])
+def test_a_name_that_breaks_the_rules_is_refused_before_any_query(name, repository):
+    with CaptureQueriesContext(connection) as captured, pytest.raises(NameInvalid):
+        selectors.repository(name)
+    assert len(captured) == 0
+
+
+def test_upload_loads_the_session_and_its_repository_in_one_query(repository):
+    session = Upload.objects.create(repository=repository, size=7, parts=1, sha256="sha256:" + "a" * 64)
+    found = one_query(lambda: selectors.upload("group/app", str(session.id)))
+    with CaptureQueriesContext(connection) as captured:
+        assert found == session
+        assert (found.size, found.parts, found.sha256, found.digest) == (7, 1, "sha256:" + "a" * 64, "")
+        assert found.repository == repository
+        assert found.repository.name == "app"
+    assert len(captured) == 0
+    assert isinstance(found.id, uuid.UUID)
+    assert found.id == session.id
+    assert found.updated_at == session.updated_at
+    assert found.updated_at.tzinfo is not None
+    assert found.repository.namespace.name == "group"  # loads when an error message names it
+
+
+def test_upload_of_another_repository_or_unknown_is_none(repository, other):
+    session = Upload.objects.create(repository=repository)
+    assert one_query(lambda: selectors.upload("group/web", str(session.id))) is None
+    assert one_query(lambda: selectors.upload("group/app", str(uuid.uuid4()))) is None
+    assert one_query(lambda: selectors.upload("nobody/app", str(session.id))) is None
+    assert one_query(lambda: selectors.upload("group/app", session.id.hex)) == session  # a UUID in any spelling
+
+
+@pytest.mark.parametrize("upload_id", ["x", "", "1" * 33, "../etc"])
+def test_upload_id_that_is_no_uuid_is_none_without_a_query(upload_id, repository):
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.upload("group/app", upload_id) is None
+    assert len(captured) == 0
+
+
+def test_linked_blob_size_answers_for_the_repository_that_holds_the_blob(repository, other):
+    blob = Blob.objects.create(digest="sha256:" + "b" * 64, size=2**40 + 3)
+    RepositoryBlob.objects.create(repository=repository, blob=blob)
+    assert one_query(lambda: selectors.linked_blob_size("group/app", blob.digest)) == 2**40 + 3
+    assert one_query(lambda: selectors.linked_blob_size("group/web", blob.digest)) is None
+    assert one_query(lambda: selectors.linked_blob_size("group/app", "sha256:" + "c" * 64)) is None
+    assert one_query(lambda: selectors.linked_blob_size("nobody/app", blob.digest)) is None
+
+
+@pytest.mark.parametrize("model", READ_BY_HAND, ids=lambda model: model.__name__)
+def test_models_read_by_hand_written_sql_have_no_hidden_behaviour(model):
+    """A manager that filters rows, or a field that converts its column's value, would be bypassed."""
+    manager = type(model._default_manager)
+    assert manager.get_queryset is models.Manager.get_queryset, f"{model.__name__}'s manager filters its rows"
+    for field in model._meta.concrete_fields:
+        assert not hasattr(field, "from_db_value"), f"{model.__name__}.{field.name} converts what it reads"
+        assert not isinstance(field, models.GeneratedField), f"{model.__name__}.{field.name} is generated"
