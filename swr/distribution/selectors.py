@@ -12,6 +12,7 @@ PostgreSQL. Every other read goes through the ORM.
 import functools
 import json
 import uuid
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import CharField, Value
@@ -61,18 +62,28 @@ class _Table:
         return ", ".join(getattr(self, field.name) for field in self.model._meta.concrete_fields)
 
 
+class _ByName(NamedTuple):
+    """The SQL of the three lookups by registry name; parameters: the namespace's name, the repository's name,
+    then the upload's key or the blob's digest."""
+
+    repository: str
+    upload: str
+    linked_blob_size: str
+
+
 @functools.cache
-def _by_name_sql() -> tuple[str, str, str]:
-    """The SQL of the three lookups by registry name (built once per process: the names never change)."""
+def _by_name() -> _ByName:
+    """Built once per process: table and column names never change while it runs."""
     n, r, u = _Table(Namespace, "n"), _Table(Repository, "r"), _Table(Upload, "u")
     link, blob = _Table(RepositoryBlob, "l"), _Table(Blob, "b")
-    namespace_ = f"JOIN {n} ON {n.pk} = {r.namespace} WHERE {n.name} = %s AND {r.name} = %s"
-    return (
-        f"SELECT {r.columns}, {n.name} AS namespace_name, {n.tenant} AS namespace_tenant_id FROM {r} {namespace_}",
-        f"SELECT {u.columns}, {r.namespace} AS repository_namespace_id, {r.name} AS repository_name "
-        f"FROM {u} JOIN {r} ON {r.pk} = {u.repository} {namespace_} AND {u.pk} = %s",
-        f"SELECT {blob.size} FROM {link} JOIN {blob} ON {blob.pk} = {link.blob} "
-        f"JOIN {r} ON {r.pk} = {link.repository} {namespace_} AND {blob.digest} = %s",
+    named = f"JOIN {n} ON {n.pk} = {r.namespace} WHERE {n.name} = %s AND {r.name} = %s"
+    return _ByName(
+        repository=f"SELECT {r.columns}, {n.name} AS namespace_name, {n.tenant} AS namespace_tenant_id "
+        f"FROM {r} {named}",
+        upload=f"SELECT {u.columns}, {r.namespace} AS repository_namespace_id, {r.name} AS repository_name "
+        f"FROM {u} JOIN {r} ON {r.pk} = {u.repository} {named} AND {u.pk} = %s",
+        linked_blob_size=f"SELECT {blob.size} FROM {link} JOIN {blob} ON {blob.pk} = {link.blob} "
+        f"JOIN {r} ON {r.pk} = {link.repository} {named} AND {blob.digest} = %s",
     )
 
 
@@ -80,7 +91,7 @@ def repository(name: str) -> Repository | None:
     """The repository of registry name ``<namespace>/<repository>``, with its namespace (its name and tenant;
     other fields load when read); None if none. One query on every push and pull."""
     namespace_name, repository_name = split_name(name)
-    found = next(iter(Repository.objects.raw(_by_name_sql()[0], [namespace_name, repository_name])), None)
+    found = next(iter(Repository.objects.raw(_by_name().repository, [namespace_name, repository_name])), None)
     if found is not None:
         found.namespace = Namespace.from_db(
             found._state.db,
@@ -100,7 +111,7 @@ def upload(name: str, upload_id: str) -> Upload | None:
     except ValueError:
         return None
     key = Upload._meta.pk.get_db_prep_value(key, connection)  # a UUID on PostgreSQL, its hex on SQLite
-    found = next(iter(Upload.objects.raw(_by_name_sql()[1], [namespace_name, repository_name, key])), None)
+    found = next(iter(Upload.objects.raw(_by_name().upload, [namespace_name, repository_name, key])), None)
     if found is not None:
         found.repository = Repository.from_db(
             found._state.db,
@@ -116,7 +127,7 @@ def linked_blob_size(name: str, digest: str) -> int | None:
     of a pull)."""
     namespace_name, repository_name = split_name(name)
     with connection.cursor() as cursor:
-        cursor.execute(_by_name_sql()[2], [namespace_name, repository_name, digest])
+        cursor.execute(_by_name().linked_blob_size, [namespace_name, repository_name, digest])
         row = cursor.fetchone()
     return row[0] if row else None
 
