@@ -10,8 +10,9 @@ from django.db import connection, models
 from django.test.utils import CaptureQueriesContext
 
 from swr import services
-from swr.distribution import selectors
-from swr.distribution.errors import NameInvalid
+from swr.distribution import digests, selectors
+from swr.distribution import services as registry_services
+from swr.distribution.errors import NameInvalid, NameUnknown
 from swr.models import Blob, Namespace, Repository, RepositoryBlob, Upload
 
 from .helpers import OPERATOR
@@ -76,12 +77,14 @@ def test_upload_loads_the_session_and_its_repository_in_one_query(repository):
         assert (found.size, found.parts, found.sha256, found.digest) == (7, 1, "sha256:" + "a" * 64, "")
         assert found.repository == repository
         assert found.repository.name == "app"
+        assert found.repository.namespace == repository.namespace
+        assert str(found.repository) == "group/app"  # what error messages and audit records name
     assert len(captured) == 0
     assert isinstance(found.id, uuid.UUID)
     assert found.id == session.id
     assert found.updated_at == session.updated_at
     assert found.updated_at.tzinfo is not None
-    assert found.repository.namespace.name == "group"  # loads when an error message names it
+    assert found.repository.is_public is True  # the rest of the repository loads when read
 
 
 def test_upload_of_another_repository_or_unknown_is_none(repository, other):
@@ -106,6 +109,29 @@ def test_linked_blob_size_answers_for_the_repository_that_holds_the_blob(reposit
     assert one_query(lambda: selectors.linked_blob_size("group/web", blob.digest)) is None
     assert one_query(lambda: selectors.linked_blob_size("group/app", "sha256:" + "c" * 64)) is None
     assert one_query(lambda: selectors.linked_blob_size("nobody/app", blob.digest)) is None
+
+
+def test_the_lookups_leave_no_columns_of_their_own_on_the_models(repository):
+    session = Upload.objects.create(repository=repository)
+    found = selectors.repository("group/app")
+    loaded = selectors.upload("group/app", str(session.id))
+    for instance in (found, found.namespace, loaded, loaded.repository, loaded.repository.namespace):
+        extra = {name for name in vars(instance) if name != "_state"} - {
+            f.attname for f in type(instance)._meta.concrete_fields
+        }
+        assert not extra, f"{type(instance).__name__} carries {extra}"
+
+
+def test_a_finished_upload_whose_repository_and_organization_went_meanwhile_is_name_unknown(repository, namespace):
+    """Both deleted while the PUT's bytes were committed (after the digest's mark, before the link): the
+    NAME_UNKNOWN message names the repository from what the lookup loaded (a lazy load of the organization would
+    find nothing: a 500)."""
+    session = Upload.objects.create(repository=repository)
+    found = selectors.upload("group/app", str(session.id))
+    services.repository_delete(repository=Repository.objects.get(pk=repository.pk), actor=OPERATOR)
+    services.namespace_delete(namespace=Namespace.objects.get(pk=namespace.pk), actor=OPERATOR)
+    with pytest.raises(NameUnknown, match="group/app"):
+        registry_services._link(found.repository, digests.of(b""), 0, upload=found)
 
 
 @pytest.mark.parametrize("model", READ_BY_HAND, ids=lambda model: model.__name__)

@@ -44,22 +44,22 @@ def namespace(name: str) -> Namespace | None:
 
 class _Table:
     """A model's table in hand-written SQL under ``alias``: ``str()`` gives ``"table" alias`` for a FROM or JOIN,
-    ``.<field>`` the qualified column (``pk`` the primary key's), ``.columns`` every concrete field's."""
+    ``table["<field>"]`` the qualified column (``"pk"``: the primary key's), ``table.columns()`` every concrete
+    field's, in the model's order (as ``Manager.raw()`` maps them)."""
 
     def __init__(self, model, alias: str):
-        self.model, self.alias = model, alias
+        self._model, self._alias = model, alias
 
     def __str__(self) -> str:
-        return f"{connection.ops.quote_name(self.model._meta.db_table)} {self.alias}"
+        return f"{connection.ops.quote_name(self._model._meta.db_table)} {self._alias}"
 
-    def __getattr__(self, field: str) -> str:
-        meta = self.model._meta
+    def __getitem__(self, field: str) -> str:
+        meta = self._model._meta
         column = meta.pk.column if field == "pk" else meta.get_field(field).column
-        return f"{self.alias}.{connection.ops.quote_name(column)}"
+        return f"{self._alias}.{connection.ops.quote_name(column)}"
 
-    @property
     def columns(self) -> str:
-        return ", ".join(getattr(self, field.name) for field in self.model._meta.concrete_fields)
+        return ", ".join(self[field.name] for field in self._model._meta.concrete_fields)
 
 
 class _ByName(NamedTuple):
@@ -71,40 +71,58 @@ class _ByName(NamedTuple):
     linked_blob_size: str
 
 
+# The columns of a related row that a lookup selects beside its model's own (named <relation>__<column>), and the
+# fields they fill in the related model (Model.from_db; the related model's other fields load when read).
+_NAMESPACE_FIELDS = ("id", "name", "tenant_id")
+_REPOSITORY_FIELDS = ("id", "namespace_id", "name")
+
+
 @functools.cache
 def _by_name() -> _ByName:
     """Built once per process: table and column names never change while it runs."""
     n, r, u = _Table(Namespace, "n"), _Table(Repository, "r"), _Table(Upload, "u")
     link, blob = _Table(RepositoryBlob, "l"), _Table(Blob, "b")
-    named = f"JOIN {n} ON {n.pk} = {r.namespace} WHERE {n.name} = %s AND {r.name} = %s"
+    named = f"JOIN {n} ON {n['pk']} = {r['namespace']} WHERE {n['name']} = %s AND {r['name']} = %s"
+    namespace_ = ", ".join(f"{n[field.removesuffix('_id')]} AS namespace__{field}" for field in _NAMESPACE_FIELDS)
+    repository_ = ", ".join(f"{r[field.removesuffix('_id')]} AS repository__{field}" for field in _REPOSITORY_FIELDS)
     return _ByName(
-        repository=f"SELECT {r.columns}, {n.name} AS namespace_name, {n.tenant} AS namespace_tenant_id "
-        f"FROM {r} {named}",
-        upload=f"SELECT {u.columns}, {r.namespace} AS repository_namespace_id, {r.name} AS repository_name "
-        f"FROM {u} JOIN {r} ON {r.pk} = {u.repository} {named} AND {u.pk} = %s",
-        linked_blob_size=f"SELECT {blob.size} FROM {link} JOIN {blob} ON {blob.pk} = {link.blob} "
-        f"JOIN {r} ON {r.pk} = {link.repository} {named} AND {blob.digest} = %s",
+        repository=f"SELECT {r.columns()}, {namespace_} FROM {r} {named}",
+        upload=f"SELECT {u.columns()}, {repository_}, {namespace_} "
+        f"FROM {u} JOIN {r} ON {r['pk']} = {u['repository']} {named} AND {u['pk']} = %s",
+        linked_blob_size=f"SELECT {blob['size']} FROM {link} JOIN {blob} ON {blob['pk']} = {link['blob']} "
+        f"JOIN {r} ON {r['pk']} = {link['repository']} {named} AND {blob['digest']} = %s",
     )
 
 
+def _related(found, model, relation: str, fields: tuple[str, ...]):
+    """The ``relation`` row that a lookup selected beside ``found`` (as ``<relation>__<field>`` columns), as a
+    ``model`` with those fields; the columns are taken off ``found``."""
+    values = []
+    for field in fields:
+        values.append(getattr(found, f"{relation}__{field}"))
+        delattr(found, f"{relation}__{field}")
+    return model.from_db(found._state.db, fields, values)
+
+
 def repository(name: str) -> Repository | None:
-    """The repository of registry name ``<namespace>/<repository>``, with its namespace (its name and tenant;
-    other fields load when read); None if none. One query on every push and pull."""
+    """The repository of registry name ``<namespace>/<repository>``, in one query (every push and pull), or None.
+
+    ``repository.namespace`` comes with its id, name and tenant_id; its other fields load when read (one query
+    each, as with ``.only()``: not to be saved)."""
     namespace_name, repository_name = split_name(name)
     found = next(iter(Repository.objects.raw(_by_name().repository, [namespace_name, repository_name])), None)
     if found is not None:
-        found.namespace = Namespace.from_db(
-            found._state.db,
-            ["id", "name", "tenant_id"],
-            [found.namespace_id, found.namespace_name, found.namespace_tenant_id],
-        )
+        found.namespace = _related(found, Namespace, "namespace", _NAMESPACE_FIELDS)
     return found
 
 
 def upload(name: str, upload_id: str) -> Upload | None:
-    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, with the repository (its
-    name; its namespace and other fields load when read, as an error message does), in one query; None when
-    either is unknown (or ``upload_id`` is no UUID)."""
+    """The upload session ``upload_id`` of repository ``<namespace>/<repository>``, in one query; None when
+    either is unknown (or ``upload_id`` is no UUID).
+
+    ``upload.repository`` comes with its id, namespace_id and name, and its namespace with id, name and
+    tenant_id: what the services and their error messages read. Other fields load when read (one query each,
+    as with ``.only()``: not to be saved)."""
     namespace_name, repository_name = split_name(name)
     try:
         key = uuid.UUID(upload_id)
@@ -113,11 +131,8 @@ def upload(name: str, upload_id: str) -> Upload | None:
     key = Upload._meta.pk.get_db_prep_value(key, connection)  # a UUID on PostgreSQL, its hex on SQLite
     found = next(iter(Upload.objects.raw(_by_name().upload, [namespace_name, repository_name, key])), None)
     if found is not None:
-        found.repository = Repository.from_db(
-            found._state.db,
-            ["id", "namespace_id", "name"],
-            [found.repository_id, found.repository_namespace_id, found.repository_name],
-        )
+        found.repository = _related(found, Repository, "repository", _REPOSITORY_FIELDS)
+        found.repository.namespace = _related(found, Namespace, "namespace", _NAMESPACE_FIELDS)
     return found
 
 
