@@ -1,6 +1,7 @@
-"""The registry's lookups by name (swr/distribution/selectors.py): hand-written SQL that must load what the ORM
-would, with Django's types on both engines, in one query each; and a guard that fails when a model they read
-gains behaviour the ORM would apply and a cursor would not (docs/architecture.md, "Hand-written SQL")."""
+"""The registry's lookups by name (swr/distribution/selectors.py): hand-written SQL that must find the rows the
+ORM found, with Django's types on both engines, in one query each, the related rows carrying what callers and
+error messages read; and a guard that fails when a model they read gains behaviour the ORM would apply and a
+cursor would not (docs/architecture.md, "Hand-written SQL")."""
 
 import datetime
 import uuid
