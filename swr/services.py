@@ -77,6 +77,7 @@ from swr.models import (
     Tenant,
     User,
 )
+from swr.sql import Table
 
 # Fields that whoever calls a service does not set: the relations the service sets itself, and a
 # repository's usage counters, which start at zero and change only with what the registry stores
@@ -95,10 +96,10 @@ def lock_row(model: type, pk: int, strength: str) -> bool:
     that committed while this one waited is not found. On SQLite the transaction already holds
     the database's write lock: the row is only read.
     """
-    table, pk_column = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(model._meta.pk.column)
+    table = Table(model)
     lock = f" FOR {strength}" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {table} WHERE {pk_column} = %s{lock}", [pk])
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {table['pk']} = %s{lock}", [pk])
         return cursor.fetchone() is not None
 
 

@@ -22,6 +22,7 @@ from swr import names, policy
 from swr.distribution import digests, manifests
 from swr.distribution.errors import ManifestUnknown, NameInvalid
 from swr.models import Blob, Manifest, Namespace, Repository, RepositoryBlob, Tag, Upload, User
+from swr.sql import Table
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -42,26 +43,6 @@ def namespace(name: str) -> Namespace | None:
     )
 
 
-class _Table:
-    """A model's table in hand-written SQL under ``alias``: ``str()`` gives ``"table" alias`` for a FROM or JOIN,
-    ``table["<field>"]`` the qualified column (``"pk"``: the primary key's), ``table.columns()`` every concrete
-    field's, in the model's order (as ``Manager.raw()`` maps them)."""
-
-    def __init__(self, model, alias: str):
-        self._model, self._alias = model, alias
-
-    def __str__(self) -> str:
-        return f"{connection.ops.quote_name(self._model._meta.db_table)} {self._alias}"
-
-    def __getitem__(self, field: str) -> str:
-        meta = self._model._meta
-        column = meta.pk.column if field == "pk" else meta.get_field(field).column
-        return f"{self._alias}.{connection.ops.quote_name(column)}"
-
-    def columns(self) -> str:
-        return ", ".join(self[field.name] for field in self._model._meta.concrete_fields)
-
-
 class _ByName(NamedTuple):
     """The SQL of the three lookups by registry name; parameters: the namespace's name, the repository's name,
     then the upload's key or the blob's digest."""
@@ -80,8 +61,8 @@ _REPOSITORY_FIELDS = ("id", "namespace_id", "name")
 @functools.cache
 def _by_name() -> _ByName:
     """Built once per process: table and column names never change while it runs."""
-    n, r, u = _Table(Namespace, "n"), _Table(Repository, "r"), _Table(Upload, "u")
-    link, blob = _Table(RepositoryBlob, "l"), _Table(Blob, "b")
+    n, r, u = Table(Namespace, "n"), Table(Repository, "r"), Table(Upload, "u")
+    link, blob = Table(RepositoryBlob, "l"), Table(Blob, "b")
     named = f"JOIN {n} ON {n['pk']} = {r['namespace']} WHERE {n['name']} = %s AND {r['name']} = %s"
     namespace_ = ", ".join(f"{n[field.removesuffix('_id')]} AS namespace__{field}" for field in _NAMESPACE_FIELDS)
     repository_ = ", ".join(f"{r[field.removesuffix('_id')]} AS repository__{field}" for field in _REPOSITORY_FIELDS)

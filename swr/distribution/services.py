@@ -38,6 +38,7 @@ from swr.distribution.errors import (
 )
 from swr.errors import InvalidTagName, RepositoryExists, RepositoryQuotaExceeded, TagExists, TagNotFound
 from swr.models import TAG_PATTERN, Blob, Manifest, ManifestBlob, Namespace, Repository, RepositoryBlob, Tag, Upload
+from swr.sql import Table
 
 _TAG = re.compile(TAG_PATTERN)
 
@@ -72,17 +73,12 @@ def _hold_links(repository: Repository, blob_ids: list[int]) -> int:
     SHARE``, so that the garbage collector waits for this transaction); how many of them still exist."""
     if not blob_ids:
         return 0
-    quote, meta = connection.ops.quote_name, RepositoryBlob._meta
-    table, repository_column, blob_column = (
-        quote(meta.db_table),
-        quote(meta.get_field("repository").column),
-        quote(meta.get_field("blob").column),
-    )
+    links = Table(RepositoryBlob)
     lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
     marks = ", ".join(["%s"] * len(blob_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT 1 FROM {table} WHERE {repository_column} = %s AND {blob_column} IN ({marks}){lock}",
+            f"SELECT 1 FROM {links} WHERE {links['repository']} = %s AND {links['blob']} IN ({marks}){lock}",
             [repository.pk, *blob_ids],
         )
         return len(cursor.fetchall())
