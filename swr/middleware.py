@@ -205,8 +205,9 @@ class ReadBodyFirstMiddleware:
     own greenlet (gunicorn.conf.py). Bodies are at most SWR_MAX_BODY_BYTES
     (BodySizeLimitMiddleware, before this one, answers larger ones), and the
     parsers would read them whole anyway. Only bodies announced by Content-Length
-    are read here. A body cut short by the client arrives short (and fails to
-    parse later); a connection that fails while the body is read answers 400.
+    are read here. A body that ends before its Content-Length (the client closed
+    its side of the connection) or a connection that fails while the body is read
+    answers 400 here, before authentication reads the database.
     """
 
     def __init__(self, get_response):
@@ -215,7 +216,11 @@ class ReadBodyFirstMiddleware:
     def __call__(self, request):
         if request.META.get("CONTENT_LENGTH") not in (None, "", "0") and not is_registry_path(request.path_info):
             try:
-                _ = request.body
+                received = len(request.body)
             except UnreadablePostError:
-                return error_response(SwrError("The request body ended before its Content-Length."))
+                received = None
+            length = int(request.META["CONTENT_LENGTH"])  # digits (BodySizeLimitMiddleware, before this one)
+            if received is None or received < length:
+                read = "" if received is None else f" after {received} of its {length} bytes"
+                return error_response(SwrError(f"The request body ended{read} (Content-Length): send it whole."))
         return self.get_response(request)

@@ -80,6 +80,14 @@ class SlowClient:
             self.rest = self.rest[1:]
 
     def close(self):
+        """Close the client's side, then wait (up to 5 s) until the server has answered and closed its own: a
+        request it still served would otherwise read the database while the test's teardown empties it (on
+        PostgreSQL, the two deadlocked, and the teardown could lose)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(5)
+            while self.sock.recv(65536):
+                pass
         self.sock.close()
 
 
@@ -185,7 +193,7 @@ def test_a_body_cut_off_by_the_network_is_a_400_not_a_500(client):
 
 def _raw_exchange(base: str, request: bytes) -> tuple[int, bytes]:
     """Send ``request`` as it is on a new connection and half-close it (the client sends nothing more); the
-    answer's status and body."""
+    answer's status and body (de-chunked)."""
     url = urlsplit(base)
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         sock.sendall(request)
@@ -194,6 +202,12 @@ def _raw_exchange(base: str, request: bytes) -> tuple[int, bytes]:
         while chunk := sock.recv(65536):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
+    if b"\r\ntransfer-encoding: chunked" in head.lower():
+        chunks = b""
+        while (size := int(body.split(b"\r\n", 1)[0], 16)) > 0:
+            start = body.index(b"\r\n") + 2
+            chunks, body = chunks + body[start : start + size], body[start + size + 2 :]
+        body = chunks
     return int(head.split(b" ", 2)[1]), body
 
 
@@ -226,3 +240,91 @@ def test_a_chunked_upload_body_broken_off_or_malformed_is_a_400(one_worker, name
     )
     assert status == 400, answer
     assert json.loads(answer)["errors"][0]["code"] == "SIZE_INVALID", answer
+
+
+def _start_upload(base: str, basic: str) -> str:
+    """A new upload session of group/app (the push creates the repository); its Location path."""
+    answer = http_request(
+        f"{base}/v2/group/app/blobs/uploads/", "POST", raw=b"", headers={"Authorization": basic}, timeout=10
+    )
+    assert answer.status == 202, answer
+    return answer.headers["Location"]
+
+
+def _upload_offset(base: str, path: str, basic: str) -> str:
+    answer = http_request(f"{base}{path}", headers={"Authorization": basic}, timeout=10)
+    assert answer.status == 204, answer
+    return answer.headers["Range"]
+
+
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "size": 2,
+        },
+        "layers": [],
+    }
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("request_line", "announced", "body"),
+    [
+        ("PATCH {upload}", 100, b"x" * 10),  # a chunk, read whole before the first query
+        ("PATCH {upload}", 3 * 1024 * 1024, b"x" * 1000),  # a chunk over SWR_MAX_BODY_BYTES, streamed
+        ("PUT {upload}&digest=sha256:" + "0" * 64, 100, b"x" * 10),  # the last chunk with the digest
+        ("POST /v2/group/app/blobs/uploads/?digest=sha256:" + "0" * 64, 100, b"x" * 10),  # a monolithic push
+        ("PUT /v2/group/app/manifests/v1", len(MANIFEST) + 10, MANIFEST),  # a whole manifest, and more announced
+        ("PUT /v2/group/app/manifests/v1", 2 * 1024 * 1024, MANIFEST),  # a manifest over SWR_MAX_BODY_BYTES
+    ],
+    ids=["small chunk", "large chunk", "last chunk", "monolithic", "manifest", "large manifest"],
+)
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_registry_body_shorter_than_its_content_length_is_a_400_and_stores_nothing(
+    one_worker, namespace, token, request_line, announced, body
+):
+    """A client that announces a body and closes its side of the connection before sending all of it has not
+    sent the request (RFC 9112 section 6.3: the message is incomplete): 400 SIZE_INVALID, whatever part came is
+    not stored as a chunk, a blob or a manifest, and the session goes on where it was."""
+    basic = "Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+    upload = _start_upload(one_worker, basic)
+    method, path = request_line.format(upload=upload).split(" ", 1)
+    netloc = urlsplit(one_worker).netloc
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {netloc}\r\nAuthorization: {basic}\r\nContent-Length: {announced}\r\n"
+        f"Content-Type: application/vnd.oci.image.manifest.v1+json\r\n\r\n"
+    )
+    status, answer = _raw_exchange(one_worker, head.encode() + body)
+    assert status == 400, answer
+    error = json.loads(answer)["errors"][0]
+    assert error["code"] == "SIZE_INVALID", error
+    assert f"after {len(body)} of its {announced} bytes" in error["message"], error
+    assert _upload_offset(one_worker, upload, basic) == "0-0"
+    manifest = http_request(f"{one_worker}/v2/group/app/manifests/v1", headers={"Authorization": basic}, timeout=10)
+    assert manifest.status == 404, manifest
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_management_body_shorter_than_its_content_length_is_a_400_and_creates_nothing(one_worker, namespace, token):
+    """The management API's sibling: a complete JSON document with more bytes announced than sent is not a
+    request (the middleware that reads bodies first answers it, before authentication reads the database)."""
+    body = json.dumps({"repository": "cut", "is_public": False}).encode()
+    netloc = urlsplit(one_worker).netloc
+    status, answer = _raw_exchange(
+        one_worker,
+        f"POST /v2/manage/namespaces/group/repos HTTP/1.1\r\nHost: {netloc}\r\nX-Auth-Token: {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body) + 5}\r\n\r\n".encode()
+        + body,
+    )
+    assert status == 400, answer
+    error = json.loads(answer)
+    assert error["error_code"] == "SVCSTG.SWR.4000014", error
+    assert f"after {len(body)} of its {len(body) + 5} bytes" in error["error_msg"], error
+    listed = http_request(f"{one_worker}/v2/manage/namespaces/group/repos/cut", token=token, timeout=10)
+    assert listed.status == 404, listed

@@ -56,12 +56,15 @@ BODY_READ = 256 * 1024
 class _BodyStream:
     """A request body (Django's request, or gunicorn's de-chunked ``wsgi.input``) as a readable stream: the
     server is asked for BODY_READ bytes at a time, whatever size the consumer reads; ``read(n)`` answers n bytes
-    unless the body ends first. Holds one BODY_READ piece at a time; never the body whole."""
+    unless the body ends first; SIZE_INVALID when it ends before ``length`` (its Content-Length). Holds one
+    BODY_READ piece at a time; never the body whole."""
 
-    def __init__(self, source, head: bytes = b""):
+    def __init__(self, source, head: bytes = b"", length: int | None = None):
         self.source = source
         self.data = head  # bytes read from ``source`` and not handed out yet, from ``offset`` on
         self.offset = 0
+        self.length = length  # the Content-Length, None for a chunked body
+        self.received = len(head)
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -70,7 +73,10 @@ class _BodyStream:
         while size > 0:
             if self.offset >= len(self.data):
                 self.data, self.offset = _read_body(self.source, BODY_READ), 0
+                self.received += len(self.data)
                 if not self.data:
+                    if self.length is not None and self.received < self.length:
+                        raise SizeInvalid(_ended_early(self.received, self.length))
                     break
             piece = self.data[self.offset : self.offset + size]
             self.offset += len(piece)
@@ -88,6 +94,11 @@ def _read_body(source, size: int) -> bytes:
         return source.read(size)
     except Exception as error:  # noqa: BLE001 (whatever the server's reader raises is about the client's bytes)
         raise SizeInvalid(f"The request body could not be read whole: {error or type(error).__name__}.") from None
+
+
+def _ended_early(received: int, length: int) -> str:
+    """SIZE_INVALID's message for a body that ended before its Content-Length (the client closed its side)."""
+    return f"The request body ended after {received} of its {length} bytes (Content-Length): send it whole."
 
 
 def registry_view(methods: tuple[str, ...]):
@@ -132,7 +143,9 @@ def _body(request) -> tuple[object, int | None]:
     is read whole here, as ReadBodyFirstMiddleware reads the management API's: a view that calls this before it
     first reads the database then keeps its connection (:func:`_release_while_streaming`). Larger bodies are
     streamed, a chunked one after the part read to find out. A connection that the authentication took (Basic
-    credentials are checked in the database) is given back before the client's bytes are waited for."""
+    credentials are checked in the database) is given back before the client's bytes are waited for. A body
+    that ends before its Content-Length (the client closed its side) is SIZE_INVALID (400): here, before the
+    first query, when it is small; when a streamed one ends."""
     limit = settings.SWR_MAX_BODY_BYTES
     raw = request.META.get("CONTENT_LENGTH") or ""
     if raw:
@@ -140,9 +153,12 @@ def _body(request) -> tuple[object, int | None]:
             raise SizeInvalid(f"Invalid Content-Length {raw[:50]!r}.")
         length = int(raw)
         if length > limit:
-            return _BodyStream(request), length
+            return _BodyStream(request, length=length), length
         _release_connection()
-        return io.BytesIO(_read_body(request, length)), length
+        body = _read_body(request, length)
+        if len(body) < length:
+            raise SizeInvalid(_ended_early(len(body), length))
+        return io.BytesIO(body), length
     if is_chunked(request.META):
         _release_connection()
         source = request.META["wsgi.input"]
