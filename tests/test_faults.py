@@ -73,10 +73,12 @@ def test_a_restart_of_the_database_between_requests_fails_no_request(stack, requ
     if request.node.callspec.params["stack"] == "gevent":
         request.applymarker(
             pytest.mark.xfail(
-                strict=True,
+                # Not strict: whether a request meets a dead connection depends on which the pool hands out
+                # first and on the back-off's timing, and some runs serve all eight (an XPASS in CI then).
+                strict=False,
                 reason="known: psycopg_pool checks the dead connections of its pool one by one, sleeping a "
                 "growing back-off between them, and gives up at the pool timeout: the first requests after "
-                "a restart answer 503 once the database is back",
+                "a restart may answer 503 once the database is back",
             )
         )
     cluster, base, token = stack
