@@ -328,3 +328,32 @@ def test_a_management_body_shorter_than_its_content_length_is_a_400_and_creates_
     assert f"after {len(body)} of its {len(body) + 5} bytes" in error["error_msg"], error
     listed = http_request(f"{one_worker}/v2/manage/namespaces/group/repos/cut", token=token, timeout=10)
     assert listed.status == 404, listed
+
+
+@pytest.mark.parametrize("says_end", [99, None], ids=["Content-Range says less", "Content-Range matches"])
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_large_chunked_patch_must_end_where_its_content_range_says(one_worker, namespace, token, says_end):
+    """A chunk sent with Transfer-Encoding: chunked and over SWR_MAX_BODY_BYTES is streamed, its length known only
+    once it is stored: a Content-Range that does not end where its bytes end is RANGE_INVALID (416), as it is for a
+    body with a Content-Length, and the part is not kept."""
+    basic = "Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+    upload = _start_upload(one_worker, basic)
+    size = 1536 * 1024
+    end = size - 1 if says_end is None else says_end
+    netloc = urlsplit(one_worker).netloc
+    body = b"".join(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for piece in [b"y" * 65536] * (size // 65536))
+    status, answer = _raw_exchange(
+        one_worker,
+        f"PATCH {upload} HTTP/1.1\r\nHost: {netloc}\r\nAuthorization: {basic}\r\nContent-Range: 0-{end}\r\n"
+        f"Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        + body
+        + b"0\r\n\r\n",
+    )
+    if says_end is None:
+        assert status == 202, answer
+        assert _upload_offset(one_worker, upload, basic) == f"0-{size - 1}"
+    else:
+        assert status == 416, answer
+        assert json.loads(answer)["errors"][0]["code"] == "RANGE_INVALID", answer
+        assert _upload_offset(one_worker, upload, basic) == "0-0"

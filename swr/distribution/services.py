@@ -148,12 +148,16 @@ def upload_live(upload: Upload) -> Upload:
     return upload
 
 
-def upload_append(upload: Upload, stream, length: int | None, start: int | None = None) -> Upload:
+def upload_append(
+    upload: Upload, stream, length: int | None, start: int | None = None, end: int | None = None
+) -> Upload:
     """Store the bytes of ``stream`` (``length`` of them, or to its end when None) as the upload's next part.
 
-    ``start``: where the client says the bytes go (Content-Range); it must be the size so far, else
-    RANGE_INVALID (416). The bytes are stored before the session row is locked: a concurrent append
-    that got there first makes this one's part void (416), and it is removed.
+    ``start`` and ``end``: the offsets of the chunk's first and last byte, as the client says (Content-Range,
+    distribution-spec "Pushing a blob in chunks"); ``start`` must be the size so far and the bytes must end at
+    ``end``, else RANGE_INVALID (416), and the part is removed (a chunked body's length is known only once it
+    is stored). The bytes are stored before the session row is locked: a concurrent append that got there
+    first makes this one's part void (416), and it is removed.
     """
     if start is not None and start != upload.size:
         raise RangeInvalid(f"The upload holds {upload.size} bytes: the next chunk starts there, not at {start}.")
@@ -169,6 +173,12 @@ def upload_append(upload: Upload, stream, length: int | None, start: int | None 
     if length is not None and reader.size != length:
         storage.delete_parts([pending])
         raise SizeInvalid(f"The body ended after {reader.size} of its {length} bytes.")
+    if end is not None and upload.size + reader.size - 1 != end:
+        storage.delete_parts([pending])
+        raise RangeInvalid(
+            f"Content-Range says the chunk ends at byte {end}; its {reader.size} bytes end at "
+            f"{upload.size + reader.size - 1}."
+        )
     if reader.size == 0:
         storage.delete_parts([pending])
         return upload

@@ -437,7 +437,7 @@ def upload(request, name: str, upload_id: str):
     if request.method == "DELETE":
         services.upload_cancel(session)
         return HttpResponse(status=204)
-    start = None
+    start = end = None
     content_range = request.META.get("HTTP_CONTENT_RANGE")
     if content_range:
         match = _CONTENT_RANGE.match(content_range.strip())
@@ -448,7 +448,7 @@ def upload(request, name: str, upload_id: str):
             raise RangeInvalid(f"Content-Range {content_range[:100]!r} does not match the body's length.")
     if request.method == "PATCH":
         _release_while_streaming(stream)
-        session = services.upload_append(session, stream, length, start)
+        session = services.upload_append(session, stream, length, start, end)
         return _upload_answer(name, session)
     digest = request.GET.get("digest")
     if not digest:
@@ -456,7 +456,7 @@ def upload(request, name: str, upload_id: str):
     digest = digests.parse(digest)
     if length is None or length > 0:  # the last chunk, with Content-Length or chunked
         _release_while_streaming(stream)
-        session = services.upload_append(session, stream, length, start)
+        session = services.upload_append(session, stream, length, start, end)
     services.upload_finish(session, digest, repository)
     return _blob_created(name, digest)
 
