@@ -124,6 +124,7 @@ class TestBlobs:
         assert b"".join(part.streaming_content) == data[100:200]
         outside = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE="bytes=6000-7000")
         oci_error(outside, 416, "RANGE_INVALID")
+        assert outside["Content-Range"] == "bytes */5000"  # the blob's length (RFC 9110 section 15.5.17)
 
     def test_the_push_creates_the_repository_private_and_counts_it(self, registry, owner, tenant):
         push_blob(registry, "group/new/app", b"x")
@@ -474,11 +475,14 @@ class TestCraftedInput:
         digest = push_blob(registry, "group/web", b"0123456789")
         nines = "9" * 5000
         for header in (f"bytes={nines}-", f"bytes=-{nines}", f"bytes=0-{nines}"):
-            oci_error(registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE=header), 416, "RANGE_INVALID")
+            answer = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE=header)
+            oci_error(answer, 416, "RANGE_INVALID")
+            assert answer["Content-Range"] == "bytes */10"
         location = registry.post("/v2/group/web/blobs/uploads/")["Location"]
         patch = registry.patch(location, data=b"x", content_type="application/octet-stream",
                                HTTP_CONTENT_RANGE=f"0-{nines}")  # fmt: skip
         oci_error(patch, 416, "RANGE_INVALID")
+        assert not patch.has_header("Content-Range")  # a chunk's range, not a part of a blob
 
     @pytest.mark.parametrize("path", ["/v2/group/web/tags/list/", "/v2/group/web/blobs/sha256:a%2f..%2fx/y"])
     def test_unknown_registry_urls_answer_in_the_oci_body(self, registry, path):

@@ -83,11 +83,18 @@ class SizeInvalid(OciError):
 
 
 class RangeInvalid(OciError):
+    """416. ``size``: the length in bytes of the blob whose Range could not be served, sent back as
+    ``Content-Range: bytes */<size>`` (RFC 9110 section 15.5.17); None for an upload's chunk."""
+
     code, status_code, default_message = (
         "RANGE_INVALID",
         HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
         "invalid content range",
     )
+
+    def __init__(self, message: str | None = None, *, size: int | None = None, detail=None):
+        super().__init__(message, detail=detail)
+        self.size = size
 
 
 class Unauthorized(OciError):

@@ -15,6 +15,7 @@ from swr.distribution.errors import (
     NameInvalid,
     NameUnknown,
     OciError,
+    RangeInvalid,
     SizeInvalid,
     TooManyRequests,
     Unauthorized,
@@ -73,10 +74,12 @@ def to_oci_error(exc: Exception) -> OciError | None:
 
 def oci_error_response(error: OciError, request) -> JsonResponse:
     """``{"errors": [{"code", "message", "detail"}]}`` with the error's status, as JSON; a 401 carries the Bearer
-    challenge (with the error's scope), a 429 its Retry-After."""
+    challenge (with the error's scope), a 429 its Retry-After, a 416 of a blob's Range the blob's length."""
     response = JsonResponse(error.body, status=error.status_code)
     if isinstance(error, Unauthorized):
         response["WWW-Authenticate"] = bearer_challenge(request, error.scope, error.reason)
     if isinstance(error, TooManyRequests) and error.retry_after is not None:
         response["Retry-After"] = str(error.retry_after)
+    if isinstance(error, RangeInvalid) and error.size is not None:
+        response["Content-Range"] = f"bytes */{error.size}"
     return response

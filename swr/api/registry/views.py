@@ -348,17 +348,18 @@ def blob(request, name: str, digest: str):
 
 
 def _range(header: str, size: int) -> tuple[int, int]:
-    """The one byte range of a ``Range`` header (RFC 9110 14.2), within ``size``; RANGE_INVALID (416) otherwise."""
+    """The one byte range of a ``Range`` header (RFC 9110 14.2), within ``size``; RANGE_INVALID (416, with
+    ``Content-Range: bytes */<size>``) otherwise."""
     match = _RANGE.match(header.strip())
     if not match or match.groups() == ("", ""):
-        raise RangeInvalid(f"Invalid Range {header[:100]!r}: send one range, bytes=<start>-<end>.")
+        raise RangeInvalid(f"Invalid Range {header[:100]!r}: send one range, bytes=<start>-<end>.", size=size)
     first, last = match.groups()
     if first == "":
         start, end = max(size - int(last), 0), size - 1
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
-        raise RangeInvalid(f"Range {header[:100]!r} is outside the blob's {size} bytes.")
+        raise RangeInvalid(f"Range {header[:100]!r} is outside the blob's {size} bytes.", size=size)
     return start, end
 
 
