@@ -55,7 +55,9 @@ run: migrate
 	echo "    docker://docker.io/library/busybox:latest docker://$(HOST):$(PORT)/group/busybox:1.0"; \
 	echo ""
 	@# The scheduled garbage collection (README: swr_gc): django-q2's cluster beside gunicorn, stopped with it.
-	DJANGO_LOG_FORMAT=plain $(BIN)/python manage.py qcluster & QCLUSTER=$$!; \
+	@# In a session of its own (setsid), so that it is signalled once, by the trap: Ctrl-C or a TERM to the
+	@# whole group (docker stop, systemd) would reach it as well, and a second signal while it stops hangs it.
+	DJANGO_LOG_FORMAT=plain setsid $(BIN)/python manage.py qcluster & QCLUSTER=$$!; \
 	trap 'kill $$QCLUSTER 2>/dev/null; wait $$QCLUSTER 2>/dev/null' EXIT INT TERM; \
 	DJANGO_LOG_FORMAT=plain GUNICORN_BIND=$(HOST):$(PORT) GUNICORN_WORKERS=$${GUNICORN_WORKERS:-2} \
 		$(BIN)/gunicorn -c gunicorn.conf.py registry.wsgi:application

@@ -43,3 +43,24 @@ def test_make_run_runs_the_collector_on_its_schedule_and_stops_the_cluster_with_
         else:
             run.process.stdout.close()
     assert not (_cluster_pids() - before) & ours, "the cluster outlived make run"
+
+
+def test_a_term_to_make_runs_group_stops_the_server_and_the_cluster(tmp_path):
+    """`docker stop`, systemd and `kill -TERM -<group>` signal every process of the group at once: make run and
+    its cluster end within seconds. (The cluster, signalled by the group and again by make run's trap, hung in
+    its exit handler; it now runs in a session of its own and gets the trap's signal alone.)"""
+    before, ours = _cluster_pids(), set()
+    run = MakeRun(tmp_path)
+    try:
+        run.read_until(r"Booting worker with pid")
+        run.read_until(r"Q Cluster \S+ \[swr\] running")
+        ours = _cluster_pids() - before
+        assert ours, "no qcluster process of make run"
+        os.killpg(run.process.pid, signal.SIGTERM)
+        run.process.wait(timeout=30)
+    finally:
+        if run.process.poll() is None:
+            run.stop()
+        for pid in _cluster_pids() & ours:  # a hung cluster is not left behind for the rest of the suite
+            os.kill(pid, signal.SIGKILL)
+    assert not (_cluster_pids() - before) & ours, "the cluster outlived make run"
