@@ -126,6 +126,41 @@ class TestBlobs:
         oci_error(outside, 416, "RANGE_INVALID")
         assert outside["Content-Range"] == "bytes */5000"  # the blob's length (RFC 9110 section 15.5.17)
 
+    @pytest.mark.parametrize(
+        ("header", "status", "content_range", "body"),
+        [
+            ("bytes=2-4", 206, "bytes 2-4/10", b"234"),
+            ("Bytes=2-4", 206, "bytes 2-4/10", b"234"),  # a range unit is case-insensitive (RFC 9110 14.1)
+            ("bytes=7-", 206, "bytes 7-9/10", b"789"),
+            ("bytes=-3", 206, "bytes 7-9/10", b"789"),
+            ("bytes=9-100", 206, "bytes 9-9/10", b"9"),
+            ("items=0-1", 200, None, b"0123456789"),  # another unit: ignored (RFC 9110 14.2, MUST)
+            ("bytes=0-1,3-4", 200, None, b"0123456789"),  # several ranges: this registry serves the whole
+            ("bytes=5-2", 200, None, b"0123456789"),  # an invalid range (RFC 9110 14.1.1): ignored
+            ("bytes=abc", 200, None, b"0123456789"),
+            ("bytes=-", 200, None, b"0123456789"),
+            ("bytes=10-", 416, "bytes */10", None),  # starts past the end: unsatisfiable
+            ("bytes=-0", 416, "bytes */10", None),  # no bytes at all
+        ],
+    )
+    def test_a_blob_range_follows_rfc_9110(self, registry, header, status, content_range, body):
+        digest = push_blob(registry, "group/web", b"0123456789")
+        answer = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE=header)
+        assert answer.status_code == status
+        assert answer.get("Content-Range") == content_range
+        if body is None:
+            oci_error(answer, 416, "RANGE_INVALID")
+        else:
+            assert b"".join(answer.streaming_content) == body
+            assert answer["Content-Length"] == str(len(body))
+
+    def test_a_range_of_an_empty_blob_answers_the_empty_blob(self, registry):
+        """An empty blob has no byte to point at (RFC 9110 section 14.1.1): its Range is ignored."""
+        digest = push_blob(registry, "group/web", b"")
+        for header in ("bytes=-1", "bytes=0-", "bytes=5-"):
+            answer = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE=header)
+            assert (answer.status_code, answer["Content-Length"], answer.get("Content-Range")) == (200, "0", None)
+
     def test_the_push_creates_the_repository_private_and_counts_it(self, registry, owner, tenant):
         push_blob(registry, "group/new/app", b"x")
         repository = Repository.objects.get(namespace__name="group", name="new/app")
@@ -474,10 +509,14 @@ class TestCraftedInput:
     def test_numbers_of_thousands_of_digits(self, registry):
         digest = push_blob(registry, "group/web", b"0123456789")
         nines = "9" * 5000
-        for header in (f"bytes={nines}-", f"bytes=-{nines}", f"bytes=0-{nines}"):
+        beyond = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE=f"bytes={nines}-")
+        oci_error(beyond, 416, "RANGE_INVALID")
+        assert beyond["Content-Range"] == "bytes */10"
+        # A suffix or a last position past the end means up to the end (RFC 9110 section 14.1.2).
+        for header in (f"bytes=-{nines}", f"bytes=0-{nines}"):
             answer = registry.get(f"/v2/group/web/blobs/{digest}", HTTP_RANGE=header)
-            oci_error(answer, 416, "RANGE_INVALID")
-            assert answer["Content-Range"] == "bytes */10"
+            assert (answer.status_code, answer["Content-Range"]) == (206, "bytes 0-9/10")
+            assert b"".join(answer.streaming_content) == b"0123456789"
         location = registry.post("/v2/group/web/blobs/uploads/")["Location"]
         patch = registry.patch(location, data=b"x", content_type="application/octet-stream",
                                HTTP_CONTENT_RANGE=f"0-{nines}")  # fmt: skip

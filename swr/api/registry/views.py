@@ -42,7 +42,7 @@ API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 _TAG = re.compile(TAG_PATTERN)
 # At most 19 digits: a byte position fits 64 bits (and int() of thousands of digits is refused).
 _CONTENT_RANGE = re.compile(r"\A(?:bytes[ =])?(\d{1,19})-(\d{1,19})\Z")
-_RANGE = re.compile(r"\Abytes=(\d{0,19})-(\d{0,19})\Z")
+_RANGE = re.compile(r"\A(\d*)-(\d*)\Z")  # one byte range (RFC 9110 section 14.1.2), after "bytes="
 PAGE_MAX = 10000
 # A blob body is taken from the server (gunicorn) in reads of this size and handed on in the storage's pieces.
 # gunicorn's reader receives up to 1 MiB per recv() and copies what it holds beyond a read again on every read:
@@ -329,9 +329,8 @@ def blob(request, name: str, digest: str):
     else:
         start, end, status = 0, size - 1, 200
         header = request.META.get("HTTP_RANGE")
-        if header:
-            start, end = _range(header, size)
-            status = 206
+        if header and (wanted := _range(header, size)) is not None:
+            (start, end), status = wanted, 206
         try:
             stream = storage.open_blob(digest, start, end) if size else None
         except FileNotFoundError:
@@ -347,20 +346,31 @@ def blob(request, name: str, digest: str):
     return response
 
 
-def _range(header: str, size: int) -> tuple[int, int]:
-    """The one byte range of a ``Range`` header (RFC 9110 14.2), within ``size``; RANGE_INVALID (416, with
-    ``Content-Range: bytes */<size>``) otherwise."""
-    match = _RANGE.match(header.strip())
-    if not match or match.groups() == ("", ""):
-        raise RangeInvalid(f"Invalid Range {header[:100]!r}: send one range, bytes=<start>-<end>.", size=size)
-    first, last = match.groups()
-    if first == "":
-        start, end = max(size - int(last), 0), size - 1
-    else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
+def _range(header: str, size: int) -> tuple[int, int] | None:
+    """The first and last byte that a ``Range`` header asks for within a blob of ``size`` bytes (RFC 9110
+    section 14), or None to answer with the whole blob (200), as a server may: the header names another unit
+    than ``bytes`` (which must be ignored), is malformed, lists several ranges (this registry serves one), or
+    the blob is empty. RANGE_INVALID (416, with ``Content-Range: bytes */<size>``) when its one range lies
+    outside the blob."""
+    unit, _, ranges = header.partition("=")
+    match = _RANGE.match(ranges.strip())
+    if unit.strip().lower() != "bytes" or match is None or match.groups() == ("", "") or size == 0:
+        return None
+    first, last = (_position(digits) if digits else None for digits in match.groups())
+    if first is None:  # a suffix: the last ``last`` bytes, all of them when the blob is shorter
+        if last == 0:
+            raise RangeInvalid(f"Range {header[:100]!r} asks for no bytes.", size=size)
+        return max(size - last, 0), size - 1
+    if last is not None and last < first:
+        return None  # an invalid range (RFC 9110 section 14.1.1)
+    if first >= size:
         raise RangeInvalid(f"Range {header[:100]!r} is outside the blob's {size} bytes.", size=size)
-    return start, end
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+def _position(digits: str) -> int:
+    """A byte position of a Range header; more than 19 digits is beyond any blob (int() refuses over 4300)."""
+    return int(digits) if len(digits) <= 19 else 10**19
 
 
 def _read_range(stream, left: int):
