@@ -145,7 +145,7 @@ def _body(request) -> tuple[object, int | None]:
     streamed, a chunked one after the part read to find out. A connection that the authentication took (Basic
     credentials are checked in the database) is given back before the client's bytes are waited for. A body
     that ends before its Content-Length (the client closed its side) is SIZE_INVALID (400): here, before the
-    first query, when it is small; when a streamed one ends."""
+    view's lookups (Basic credentials were checked already), when it is small; when a streamed one ends."""
     limit = settings.SWR_MAX_BODY_BYTES
     raw = request.META.get("CONTENT_LENGTH") or ""
     if raw:
