@@ -55,8 +55,9 @@ run: migrate
 	echo "    docker://docker.io/library/busybox:latest docker://$(HOST):$(PORT)/group/busybox:1.0"; \
 	echo ""
 	@# The scheduled garbage collection (README: swr_gc): django-q2's cluster beside gunicorn, stopped with it.
-	@# In a session of its own (setsid), so that it is signalled once, by the trap: Ctrl-C or a TERM to the
-	@# whole group (docker stop, systemd) would reach it as well, and a second signal while it stops hangs it.
+	@# In a session of its own (setsid), so that only the trap signals it, once: Ctrl-C or a TERM to the whole
+	@# group (docker stop, kill -TERM -<group>) reached its worker processes too and hung its stop. A KILL to the
+	@# group, which no trap sees, does not reach it then: stop make run with Ctrl-C or TERM.
 	DJANGO_LOG_FORMAT=plain setsid $(BIN)/python manage.py qcluster & QCLUSTER=$$!; \
 	trap 'kill $$QCLUSTER 2>/dev/null; wait $$QCLUSTER 2>/dev/null' EXIT INT TERM; \
 	DJANGO_LOG_FORMAT=plain GUNICORN_BIND=$(HOST):$(PORT) GUNICORN_WORKERS=$${GUNICORN_WORKERS:-2} \
