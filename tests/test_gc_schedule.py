@@ -47,8 +47,9 @@ def test_make_run_runs_the_collector_on_its_schedule_and_stops_the_cluster_with_
 
 def test_a_term_to_make_runs_group_stops_the_server_and_the_cluster(tmp_path):
     """`docker stop`, systemd and `kill -TERM -<group>` signal every process of the group at once: make run and
-    its cluster end within seconds. (The cluster, signalled by the group and again by make run's trap, hung in
-    its exit handler; it now runs in a session of its own and gets the trap's signal alone.)"""
+    its cluster end within seconds. (The group's TERM reached the cluster's worker processes as well as the
+    cluster, which make run's trap then signalled again, and its stop hung; it now runs in a session of its own
+    and gets the trap's signal alone.)"""
     before, ours = _cluster_pids(), set()
     run = MakeRun(tmp_path)
     try:
