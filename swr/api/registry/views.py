@@ -349,20 +349,23 @@ def blob(request, name: str, digest: str):
 def _range(header: str, size: int) -> tuple[int, int] | None:
     """The first and last byte that a ``Range`` header asks for within a blob of ``size`` bytes (RFC 9110
     section 14), or None to answer with the whole blob (200), as a server may: the header names another unit
-    than ``bytes`` (which must be ignored), is malformed, lists several ranges (this registry serves one), or
-    the blob is empty. RANGE_INVALID (416, with ``Content-Range: bytes */<size>``) when its one range lies
-    outside the blob."""
+    than ``bytes`` (which must be ignored), lists several ranges (this registry serves one), or the blob is
+    empty. RANGE_INVALID (416, with ``Content-Range: bytes */<size>``) when its one range is malformed, invalid
+    (``bytes=500-0``: the OCI conformance suite expects 416, RFC 9110 section 14.2 lets a server reject it) or
+    lies outside the blob."""
     unit, _, ranges = header.partition("=")
-    match = _RANGE.match(ranges.strip())
-    if unit.strip().lower() != "bytes" or match is None or match.groups() == ("", "") or size == 0:
+    if unit.strip().lower() != "bytes" or "," in ranges or size == 0:
         return None
+    match = _RANGE.match(ranges.strip())
+    if match is None or match.groups() == ("", ""):
+        raise RangeInvalid(f"Invalid Range {header[:100]!r}: send one range, bytes=<start>-<end>.", size=size)
     first, last = (_position(digits) if digits else None for digits in match.groups())
     if first is None:  # a suffix: the last ``last`` bytes, all of them when the blob is shorter
         if last == 0:
             raise RangeInvalid(f"Range {header[:100]!r} asks for no bytes.", size=size)
         return max(size - last, 0), size - 1
     if last is not None and last < first:
-        return None  # an invalid range (RFC 9110 section 14.1.1)
+        raise RangeInvalid(f"Invalid Range {header[:100]!r}: its end comes before its start.", size=size)
     if first >= size:
         raise RangeInvalid(f"Range {header[:100]!r} is outside the blob's {size} bytes.", size=size)
     return first, size - 1 if last is None else min(last, size - 1)
