@@ -2,8 +2,10 @@
 
 Over real HTTP: gunicorn (four workers) on each blob storage, pushers that push the same layer again and
 again (and delete their image, so that the layer keeps becoming garbage), and the collector running in a
-loop with no grace period. No request may fail with a 5xx, every image whose manifest was accepted is
-whole when pulled, and the layer was really collected while pushes went on.
+loop (a grace period of 1 s); every few rounds, with the three images deleted, a sweep without a grace
+period takes the layer, so that the next rounds push it again from nothing while the loop goes on. No request
+may fail with a 5xx, every image whose manifest was accepted is whole when pulled, and the layer was really
+collected while pushes went on.
 
 In-process: the worst moments forced, one at a time — a sweep between an upload's check of the store and
 its link, a push between the sweep's row delete and its bytes delete, and a link removed between a
@@ -41,6 +43,7 @@ LAYER_SIZE = 256 * 1024
 LAYER_SEED = 14
 ROUNDS = 15
 MAX_ROUNDS = 10 * ROUNDS
+PHASE = 5  # rounds of each pusher between two sweeps with the three pushers' images deleted
 # Links younger than this stay (the time between a client's blob and its manifest); the layer's blob row is old.
 GRACE = timedelta(seconds=1)
 
@@ -140,11 +143,14 @@ def test_pushing_the_same_layer_while_gc_runs_loses_nothing(server, pusher, blob
     errors: list[str] = []
     collected = []
     accepted: dict[str, tuple[str, str]] = {}  # the images kept at the end: name -> (tag, digest)
+    phases = {"ended": 0, "done": False}
+    one_collector = threading.Lock()  # the looping collector and the sweep between phases take turns
 
     def collector():
         try:
             while not stop.is_set():
-                report = collect(GRACE)
+                with one_collector:
+                    report = collect(GRACE)
                 collected.extend(d for d in report.digests if d == layer_digest)
                 stop.wait(0.02)
         except Exception as error:  # noqa: BLE001  (reported by the test)
@@ -152,24 +158,39 @@ def test_pushing_the_same_layer_while_gc_runs_loses_nothing(server, pusher, blob
         finally:
             connection.close()
 
+    def between_phases():
+        """Run by one pusher while all three wait, their images deleted: a sweep without a grace period takes
+        the layer (its links and row, then its bytes), so that the next phase pushes it again from nothing
+        while the looping collector goes on. Without this, whether the three pushers' gaps ever overlapped
+        for the looping collector was left to timing, and some runs raced nothing."""
+        try:
+            with one_collector:
+                report = collect()
+            collected.extend(d for d in report.digests if d == layer_digest)
+        finally:
+            connection.close()
+        phases["ended"] += 1
+        rounds = phases["ended"] * PHASE
+        phases["done"] = (rounds >= ROUNDS and bool(collected)) or rounds >= MAX_ROUNDS
+
+    barrier = threading.Barrier(3, action=between_phases, timeout=120)
+
+    def push_until_accepted(client: RegistryClient, name: str, tag: str) -> tuple[str, bytes]:
+        for _ in range(3 * ROUNDS):
+            pushed = _push(client, name, tag, layer)
+            if pushed is not None:
+                _whole(client, name, tag)
+                return pushed
+            # A link collected between the blob and the manifest: push again, as clients do.
+        raise Failed("the pushes kept being refused")
+
     def push_again_and_again(number: int):
         client = RegistryClient(server, *pusher, timeout=60)
         name = f"group/race{number}"
         try:
-            round_, refused = 0, 0
+            round_ = 0
             while True:
-                pushed = _push(client, name, f"r{round_}", layer)
-                if pushed is None:  # a link collected between the blob and the manifest: push again, as clients do
-                    refused += 1
-                    if refused > 3 * ROUNDS:
-                        raise Failed("the pushes kept being refused")
-                    continue
-                _whole(client, name, f"r{round_}")
-                # At least ROUNDS rounds, and more (up to MAX_ROUNDS) until the collector has taken the layer
-                # at least once while the pushes go on: the race must have happened for the test to show much.
-                if round_ >= MAX_ROUNDS - 1 or (round_ >= ROUNDS - 1 and collected):
-                    accepted[name] = (f"r{round_}", pushed[0])  # kept, to be pulled at the end
-                    break
+                pushed = push_until_accepted(client, name, f"r{round_}")
                 # The layer becomes garbage again once nobody's manifest holds it; a pause of a few milliseconds,
                 # different for each pusher, lets the three pushers' gaps overlap so the collector can take it.
                 status, _, answer = client.request("DELETE", f"/v2/{name}/manifests/{pushed[0]}", name=name)
@@ -177,8 +198,16 @@ def test_pushing_the_same_layer_while_gc_runs_loses_nothing(server, pusher, blob
                     raise Failed(f"manifest delete answered {status}: {answer[:200]!r}")
                 stop.wait(random.uniform(0, 0.05))
                 round_ += 1
+                if round_ % PHASE == 0:
+                    barrier.wait()
+                    # At least ROUNDS rounds, and more (up to MAX_ROUNDS) until the layer has been collected.
+                    if phases["done"]:
+                        tag = f"r{round_}"
+                        accepted[name] = (tag, push_until_accepted(client, name, tag)[0])  # kept, pulled at the end
+                        return
         except Exception as error:  # noqa: BLE001
             errors.append(f"pusher {number}: {error!r}")
+            barrier.abort()  # the others stop waiting for this one
 
     threads = [threading.Thread(target=push_again_and_again, args=(n,)) for n in range(3)]
     gc_thread = threading.Thread(target=collector)
