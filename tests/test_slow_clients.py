@@ -36,6 +36,11 @@ def one_worker(django_db_setup, django_db_blocker, tmp_path_factory):
         yield base
 
 
+def _basic(token: str) -> str:
+    """The Authorization value of alice's Basic credentials with her API token as the password."""
+    return "Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+
+
 def call(url, method="GET", body=None, token=None):
     """One request on a new connection, with a 2 s time limit; (status, body, seconds); status None: no answer."""
     started = time.monotonic()
@@ -61,7 +66,7 @@ class SlowClient:
             # A registry route checks Basic credentials in the database, then reads a small body whole before its
             # first query: the connection the credentials took must not wait for the body with it.
             path, method = f"/v2/group/app/blobs/uploads/{uuid.uuid4()}", "PATCH"
-            credentials = "Authorization: Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+            credentials = f"Authorization: {_basic(token)}"
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
             f"Content-Length: 100\r\n{credentials}\r\n"
@@ -221,17 +226,9 @@ def _raw_exchange(base: str, request: bytes) -> tuple[int, bytes]:
 def test_a_chunked_upload_body_broken_off_or_malformed_is_a_400(one_worker, namespace, token, body):
     """A blob's chunked body that the connection breaks off, or whose chunks are framed wrongly, is the client's
     fault: 400 SIZE_INVALID in the OCI body, not a 500 (gunicorn's reader raises its own exceptions for it)."""
-    basic = "Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+    basic = _basic(token)
     netloc = urlsplit(one_worker).netloc
-    url = urlsplit(one_worker)
-    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(
-            f"POST /v2/group/app/blobs/uploads/ HTTP/1.1\r\nHost: {netloc}\r\nAuthorization: {basic}\r\n"
-            f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
-        )
-        head = sock.recv(65536).split(b"\r\n\r\n")[0].decode()
-    assert head.startswith("HTTP/1.1 202"), head
-    path = next(line.split(": ", 1)[1] for line in head.split("\r\n") if line.lower().startswith("location:"))
+    path = _start_upload(one_worker, basic)
     status, answer = _raw_exchange(
         one_worker,
         f"PATCH {path} HTTP/1.1\r\nHost: {netloc}\r\nAuthorization: {basic}\r\n"
@@ -291,7 +288,7 @@ def test_a_registry_body_shorter_than_its_content_length_is_a_400_and_stores_not
     """A client that announces a body and closes its side of the connection before sending all of it has not
     sent the request (RFC 9112 section 6.3: the message is incomplete): 400 SIZE_INVALID, whatever part came is
     not stored as a chunk, a blob or a manifest, and the session goes on where it was."""
-    basic = "Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+    basic = _basic(token)
     upload = _start_upload(one_worker, basic)
     method, path = request_line.format(upload=upload).split(" ", 1)
     netloc = urlsplit(one_worker).netloc
@@ -337,7 +334,7 @@ def test_a_large_chunked_patch_must_end_where_its_content_range_says(one_worker,
     """A chunk sent with Transfer-Encoding: chunked and over SWR_MAX_BODY_BYTES is streamed, its length known only
     once it is stored: a Content-Range that does not end where its bytes end is RANGE_INVALID (416), as it is for a
     body with a Content-Length, and the part is not kept."""
-    basic = "Basic " + base64.b64encode(f"alice:{token}".encode()).decode()
+    basic = _basic(token)
     upload = _start_upload(one_worker, basic)
     size = 1536 * 1024
     end = size - 1 if says_end is None else says_end
