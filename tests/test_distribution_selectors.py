@@ -123,16 +123,23 @@ def test_the_lookups_leave_no_columns_of_their_own_on_the_models(repository):
         assert not extra, f"{type(instance).__name__} carries {extra}"
 
 
-def test_a_finished_upload_whose_repository_and_organization_went_meanwhile_is_name_unknown(repository, namespace):
-    """Both deleted while the PUT's bytes were committed (after the digest's mark, before the link): the
-    NAME_UNKNOWN message names the repository from what the lookup loaded (a lazy load of the organization would
-    find nothing: a 500)."""
+@pytest.mark.parametrize("stored", [True, False], ids=["bytes stored", "bytes found"])
+def test_a_finished_upload_whose_repository_and_organization_went_meanwhile_is_name_unknown(
+    transactional_db, repository, namespace, stored
+):
+    """Both deleted while the PUT's bytes were committed (after the digest's mark, before the link): the link's
+    foreign key fails the first try at COMMIT (committed transactions here: Django's foreign keys are deferred),
+    the second holds the repository first; the NAME_UNKNOWN message names the repository from what the lookup
+    loaded (a lazy load of the organization would find nothing: a 500). Nothing is left of the blob's row or
+    its link."""
     session = Upload.objects.create(repository=repository)
     found = selectors.upload("group/app", str(session.id))
     services.repository_delete(repository=Repository.objects.get(pk=repository.pk), actor=OPERATOR)
     services.namespace_delete(namespace=Namespace.objects.get(pk=namespace.pk), actor=OPERATOR)
     with pytest.raises(NameUnknown, match="group/app"):
-        registry_services._link(found.repository, digests.of(b""), 0, upload=found)
+        registry_services._link(found.repository, digests.of(b""), 0, upload=found, stored=stored)
+    assert not Blob.objects.exists()
+    assert not RepositoryBlob.objects.exists()
 
 
 @pytest.mark.parametrize("model", READ_BY_HAND, ids=lambda model: model.__name__)

@@ -11,6 +11,7 @@ object store; tests/test_registry_s3.py tests the redirect).
 
 import base64
 import hashlib
+import io
 import json
 import os
 
@@ -421,6 +422,122 @@ class TestUploadSessions:
             left = ([], [])
         assert left == ([], []), left
         assert (Upload.objects.get().parts, Upload.objects.get().size) == (0, 0)
+
+
+class TestChunkAndFinishFoundByName:
+    """A chunk read whole (a layer's PATCH) and a final PUT without a body find their session in the statement that
+    changes it (services.upload_append_small, upload_finish_by_name); what that statement does not find answers
+    as the session's lookup does (spec section 9), and leaves nothing behind."""
+
+    @staticmethod
+    def stale(settings):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        return timezone.now() - settings.SWR_UPLOAD_TTL - timedelta(seconds=1)
+
+    @staticmethod
+    def parts_on_disk(upload_id) -> list[str]:
+        from swr.distribution import storage
+
+        try:
+            names = storage.storage().listdir(f"uploads/{upload_id}")[1]
+        except FileNotFoundError:
+            return []
+        return [name for name in names if name.isdigit()]  # S3: a part is a link to the bytes stored under "next.*"
+
+    def start(self, registry, name="group/web"):
+        from swr.models import Upload
+
+        location = registry.post(f"/v2/{name}/blobs/uploads/")["Location"]
+        return location, Upload.objects.get(pk=location.rsplit("/", 1)[1])
+
+    def test_a_chunk_for_an_expired_session_is_unknown_and_removes_it(self, registry, settings):
+        from swr.models import Upload
+
+        location, upload = self.start(registry)
+        Upload.objects.filter(pk=upload.pk).update(updated_at=self.stale(settings))
+        oci_error(registry.patch(location, data=b"chunk", content_type="x/y"), 404, "BLOB_UPLOAD_UNKNOWN")
+        assert not Upload.objects.exists()
+        assert self.parts_on_disk(upload.pk) == []
+
+    def test_a_final_put_for_an_expired_session_is_unknown(self, registry, settings):
+        from swr.models import Upload
+
+        location, upload = self.start(registry)
+        assert registry.patch(location, data=b"chunk", content_type="x/y").status_code == 202
+        Upload.objects.filter(pk=upload.pk).update(updated_at=self.stale(settings))
+        oci_error(registry.put(f"{location}?digest={digest_of(b'chunk')}"), 404, "BLOB_UPLOAD_UNKNOWN")
+        assert not Upload.objects.exists()
+        assert not Blob.objects.exists()
+
+    def test_a_session_of_another_repository_is_unknown_to_chunks_and_puts(self, registry):
+        from swr.models import Upload
+
+        location, upload = self.start(registry, "group/web")
+        registry.post("/v2/group/api/blobs/uploads/")  # the repository exists
+        elsewhere = location.replace("/group/web/", "/group/api/")
+        oci_error(registry.patch(elsewhere, data=b"chunk", content_type="x/y"), 404, "BLOB_UPLOAD_UNKNOWN")
+        oci_error(registry.put(f"{elsewhere}?digest={digest_of(b'')}"), 404, "BLOB_UPLOAD_UNKNOWN")
+        kept = Upload.objects.get(pk=upload.pk)
+        assert (kept.parts, kept.size, kept.digest) == (0, 0, "")
+        assert self.parts_on_disk(upload.pk) == []
+        oci_error(registry.patch(location.replace("/group/web/", "/group/gone/"), data=b"x", content_type="x/y"),
+                  404, "NAME_UNKNOWN")  # fmt: skip
+
+    def test_a_chunk_that_does_not_start_where_the_session_ends_is_416(self, registry):
+        from swr.models import Upload
+
+        location, upload = self.start(registry)
+        assert registry.patch(location, data=b"abc", content_type="x/y", HTTP_CONTENT_RANGE="0-2").status_code == 202
+        oci_error(registry.patch(location, data=b"def", content_type="x/y", HTTP_CONTENT_RANGE="2-4"), 416,
+                  "RANGE_INVALID")  # fmt: skip
+        assert (Upload.objects.get().parts, Upload.objects.get().size) == (1, 3)
+        assert self.parts_on_disk(upload.pk) == ["0"]
+        response = registry.patch(location, data=b"def", content_type="x/y", HTTP_CONTENT_RANGE="3-5")
+        assert (response.status_code, response["Range"]) == (202, "0-5")
+        assert registry.put(f"{location}?digest={digest_of(b'abcdef')}").status_code == 201
+
+    def test_chunks_without_content_range_follow_each_other(self, registry):
+        location, upload = self.start(registry)
+        for _n, chunk in enumerate([b"one", b"two", b"three"]):
+            response = registry.patch(location, data=chunk, content_type="x/y")
+            assert response.status_code == 202, response.content
+        assert response["Range"] == f"0-{len(b'onetwothree') - 1}"
+        assert sorted(self.parts_on_disk(upload.pk)) == ["0", "1", "2"]
+        assert registry.put(f"{location}?digest={digest_of(b'onetwothree')}").status_code == 201
+        assert registry.get(f"/v2/group/web/blobs/{digest_of(b'onetwothree')}").getvalue() == b"onetwothree"
+
+    def test_a_put_that_finds_a_part_still_arriving_is_400_and_keeps_the_session(self, registry):
+        """A part the session counts but the store does not hold yet (a PATCH renames its chunk into place after
+        the UPDATE that counts it): BLOB_UPLOAD_INVALID, nothing stored, and the PUT succeeds once it is there."""
+        from swr.distribution import storage
+        from swr.models import Upload
+
+        location, upload = self.start(registry)
+        data = os.urandom(100)  # bytes the store does not hold
+        assert registry.patch(location, data=data, content_type="x/y").status_code == 202
+        part = storage.part_key(upload.pk, 0)
+        storage.delete_parts([part])
+        digest = digest_of(data)
+        oci_error(registry.put(f"{location}?digest={digest}"), 400, "BLOB_UPLOAD_INVALID")
+        assert Upload.objects.filter(pk=upload.pk).exists()
+        assert not Blob.objects.exists()
+        assert not storage.exists(digest)
+        storage.save_part(part, io.BytesIO(data), None)
+        assert registry.put(f"{location}?digest={digest}").status_code == 201
+        assert registry.get(f"/v2/group/web/blobs/{digest}").getvalue() == data
+
+    def test_a_final_put_after_the_repository_was_deleted_is_name_unknown(self, registry, api):
+        from swr.models import Upload
+
+        location, _ = self.start(registry)
+        assert registry.patch(location, data=b"orphan", content_type="x/y").status_code == 202
+        assert api.delete("/v2/manage/namespaces/group/repos/web").status_code == 204
+        oci_error(registry.put(f"{location}?digest={digest_of(b'orphan')}"), 404, "NAME_UNKNOWN")
+        assert not Upload.objects.exists()
+        assert not Blob.objects.exists()
 
 
 class TestEveryFailureAnswersInTheOciBody:

@@ -12,6 +12,7 @@ rows under it. Its counters are changed last, by one UPDATE each.
 
 import contextlib
 import hashlib
+import io
 import re
 import uuid
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from swr.audit import Actor, record
 from swr.distribution import digests, manifests, storage
 from swr.distribution.errors import (
     BlobUnknown,
+    BlobUploadInvalid,
     BlobUploadUnknown,
     Denied,
     DigestInvalid,
@@ -63,9 +65,55 @@ def hold_digest(digest: str) -> None:
     transaction holds the database's write lock already (transaction_mode IMMEDIATE), so nothing is done.
     """
     if connection.vendor == "postgresql":
-        key = int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big", signed=True)
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_digest_lock_key(digest)])
+
+
+def _digest_lock_key(digest: str) -> int:
+    """The key of ``digest``'s advisory lock on PostgreSQL: 64 bits of its hash, as a signed bigint."""
+    return int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big", signed=True)
+
+
+def _session_match(u: Table, upload_id, names: tuple[str, str] | None) -> tuple[str, list]:
+    """The WHERE conditions, and their parameters, of a statement on upload session ``upload_id`` (``u``: its
+    table): that session while it is live (written to within SWR_UPLOAD_TTL) and, with ``names`` (the
+    namespace's and the repository's), of the repository so named. The rule of :func:`upload_get` and
+    :func:`upload_live` in SQL, for the statements that find and change a session at once."""
+    updated_at = Upload._meta.get_field("updated_at")
+    sql = f"{u['pk']} = %s AND {u['updated_at']} >= %s"
+    params = [
+        Upload._meta.pk.get_db_prep_value(upload_id, connection),
+        updated_at.get_db_prep_value(timezone.now() - settings.SWR_UPLOAD_TTL, connection),
+    ]
+    if names is not None:
+        r, n = Table(Repository, "r"), Table(Namespace, "n")
+        sql += (
+            f" AND {u['repository']} = (SELECT {r['pk']} FROM {r} JOIN {n} ON {n['pk']} = {r['namespace']} "
+            f"WHERE {n['name']} = %s AND {r['name']} = %s)"
+        )
+        params += list(names)
+    return sql, params
+
+
+def _mark(upload_id, digest: str, names: tuple[str, str] | None = None) -> tuple | None:
+    """Mark upload ``upload_id`` as ending as blob ``digest`` (Upload.digest, what the garbage collector keeps),
+    under the digest's lock (:func:`hold_digest`), in one statement that is its own transaction: the session's
+    (parts, size, sha256, repository id), or None when no live session matched (:func:`_session_match`).
+
+    PostgreSQL: the UPDATE takes the lock itself (one round trip instead of BEGIN, the lock, the UPDATE and
+    COMMIT); SQLite: the statement's write lock orders it, as hold_digest says."""
+    u = Table(Upload)
+    where, params = _session_match(u, upload_id, names)
+    update = f"UPDATE {u} SET {u['digest']} = %s"
+    returning = f"RETURNING {u['parts']}, {u['size']}, {u['sha256']}, {u['repository']}"
+    if connection.vendor == "postgresql":
+        sql = f"WITH held AS (SELECT pg_advisory_xact_lock(%s)) {update} FROM held WHERE {where} {returning}"
+        params = [_digest_lock_key(digest), digest, *params]
+    else:
+        sql, params = f"{update} WHERE {where} {returning}", [digest, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def _hold_links(repository: Repository, blob_ids: list[int]) -> int:
@@ -197,49 +245,138 @@ def upload_append(
     return upload
 
 
+def upload_append_small(
+    namespace_name: str, repository_name: str, upload_id: uuid.UUID, data: bytes, start: int | None
+) -> Upload | None:
+    """Store ``data`` (a chunk read whole: at most SWR_MAX_BODY_BYTES, not empty) as the next part of upload
+    ``upload_id`` of repository ``<namespace_name>/<repository_name>``, recorded in one statement: the
+    upload's id, size and parts (not a model to save), or None when that statement finds no live session of
+    that repository whose bytes end at ``start`` (when given; Content-Range). The caller then takes the path
+    that says why (:func:`upload_get`, :func:`upload_live`, :func:`upload_append`): this one stored nothing.
+
+    A small chunk (a layer of skopeo's or docker's push, sent chunked) costs one round trip to the database
+    instead of the session's lookup and a transaction (docs/performance.md). The bytes are stored under a
+    name of their own first; the UPDATE gives them their place (its RETURNING: the part's number) and they
+    are renamed into it after it committed. A PUT that reads the session in between misses that part and
+    answers BLOB_UPLOAD_INVALID (:func:`upload_finish`); a client sends it after the PATCH's answer.
+    """
+    pending = f"{storage.part_key(upload_id, 'next')}.{uuid.uuid4().hex}"
+    reader = storage.save_part(pending, io.BytesIO(data), len(data))
+    found = _record_part(namespace_name, repository_name, upload_id, reader, start)
+    if found is None:
+        storage.delete_parts([pending])
+        return None
+    parts, size = found
+    storage.rename(pending, storage.part_key(upload_id, parts - 1))
+    return Upload(id=upload_id, parts=parts, size=size)
+
+
+def _record_part(namespace_name: str, repository_name: str, upload_id: uuid.UUID, reader, start: int | None):
+    """The UPDATE of :func:`upload_append_small`: (parts, size) after it, or None when it matched no session.
+
+    The session must be a live one of the repository of that name (:func:`_session_match`) and, with ``start``,
+    hold exactly ``start`` bytes. ``sha256`` keeps the chunk's digest when it is the first part (Upload's
+    docstring), as :func:`upload_append` does. Column values on the right of SET are the old ones."""
+    u = Table(Upload)
+    where, match = _session_match(u, upload_id, (namespace_name, repository_name))
+    at_start = f" AND {u['size']} = %s" if start is not None else ""
+    sql = (
+        f"UPDATE {u} SET {u['parts']} = {u['parts']} + 1, {u['size']} = {u['size']} + %s, "
+        f"{u['sha256']} = CASE WHEN {u['parts']} = 0 THEN %s ELSE '' END, {u['updated_at']} = %s "
+        f"WHERE {where}{at_start} RETURNING {u['parts']}, {u['size']}"
+    )
+    now = Upload._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    params = [reader.size, reader.digest("sha256"), now, *match, *([start] if start is not None else [])]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 def upload_finish(upload: Upload, digest: str, repository: Repository) -> Blob:
     """End the upload as blob ``digest``: verify the digest, store the blob once, link it to the repository.
 
     DIGEST_INVALID (400) when the bytes have another digest (the session is then ended: its bytes are useless).
+    BLOB_UPLOAD_INVALID (400) when a part the session counts is not in the store yet: a chunk of
+    :func:`upload_append_small` still being renamed into place (a PUT sent before its PATCH was answered).
+    BLOB_UPLOAD_UNKNOWN (404) when the session ended meanwhile.
     """
     digest = digests.parse(digest)
+    if _mark(upload.id, digest) is None:
+        raise BlobUploadUnknown(f"Upload {upload.id} ended meanwhile: start a new one.")
+    return _finish_marked(upload, digest, repository)
+
+
+def upload_finish_by_name(namespace_name: str, repository_name: str, upload_id: uuid.UUID, digest: str) -> Blob | None:
+    """End upload ``upload_id`` of repository ``<namespace_name>/<repository_name>`` as blob ``digest`` (a valid
+    digest), as :func:`upload_finish` does, finding the session by the statement that marks it: None when it
+    finds no live session of that repository (the caller then takes the path that says why). The final PUT
+    of a layer's push without a body (skopeo's, docker's) saves the session's lookup (docs/performance.md)."""
+    found = _mark(upload_id, digest, (namespace_name, repository_name))
+    if found is None:
+        return None
+    parts, size, sha256, repository_id = found
+    upload = Upload(id=upload_id, parts=parts, size=size, sha256=sha256, repository_id=repository_id)
+    repository = Repository.from_db(None, ["id", "name"], [repository_id, repository_name])
+    repository.namespace = Namespace(name=namespace_name)  # for messages: neither is to be saved
+    return _finish_marked(upload, digest, repository)
+
+
+def _finish_marked(upload: Upload, digest: str, repository: Repository) -> Blob:
+    """The end of :func:`upload_finish` once the session is marked with ``digest``."""
     keys = [storage.part_key(upload.id, n) for n in range(upload.parts)]
     algorithm = digests.algorithm(digest)
-    if algorithm == "sha256" and upload.parts <= 1 and (upload.sha256 or upload.parts == 0):
-        actual = upload.sha256 or digests.of(b"")
-    else:
-        actual, _ = storage.digest_of_parts(keys, algorithm)
+    with _parts_arrived(upload):
+        if algorithm == "sha256" and upload.parts <= 1 and (upload.sha256 or upload.parts == 0):
+            actual = upload.sha256 or digests.of(b"")
+        else:
+            actual, _ = storage.digest_of_parts(keys, algorithm)
     if actual != digest:
         _discard(upload)
         raise DigestInvalid(f"The uploaded bytes have digest {actual}, not {digest}.")
-    with transaction.atomic():  # the mark that keeps the garbage collector off ``digest`` (hold_digest)
-        hold_digest(digest)
-        if not Upload.objects.filter(pk=upload.pk).update(digest=digest):
-            raise BlobUploadUnknown(f"Upload {upload.id} ended meanwhile: start a new one.")
-    if not keys:
-        storage.store_empty(digest)
-    else:
-        storage.commit_parts(keys, digest)
-    blob = _link(repository, digest, upload.size, upload=upload)
-    return blob
+    with _parts_arrived(upload):
+        stored = storage.store_empty(digest) if not keys else storage.commit_parts(keys, digest)
+    return _link(repository, digest, upload.size, upload=upload, stored=stored)
 
 
-def _link(repository: Repository, digest: str, size: int, upload: Upload) -> Blob:
-    """Record that the store holds blob ``digest`` and that ``repository`` holds it; end ``upload``.
-
-    A new blob's row is written without a savepoint around it (two round trips less on a layer's push): when
-    a concurrent upload of the same bytes wrote it first, the unique digest fails the transaction, and it
-    runs once more, finding the row."""
+@contextlib.contextmanager
+def _parts_arrived(upload: Upload):
+    """Around a read or a move of the upload's parts: BLOB_UPLOAD_INVALID (400) for a part not in the store yet
+    (FileNotFoundError; the folder and the object store both raise it), which nothing has read or moved."""
     try:
-        return _link_once(repository, digest, size, upload)
-    except IntegrityError:  # the blob's row, created by a concurrent upload of the same bytes
-        return _link_once(repository, digest, size, upload)
+        yield
+    except FileNotFoundError:
+        raise BlobUploadInvalid(
+            f"A chunk of upload {upload.id} is still being stored: send the PUT once its PATCH is answered."
+        ) from None
 
 
-def _link_once(repository: Repository, digest: str, size: int, upload: Upload) -> Blob:
+def _link(repository: Repository, digest: str, size: int, upload: Upload, *, stored: bool) -> Blob:
+    """Record that the store holds blob ``digest`` and that ``repository`` holds it; end ``upload``.
+    ``stored``: this upload's bytes became the blob (the store did not hold it). NAME_UNKNOWN (404) when the
+    repository was deleted meanwhile.
+
+    The first try takes no lock on the repository before it writes (one round trip less on a layer's push):
+    the link's foreign key is checked at COMMIT (Django's foreign keys are deferred, on both databases;
+    PostgreSQL then locks the repository's row FOR KEY SHARE, as :func:`_hold` would) and fails the
+    transaction when the repository is gone. When the
+    upload stored the bytes, no row can be there either (a blob's row is written after its bytes and removed
+    before them, swr/distribution/gc.py): the row is written without looking for one first, and without a
+    savepoint around it (three round trips less). When a concurrent upload of the same bytes wrote it first,
+    its unique digest fails the transaction. After either failure the transaction runs once more, holding the
+    repository first and looking for the blob's row: it finds it, or answers NAME_UNKNOWN."""
+    try:
+        return _link_once(repository, digest, size, upload, hold=False, seek=not stored)
+    except IntegrityError:  # the blob's row, created by a concurrent upload of the same bytes; the repository gone
+        return _link_once(repository, digest, size, upload, hold=True, seek=True)
+
+
+def _link_once(repository: Repository, digest: str, size: int, upload: Upload, *, hold: bool, seek: bool) -> Blob:
+    """One try of :func:`_link`: ``hold``, lock the repository first; ``seek``, look for the blob's row (and lock
+    it against the garbage collector) before creating one."""
     with transaction.atomic():
-        _hold(repository)
-        blob = next(iter(Blob.objects.filter(digest=digest)[:1]), None)
+        if hold:
+            _hold(repository)
+        blob = next(iter(Blob.objects.filter(digest=digest)[:1]), None) if seek else None
         if blob is not None and not services.lock_row(Blob, blob.pk, "KEY SHARE"):
             blob = None  # removed by the garbage collector meanwhile: the upload's mark kept the bytes
         created = blob is None

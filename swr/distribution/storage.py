@@ -160,15 +160,17 @@ def digest_of_parts(keys: list[str], algorithm: str) -> tuple[str, int]:
     return reader.digest(algorithm), reader.size
 
 
-def commit_parts(keys: list[str], digest: str) -> None:
-    """Make the parts the blob ``digest`` (if the store does not hold it yet), then remove the parts.
+def commit_parts(keys: list[str], digest: str) -> bool:
+    """Make the parts the blob ``digest`` (if the store does not hold it yet), then remove the parts; True when
+    the parts became the blob, False when the store held it already.
 
     On a folder, a one-part upload is renamed into place (no copy); on an object store the parts are copied
     inside the store (S3BlobStorage.compose); otherwise the parts are copied in a stream into the blob's key.
     """
     store = storage()
     key = blob_key(digest)
-    if not store.exists(key):
+    stored = not store.exists(key)
+    if stored:
         if _object_store() is not None:
             store.compose(keys, key)
         elif len(keys) == 1 and isinstance(store, FileSystemStorage):
@@ -178,6 +180,7 @@ def commit_parts(keys: list[str], digest: str) -> None:
         else:
             _save_exact(key, HashingReader(PartsReader(keys), None, ()))
     delete_parts(keys)
+    return stored
 
 
 def delete_parts(keys: list[str]) -> None:
@@ -196,16 +199,28 @@ def delete_parts(keys: list[str]) -> None:
             os.rmdir(folder)
 
 
-def store_empty(digest: str) -> None:
-    """Store the empty blob (an upload that ended without bytes) under ``digest``."""
+def store_empty(digest: str) -> bool:
+    """Store the empty blob (an upload that ended without bytes) under ``digest``; True when the store did not
+    hold it before (an object store is not asked: True)."""
     if (store := _object_store()) is not None:
         store.put_stream(blob_key(digest), ContentFile(b""))
-    elif not exists(digest):
-        _save_exact(blob_key(digest), ContentFile(b""))
+        return True
+    if exists(digest):
+        return False
+    _save_exact(blob_key(digest), ContentFile(b""))
+    return True
 
 
 def exists(digest: str) -> bool:
     return storage().exists(blob_key(digest))
+
+
+def surely_absent(digest: str) -> bool:
+    """True when the store certainly does not hold blob ``digest`` and asking is cheaper than the database: a
+    folder without its file (one stat). False means "ask the database": the store holds it, or it is an
+    object store, where asking is a request (several milliseconds) and the database answers sooner."""
+    store = storage()
+    return isinstance(store, FileSystemStorage) and not os.path.exists(store.path(blob_key(digest)))
 
 
 def open_key(key: str, start: int = 0, end: int | None = None):

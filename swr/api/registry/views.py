@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import re
+import uuid
 from functools import wraps
 
 from django.conf import settings
@@ -309,9 +310,12 @@ def blob(request, name: str, digest: str):
     if not digests.is_valid(digest):
         _repository(request, name, {"pull"})  # NAME_UNKNOWN first, as for every route of a repository
     digest = digests.parse(digest)
-    # One query on the link: every layer of a push begins with a HEAD (mostly of a missing blob), every layer of
-    # a pull is a GET. A HEAD answer has no body, so a missing repository and a missing blob are the same 404
+    # Every layer of a push begins with two HEADs, mostly of a blob no repository holds: on a folder that lacks
+    # its bytes the answer is a 404 without the database. Otherwise one query on the link (every layer of a
+    # pull is a GET). A HEAD answer has no body, so a missing repository and a missing blob are the same 404
     # to the client; a GET's precise error (NAME_UNKNOWN or BLOB_UNKNOWN) costs a second query, when it fails.
+    if request.method == "HEAD" and storage.surely_absent(digest):
+        raise BlobUnknown(f"Blob {digest} is unknown to repository {name}.")
     size = selectors.linked_blob_size(name, digest)
     if size is None:
         if request.method != "HEAD":
@@ -439,6 +443,13 @@ def upload(request, name: str, upload_id: str):
     auth.authorize(request, name, {"pull", "push"})
     if request.method in ("PATCH", "PUT"):
         stream, length = _body(request)  # a small body before the database: no connection held while it comes
+    if request.method == "PATCH" and isinstance(stream, io.BytesIO) and length:
+        appended = _append_small(request, name, upload_id, stream, length)
+        if appended is not None:
+            return _upload_answer(name, appended)
+        stream.seek(0)  # not appended: the path below says why, or appends it
+    if request.method == "PUT" and length == 0 and (finished := _finish_by_name(request, name, upload_id)):
+        return _blob_created(name, finished)
     session = selectors.upload(name, upload_id)  # the session with its repository: one query
     if session is None:  # the precise answer: NAME_UNKNOWN, or BLOB_UPLOAD_UNKNOWN
         _, repository = _repository(request, name, {"pull", "push"})
@@ -451,15 +462,7 @@ def upload(request, name: str, upload_id: str):
     if request.method == "DELETE":
         services.upload_cancel(session)
         return HttpResponse(status=204)
-    start = end = None
-    content_range = request.META.get("HTTP_CONTENT_RANGE")
-    if content_range:
-        match = _CONTENT_RANGE.match(content_range.strip())
-        if not match:
-            raise RangeInvalid(f"Invalid Content-Range {content_range[:100]!r}: send <start>-<end>.")
-        start, end = int(match.group(1)), int(match.group(2))
-        if end < start or (length is not None and end - start + 1 != length):
-            raise RangeInvalid(f"Content-Range {content_range[:100]!r} does not match the body's length.")
+    start, end = _content_range(request, length)
     if request.method == "PATCH":
         _release_while_streaming(stream)
         session = services.upload_append(session, stream, length, start, end)
@@ -473,6 +476,52 @@ def upload(request, name: str, upload_id: str):
         session = services.upload_append(session, stream, length, start, end)
     services.upload_finish(session, digest, repository)
     return _blob_created(name, digest)
+
+
+def _content_range(request, length: int | None) -> tuple[int | None, int | None]:
+    """The first and last byte of a chunk by its Content-Range (``<start>-<end>``; distribution-spec "Pushing a
+    blob in chunks"), (None, None) without one; RANGE_INVALID (416) when it is malformed or does not match the
+    body's ``length`` (None: chunked, not known yet)."""
+    content_range = request.META.get("HTTP_CONTENT_RANGE")
+    if not content_range:
+        return None, None
+    match = _CONTENT_RANGE.match(content_range.strip())
+    if not match:
+        raise RangeInvalid(f"Invalid Content-Range {content_range[:100]!r}: send <start>-<end>.")
+    start, end = int(match.group(1)), int(match.group(2))
+    if end < start or (length is not None and end - start + 1 != length):
+        raise RangeInvalid(f"Content-Range {content_range[:100]!r} does not match the body's length.")
+    return start, end
+
+
+def _append_small(request, name: str, upload_id: str, stream: io.BytesIO, length: int):
+    """A PATCH whose chunk was read whole (a layer of skopeo's or docker's push), appended in one statement
+    (services.upload_append_small); None when that did not append it, and the view's usual path answers: an
+    invalid name, upload id or Content-Range, an unknown, expired or another repository's session, a chunk
+    that does not start where the session ends."""
+    try:
+        start, _ = _content_range(request, length)
+        key = uuid.UUID(upload_id)
+        namespace_name, repository_name = selectors.split_name(name)
+    except (OciError, ValueError):
+        return None
+    return services.upload_append_small(namespace_name, repository_name, key, stream.getvalue(), start)
+
+
+def _finish_by_name(request, name: str, upload_id: str) -> str | None:
+    """A final PUT without a body (the end of skopeo's and docker's layer push) finished in the statement that
+    finds and marks the session (services.upload_finish_by_name): the blob's digest; None when it was not, and
+    the view's usual path answers (an invalid name, upload id or digest, a Content-Range, an unknown, expired or
+    another repository's session). A digest that the bytes do not have is DIGEST_INVALID here as there."""
+    if request.META.get("HTTP_CONTENT_RANGE"):
+        return None
+    try:
+        digest = digests.parse(request.GET.get("digest") or "")
+        key = uuid.UUID(upload_id)
+        namespace_name, repository_name = selectors.split_name(name)
+    except (OciError, ValueError):
+        return None
+    return digest if services.upload_finish_by_name(namespace_name, repository_name, key, digest) else None
 
 
 @registry_view(("GET", "HEAD"))
