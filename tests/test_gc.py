@@ -243,6 +243,21 @@ class TestUploads:
         assert done.status_code == 201, done.content
         assert registry.get(f"/v2/group/web/blobs/{digest_of(b'first')}").status_code == 200
 
+    def test_multipart_uploads_only_on_an_object_store_and_a_push_leaves_none(self, registry):
+        """Step 4 looks for incomplete multipart uploads on an object store only (tests/test_registry_s3.py
+        aborts them); a push that ended left none there, and on a folder there are none to look for."""
+        push_blob(registry, "group/web", b"stored whole")
+        location = registry.post("/v2/group/web/blobs/uploads/")["Location"]
+        assert registry.patch(location, data=b"a part", content_type="application/octet-stream").status_code == 202
+
+        report = collect()
+
+        assert report.multipart_uploads == 0
+        assert report.summary().endswith(", 0 incomplete multipart uploads")
+        assert (report.blobs, report.part_folders) == (1, 0)  # the other steps as before
+        assert storage.stale_multipart_uploads(timezone.now()) == []
+        assert storage.storage().exists(storage.part_key(Upload.objects.get().id, 0))  # the open upload's part
+
 
 class TestCommand:
     def test_swr_gc_reports_blobs_and_bytes(self, registry):
@@ -253,6 +268,7 @@ class TestCommand:
         out = io.StringIO()
         call_command("swr_gc", "--grace-minutes", "0", stdout=out)
         assert out.getvalue().startswith("Removed 1 blobs (12 bytes)")
+        assert out.getvalue().endswith(", 0 incomplete multipart uploads.\n")
         assert not Blob.objects.exists()
 
     def test_the_default_grace_period_comes_from_the_settings(self, registry, settings):

@@ -11,11 +11,14 @@ import socket
 import time
 import urllib.parse
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
 
-from swr.distribution import storage
+from swr.audit import Actor
+from swr.distribution import gc, storage
+from swr.models import AuditRecord, Repository, Upload
 
 from .helpers import start_gunicorn
 from .liveserver import get
@@ -289,3 +292,102 @@ def test_an_unreachable_store_answers_503_and_pulls_are_still_redirected(blob_st
     assert b"blob store" in pushed[2]
     assert head[0] == 200  # from the database
     assert pulled[0] == 307  # signing a URL asks nothing of the store
+
+
+def begin_multipart(blob_storage, key: str) -> str:
+    """A multipart upload of ``key`` with one part stored, begun with the tests' own client, left incomplete as a
+    worker killed in the middle of S3BlobStorage.put_stream or compose leaves it; its upload id."""
+    s3, bucket = blob_storage.store.client(), blob_storage.store.bucket
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=data_of(MIB, seed=16))
+    return upload_id
+
+
+def pending_uploads(blob_storage, prefix: str) -> list[str]:
+    """The ids of the multipart uploads under ``prefix`` the store still holds (neither completed nor aborted)."""
+    s3 = blob_storage.store.client()
+    return [
+        upload["UploadId"]
+        for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=blob_storage.store.bucket, Prefix=prefix)
+        for upload in page.get("Uploads", ())
+    ]
+
+
+def collect(**options) -> gc.Report:
+    return gc.collect(actor=Actor.command(), **options)
+
+
+class TestCollectorAbortsMultipartUploads:
+    """swr/distribution/gc.py step 4: a multipart upload begun before the grace period and never completed nor
+    aborted holds parts the bucket's object listing does not show; the collector aborts it."""
+
+    def test_an_incomplete_multipart_upload_is_aborted_and_counted(self, blob_storage):
+        prefix = f"uploads/{uuid.uuid4()}/"  # an upload whose session is gone (no row)
+        upload_id = begin_multipart(blob_storage, f"{prefix}0.{uuid.uuid4().hex}")
+        assert pending_uploads(blob_storage, prefix) == [upload_id]
+        assert blob_storage.store.keys(prefix) == []  # no listing of objects shows its part
+
+        report = collect(grace=timedelta(0))
+
+        assert pending_uploads(blob_storage, prefix) == []
+        assert report.multipart_uploads == 1
+        assert "1 incomplete multipart uploads" in report.summary()
+        audit = AuditRecord.objects.get(action="registry.gc")  # it removed something: recorded
+        assert audit.detail == report.summary()
+        assert collect(grace=timedelta(0)).multipart_uploads == 0
+
+    def test_one_begun_within_the_grace_period_is_kept(self, blob_storage):
+        prefix = f"uploads/{uuid.uuid4()}/"
+        upload_id = begin_multipart(blob_storage, f"{prefix}0.{uuid.uuid4().hex}")
+
+        report = collect(grace=timedelta(minutes=60))
+
+        assert report.multipart_uploads == 0
+        assert pending_uploads(blob_storage, prefix) == [upload_id]
+        assert not AuditRecord.objects.filter(action="registry.gc").exists()
+        assert collect(grace=timedelta(0)).multipart_uploads == 1
+        assert pending_uploads(blob_storage, prefix) == []
+
+    def test_a_dry_run_counts_and_keeps_it(self, blob_storage):
+        prefix = f"uploads/{uuid.uuid4()}/"
+        upload_id = begin_multipart(blob_storage, f"{prefix}0.{uuid.uuid4().hex}")
+
+        report = collect(grace=timedelta(0), dry_run=True)
+
+        assert (report.dry_run, report.multipart_uploads) == (True, 1)
+        assert report.summary().startswith("would remove")
+        assert report.summary().endswith("1 incomplete multipart uploads")
+        assert pending_uploads(blob_storage, prefix) == [upload_id]
+        assert not AuditRecord.objects.filter(action="registry.gc").exists()
+        assert collect(grace=timedelta(0)).multipart_uploads == 1
+
+    def test_those_of_an_open_upload_are_kept_until_it_ends(self, blob_storage, namespace):
+        """A part still streaming (uploads/<id>/), a blob being composed (blobs/, the upload marked with its
+        digest): a push that takes longer than the grace period is not cut off."""
+        repository = Repository.objects.create(namespace=namespace, name="app", is_public=False)
+        streaming = Upload.objects.create(repository=repository)
+        digest = f"sha256:{uuid.uuid4().hex * 2}"
+        composing = Upload.objects.create(repository=repository, digest=digest)
+        part = begin_multipart(blob_storage, f"uploads/{streaming.id}/0.{uuid.uuid4().hex}")
+        blob = begin_multipart(blob_storage, key_of(digest))
+
+        assert collect(grace=timedelta(0)).multipart_uploads == 0
+        assert pending_uploads(blob_storage, f"uploads/{streaming.id}/") == [part]
+        assert pending_uploads(blob_storage, key_of(digest)) == [blob]
+
+        streaming.delete()
+        composing.delete()
+        assert collect(grace=timedelta(0)).multipart_uploads == 2
+        assert pending_uploads(blob_storage, f"uploads/{streaming.id}/") == []
+        assert pending_uploads(blob_storage, key_of(digest)) == []
+
+    def test_one_outside_the_registrys_keys_is_not_its_to_abort(self, blob_storage):
+        key = f"elsewhere/{uuid.uuid4()}"  # a bucket shared with something else
+        upload_id = begin_multipart(blob_storage, key)
+
+        assert collect(grace=timedelta(0)).multipart_uploads == 0
+
+        assert pending_uploads(blob_storage, key) == [upload_id]
+        blob_storage.store.client().abort_multipart_upload(
+            Bucket=blob_storage.store.bucket, Key=key, UploadId=upload_id
+        )

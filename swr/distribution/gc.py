@@ -10,7 +10,11 @@ first, once older than the grace period (SWR_GC_GRACE_MINUTES):
    used by a manifest, or left by a deleted tag's or manifest's last reference. The grace period is the
    time a client has between pushing its layers and pushing the manifest that uses them;
 3. upload sessions untouched for SWR_UPLOAD_TTL, and the parts of uploads whose rows are gone;
-4. blobs nothing keeps: the row, then its bytes.
+4. on an object store only, multipart uploads neither completed nor aborted (a worker killed while it stored a
+   part or composed a blob): aborted, which removes their parts, bytes that no listing of the bucket's objects
+   shows. Kept while the upload session they belong to is open (a part of ``uploads/<its id>/``, or the blob it
+   is ending as), so that a push streaming for longer than the grace period is not cut off;
+5. blobs nothing keeps: the row, then its bytes.
 
 Pushes go on meanwhile. Each removal runs in its own short transaction, locks what it removes and checks
 again under the lock that nothing keeps it; a push locks what it links (swr/distribution/services.py):
@@ -55,6 +59,7 @@ class Report:
     links: int = 0
     uploads: int = 0
     part_folders: int = 0
+    multipart_uploads: int = 0
     blobs: int = 0
     bytes: int = 0
     digests: list[str] = field(default_factory=list)
@@ -64,7 +69,7 @@ class Report:
         return (
             f"{verb} {self.blobs} blobs ({self.bytes} bytes), {self.manifests} untagged manifests, "
             f"{self.links} unused repository links, {self.uploads} expired uploads, "
-            f"{self.part_folders} abandoned upload folders"
+            f"{self.part_folders} abandoned upload folders, {self.multipart_uploads} incomplete multipart uploads"
         )
 
 
@@ -82,8 +87,17 @@ def collect(
     _unused_links(cutoff, report)
     _expired_uploads(report)
     _abandoned_parts(cutoff, report)
+    _multipart_uploads(cutoff, report)
     _blobs(cutoff, report)
-    if not dry_run and (report.blobs or report.manifests or report.links or report.uploads or report.part_folders):
+    removed = (
+        report.blobs,
+        report.manifests,
+        report.links,
+        report.uploads,
+        report.part_folders,
+        report.multipart_uploads,
+    )
+    if not dry_run and any(removed):
         with transaction.atomic():
             record(actor, "registry.gc", "blobs", detail=report.summary())
     return report
@@ -191,7 +205,34 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-# 4. Blobs
+# 4. Multipart uploads
+
+
+def _multipart_uploads(cutoff, report: Report) -> None:
+    """Abort what the object store holds of multipart uploads begun before ``cutoff`` and never completed nor
+    aborted, unless the upload session they belong to is open (storage.stale_multipart_uploads: none on a
+    folder). Parts are stored under ``uploads/<upload id>/``, and blobs composed while the upload is marked
+    with the blob's digest (services.upload_finish): either is kept until its session ends or expires (step 3)."""
+    for key, upload_id in storage.stale_multipart_uploads(cutoff):
+        if _of_open_upload(key):
+            continue
+        if report.dry_run or storage.abort_multipart_upload(key, upload_id):
+            report.multipart_uploads += 1
+
+
+def _of_open_upload(key: str) -> bool:
+    """Whether ``key`` is a part of an open upload (``uploads/<id>/...``) or the blob an upload is ending as."""
+    folder, _, rest = key.partition("/")
+    if folder == "uploads":
+        upload_id = rest.split("/", 1)[0]
+        return _is_uuid(upload_id) and Upload.objects.filter(pk=upload_id).exists()
+    if folder == "blobs" and rest.count("/") == 2:
+        algorithm, _, encoded = rest.split("/")
+        return Upload.objects.filter(digest=f"{algorithm}:{encoded}").exists()
+    return False
+
+
+# 5. Blobs
 
 
 def _blobs(cutoff, report: Report) -> None:

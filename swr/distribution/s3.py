@@ -237,6 +237,34 @@ class S3BlobStorage(S3Storage):
             if answer.get("Errors"):
                 raise OSError(f"The object store did not delete {answer['Errors'][:3]}")
 
+    @answering
+    def stale_multipart_uploads(self, before, prefix: str = "") -> list[tuple[str, str]]:
+        """The multipart uploads of keys starting with ``prefix`` that were begun before ``before`` (an aware
+        datetime) and neither completed nor aborted, as (key, upload id), from every page of ListMultipartUploads.
+        Keys are bucket keys as this class's own methods name them, with no ``location`` before them (the
+        registry's multipart uploads are begun by :meth:`put_stream` and :meth:`compose`).
+
+        Such an upload is what a worker killed while it stored a part or composed a blob left behind: its parts
+        hold bytes of the bucket that no listing of objects shows. Some stores give the time to the second only
+        (SeaweedFS), which makes an upload up to a second older than it is."""
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        return [
+            (upload["Key"], upload["UploadId"])
+            for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix)
+            for upload in page.get("Uploads", ())
+            if upload["Initiated"] < before
+        ]
+
+    @answering
+    def abort_multipart_upload(self, key: str, upload_id: str) -> bool:
+        """Abort the multipart upload ``upload_id`` of ``key`` (AbortMultipartUpload): the store removes its
+        parts. False when the store no longer knows it (NoSuchUpload: completed or aborted meanwhile)."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket_name, Key=key, UploadId=upload_id)
+        except self.client.exceptions.NoSuchUpload:
+            return False
+        return True
+
     def signed_url(self, key: str, seconds: int, endpoint_url: str | None = None) -> str:
         """A URL that GETs ``key`` from the store without credentials for ``seconds`` (SigV4 query signature);
         at ``endpoint_url`` (the store as clients reach it) when given, else at the store's own address."""

@@ -11,7 +11,8 @@ On an S3-compatible object store (SWR_BLOB_STORAGE=s3: swr/distribution/s3.py, a
 upload of 8 MiB parts (one part in memory, nothing on local disk) and is given its place by a link, not a
 copy; an upload's parts become the blob by server-side copies (CopyObject, UploadPartCopy); reads are
 ranged GETs streamed as they are consumed; parts are removed by DeleteObjects; pulls may be redirected to a
-signed URL (:func:`signed_url`).
+signed URL (:func:`signed_url`). The multipart uploads a killed worker left incomplete are found and aborted
+by the garbage collector (:func:`stale_multipart_uploads`).
 """
 
 import contextlib
@@ -294,3 +295,23 @@ def delete_upload_parts(upload_id: str, keys: list[str]) -> None:
     if isinstance(store, FileSystemStorage):
         with contextlib.suppress(OSError):
             os.rmdir(store.path(f"uploads/{upload_id}"))
+
+
+# Where S3BlobStorage begins multipart uploads: a part's key (put_stream, from save_part) and a blob's (compose).
+MULTIPART_PREFIXES = ("uploads/", "blobs/")
+
+
+def stale_multipart_uploads(before) -> list[tuple[str, str]]:
+    """On an object store: the multipart uploads under ``uploads/`` and ``blobs/`` (the keys of parts and blobs,
+    the only ones the registry stores in parts) begun before ``before`` (an aware datetime) and neither completed
+    nor aborted, as (key, upload id): what a worker killed while it stored a part or composed a blob left behind
+    (S3BlobStorage.stale_multipart_uploads). On a folder: none, the list is empty."""
+    if (store := _object_store()) is None:
+        return []
+    return [upload for prefix in MULTIPART_PREFIXES for upload in store.stale_multipart_uploads(before, prefix)]
+
+
+def abort_multipart_upload(key: str, upload_id: str) -> bool:
+    """Abort a multipart upload of :func:`stale_multipart_uploads` (the store removes its parts); False when the
+    store no longer knows it (completed or aborted meanwhile)."""
+    return _object_store().abort_multipart_upload(key, upload_id)

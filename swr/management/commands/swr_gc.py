@@ -12,8 +12,9 @@ from swr.distribution import gc
 class Command(BaseCommand):
     help = (
         "Garbage-collect the registry: remove blobs (row and bytes) that no manifest, repository link or open "
-        "upload uses, once older than the grace period, with the parts of expired or abandoned uploads. Safe "
-        "while the registry serves pushes. Runs on a schedule too (SWR_GC_INTERVAL_MINUTES, manage.py qcluster)."
+        "upload uses, once older than the grace period, with the parts of expired or abandoned uploads and, on "
+        "an object store, the multipart uploads a killed worker left incomplete. Safe while the registry serves "
+        "pushes. Runs on a schedule too (SWR_GC_INTERVAL_MINUTES, manage.py qcluster)."
     )
 
     def add_arguments(self, parser):
