@@ -152,7 +152,8 @@ class RequestHeadLimitMiddleware:
     SWR_MAX_HEADERS (100) headers. Codes SVCSTG.SWR.4141001 and SVCSTG.SWR.4311001
     (spec section 1). gunicorn's own limits (gunicorn.conf.py) lie above these,
     so that this answer comes first; gunicorn answers a head beyond them
-    itself, in the same error body (registry/gunicorn_workers.py).
+    itself (registry/gunicorn_workers.py), in the same error body, or on the
+    registry's routes in the OCI body when it read the path.
     """
 
     def __init__(self, get_response):
