@@ -94,8 +94,8 @@ The workers named below are gunicorn's own with one change
 the warning line names, not gunicorn's HTML page: on the registry's routes
 (/v2/ and /v2/<name>/..., every /v2/ path but /v2/manage/...; /service/token)
 the OCI error body of spec section 9 (``{"errors": [{"code", "message"}]}``,
-with the code the registry views give that status: 400 NAME_INVALID, 414/417/
-431 UNSUPPORTED, 501 UNKNOWN) and, under /v2/, the
+with code UNSUPPORTED for 400/414/417/431, as the registry gives a malformed
+query parameter, and UNKNOWN for 501) and, under /v2/, the
 Docker-Distribution-API-Version header; elsewhere the SWR error body. When
 gunicorn refused the request line before reading its path (one beyond the
 limit, a lower-case method, a byte >= 0x80 in the target) the path is

@@ -32,10 +32,13 @@ SVCSTG.SWR.4141001, 431 SVCSTG.SWR.4311001, 417 SVCSTG.SWR.4171001 (an
 ``Expect`` other than 100-continue), 501 SVCSTG.SWR.5011001 (a transfer coding
 gunicorn does not know), 500 SVCSTG.SWR.5000046 without details; any other
 4xx (403, only with the PROXY protocol or TLS, neither configured)
-SVCSTG.SWR.4000014. The OCI code is the one the registry views give that SWR
-error (swr.api.registry.errors.to_oci_error, one mapping for both layers):
-400 NAME_INVALID, 403 DENIED, 414, 417 and 431 UNSUPPORTED, 500 and 501
-UNKNOWN; the body has no ``detail``, as the application's when there is none.
+SVCSTG.SWR.4000014. The OCI codes (:func:`answer_body`): 400, 414, 417 and
+431 UNSUPPORTED, the code of the plain OciError, which the registry views also
+give a malformed query parameter (an invalid ``n``): the fault is in the HTTP
+request, not in a repository name, so not the NAME_INVALID that
+swr.api.registry.errors.to_oci_error gives an SWR 400; 403 DENIED; 500 and
+501 UNKNOWN, as to_oci_error gives a failure of the service. The body has no
+``detail``, as the application's when there is none.
 
 Loading: gunicorn.conf.py names these classes. This module imports only
 gunicorn and the standard library (the gevent worker module imports gevent
@@ -175,10 +178,11 @@ def is_registry_route(path: str) -> bool:
 
 
 def answer_body(path: str | None, status: int, code: str, message: str) -> tuple[dict, tuple[tuple[str, str], ...]]:
-    """(error body, extra headers) of the answer on ``path`` (None: unknown). On the registry's routes, the OCI
-    error the registry views would give for that SWR error (swr.api.registry.errors.to_oci_error: 400
-    NAME_INVALID, 414/417/431 UNSUPPORTED, 500/501 UNKNOWN) in the OCI body, with the registry's API version
-    header under /v2/; elsewhere the SWR error body (spec section 1)."""
+    """(error body, extra headers) of the answer on ``path`` (None: unknown). On the registry's routes the OCI
+    body (spec section 9), with the registry's API version header under /v2/: a 4xx is the plain OciError
+    (UNSUPPORTED, as for a malformed query parameter: the HTTP request is at fault, not a name, so not the
+    NAME_INVALID that to_oci_error gives an SWR 400), a 403 DENIED, a 5xx what to_oci_error gives (UNKNOWN);
+    elsewhere the SWR error body (spec section 1)."""
     from swr.errors import SwrError  # noqa: PLC0415 (see error_answer)
 
     error = SwrError(message, status_code=status, error_code=code)
@@ -186,9 +190,16 @@ def answer_body(path: str | None, status: int, code: str, message: str) -> tuple
         return error.body, ()
     from swr.api.registry.errors import to_oci_error  # noqa: PLC0415 (see error_answer)
     from swr.api.registry.views import API_VERSION_HEADER  # noqa: PLC0415 (see error_answer)
+    from swr.distribution.errors import Denied, OciError  # noqa: PLC0415 (see error_answer)
 
+    if status >= 500:
+        oci = to_oci_error(error)
+    elif status == 403:
+        oci = Denied(message)
+    else:
+        oci = OciError(message, status_code=status)
     headers = (API_VERSION_HEADER,) if path != _TOKEN_PATH else ()  # the token view sends none
-    return to_oci_error(error).body, headers
+    return oci.body, headers
 
 
 def render(status: int, reason: str, body: dict, request_id: str, headers: tuple[tuple[str, str], ...] = ()) -> bytes:

@@ -161,10 +161,11 @@ def test_normal_requests_still_work(gunicorn):
     assert headers["content-type"] == "application/json", body[:300]
 
 
-# The registry's routes (spec section 9) and the OCI code the application gives each status there
-# (swr.api.registry.errors.to_oci_error): the answers of gunicorn's refusals on these paths.
+# The registry's routes (spec section 9) and the OCI code of gunicorn's refusals there
+# (registry.gunicorn_workers.answer_body): a 4xx is UNSUPPORTED, as the registry answers a malformed query
+# parameter (a malformed request is not a NAME_INVALID), a 5xx UNKNOWN.
 REGISTRY_PATHS = ("/v2/", "/v2/org/repo/blobs/uploads/", "/v2/org/repo/manifests/latest", "/service/token")
-OCI_CODE = {400: "NAME_INVALID", 414: "UNSUPPORTED", 417: "UNSUPPORTED", 431: "UNSUPPORTED", 501: "UNKNOWN"}
+OCI_CODE = {400: "UNSUPPORTED", 414: "UNSUPPORTED", 417: "UNSUPPORTED", 431: "UNSUPPORTED", 501: "UNKNOWN"}
 # Paths of the management API, whose answers keep the SWR body: /v2 itself, /v2/manage/... (also spelt with
 # a percent-encoded letter, which the application decodes), /v3/...
 MANAGEMENT_PATHS = ("/v2", "/v2/manage/namespaces", "/v2/%6danage/namespaces", "/v3/auth/tokens")
@@ -240,4 +241,18 @@ def test_registry_route_with_unreadable_request_line_keeps_the_swr_body(gunicorn
     for path in REGISTRY_PATHS[:2]:
         assert_swr_error(exchange(address, on_path(raw, path)), want_status, want_code)
         readable = request(f"GET {path} HTTP/1.1\r\nX-Note: a\r\n  b\r\n")  # a folded header line
-        assert_oci_error(exchange(address, readable), 400, "NAME_INVALID", path)
+        assert_oci_error(exchange(address, readable), 400, "UNSUPPORTED", path)
+
+
+@pytest.mark.parametrize(("status", "code"), [*OCI_CODE.items(), (403, "DENIED"), (500, "UNKNOWN")])
+def test_answer_body_codes_on_a_registry_route(status, code):
+    """Every status the worker answers, including those no request here can provoke (403 needs the PROXY
+    protocol or TLS; 500 a fault of gunicorn): its OCI code on a registry route, the SWR body elsewhere."""
+    from registry.gunicorn_workers import answer_body  # noqa: PLC0415 (imports gunicorn's workers)
+
+    body, headers = answer_body("/v2/org/repo/manifests/latest", status, "SVCSTG.SWR.4000014", "the message")
+    assert body == {"errors": [{"code": code, "message": "the message"}]}
+    assert headers == (("Docker-Distribution-API-Version", "registry/2.0"),)
+    body, headers = answer_body("/v2/manage/namespaces", status, "SVCSTG.SWR.4000014", "the message")
+    assert body["error_code"] == "SVCSTG.SWR.4000014"
+    assert headers == ()
