@@ -78,7 +78,8 @@ buffering proxy. Every value can be overridden with the environment variable
 named beside it.
 
 Request head limits. The application answers an over-long request line
-(414) and over-large headers (431) with the SWR error body
+(414) and over-large headers (431) with the SWR error body, on the registry's
+routes with the OCI body, code UNSUPPORTED
 (swr.middleware.RequestHeadLimitMiddleware: request line 4 KiB, one header
 8 KiB, 100 headers). gunicorn's own limits below are the outer guard, set
 above the application's so that it answers first; a request beyond them

@@ -14,9 +14,9 @@ same access-log entry; only the page changes: an error body in JSON
 
 Which body: the one the application answers on that path. On the registry's
 routes (the OCI distribution API: /v2/ and /v2/<name>/..., every /v2/ path
-but /v2/manage/..., as swr.middleware.is_registry_path says; and its token
-endpoint /service/token) the OCI body of spec section 9,
-``{"errors": [{"code": ..., "message": ...}]}``, plus
+but /v2/manage/..., and its token endpoint /service/token, as
+swr.middleware.is_registry_route says for the application too) the OCI body
+of spec section 9, ``{"errors": [{"code": ..., "message": ...}]}``, plus
 ``Docker-Distribution-API-Version: registry/2.0`` under /v2/ as the registry
 views add it; everywhere else, and when the path is unknown, the SWR error
 body of spec section 1. The path is that of the request gunicorn was reading:
@@ -113,8 +113,6 @@ _HINTS = (
 _APPLICATION_ERRORS = (http_errors.InvalidResponseHeader, http_errors.InvalidResponseHeaderName)
 # What gunicorn found is quoted in the message, cut to this many characters (a header value may be 16 KiB).
 _DETAIL_CHARS = 200
-# The registry's token endpoint (swr/api/urls.py, "registry-token"): its view answers in the OCI body (spec section 9).
-_TOKEN_PATH = "/service/token"
 
 
 def classify(exc: BaseException) -> tuple[int, str] | None:
@@ -169,14 +167,6 @@ def refused_path(req, exc: BaseException) -> str | None:
     return None
 
 
-def is_registry_route(path: str) -> bool:
-    """Whether ``path`` is one of the registry's routes, whose errors are OCI errors (spec section 9): /v2/ and
-    /v2/<name>/... (every /v2/ path but the management API's /v2/manage/...) and the token endpoint."""
-    from swr.middleware import is_registry_path  # noqa: PLC0415 (imports Django: see error_answer)
-
-    return is_registry_path(path) or path == _TOKEN_PATH
-
-
 def answer_body(path: str | None, status: int, code: str, message: str) -> tuple[dict, tuple[tuple[str, str], ...]]:
     """(error body, extra headers) of the answer on ``path`` (None: unknown). On the registry's routes the OCI
     body (spec section 9), with the registry's API version header under /v2/: a 4xx is the plain OciError
@@ -184,6 +174,7 @@ def answer_body(path: str | None, status: int, code: str, message: str) -> tuple
     NAME_INVALID that to_oci_error gives an SWR 400), a 403 DENIED, a 5xx what to_oci_error gives (UNKNOWN);
     elsewhere the SWR error body (spec section 1)."""
     from swr.errors import SwrError  # noqa: PLC0415 (see error_answer)
+    from swr.middleware import is_registry_path, is_registry_route  # noqa: PLC0415 (see error_answer)
 
     error = SwrError(message, status_code=status, error_code=code)
     if path is None or not is_registry_route(path):
@@ -198,7 +189,7 @@ def answer_body(path: str | None, status: int, code: str, message: str) -> tuple
         oci = Denied(message)
     else:
         oci = OciError(message, status_code=status)
-    headers = (API_VERSION_HEADER,) if path != _TOKEN_PATH else ()  # the token view sends none
+    headers = (API_VERSION_HEADER,) if is_registry_path(path) else ()  # the token view sends none
     return oci.body, headers
 
 
