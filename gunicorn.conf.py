@@ -78,7 +78,8 @@ buffering proxy. Every value can be overridden with the environment variable
 named beside it.
 
 Request head limits. The application answers an over-long request line
-(414) and over-large headers (431) with the SWR error body
+(414) and over-large headers (431) with the SWR error body, on the registry's
+routes with the OCI body, code UNSUPPORTED
 (swr.middleware.RequestHeadLimitMiddleware: request line 4 KiB, one header
 8 KiB, 100 headers). gunicorn's own limits below are the outer guard, set
 above the application's so that it answers first; a request beyond them
@@ -90,8 +91,16 @@ Requests gunicorn refuses. A request that gunicorn's HTTP parser refuses
 bad Content-Length, a folded header line, an unknown Transfer-Encoding, a bad
 chunk, HTTP/2.0 on the request line...) never reaches the application either.
 The workers named below are gunicorn's own with one change
-(registry/gunicorn_workers.py): that answer is the SWR error body (JSON, with
-an X-Request-Id that the warning line names), not gunicorn's HTML page.
+(registry/gunicorn_workers.py): that answer is JSON, with an X-Request-Id that
+the warning line names, not gunicorn's HTML page: on the registry's routes
+(/v2/ and /v2/<name>/..., every /v2/ path but /v2/manage/...; /service/token)
+the OCI error body of spec section 9 (``{"errors": [{"code", "message"}]}``,
+with code UNSUPPORTED for 400/414/417/431, as the registry gives a malformed
+query parameter, and UNKNOWN for 501) and, under /v2/, the
+Docker-Distribution-API-Version header; elsewhere the SWR error body. When
+gunicorn refused the request line before reading its path (one beyond the
+limit, a lower-case method, a byte >= 0x80 in the target) the path is
+unknown and the answer is the SWR body.
 """
 
 import gc
@@ -102,7 +111,8 @@ bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # gunicorn's workers with one change (registry/gunicorn_workers.py): the requests gunicorn refuses itself get the
-# SWR error body, not an HTML page. gunicorn's short names map to them; a full class path is used as given.
+# error body of their path (OCI on the registry's routes, else SWR), not an HTML page. gunicorn's short names map
+# to them; a full class path is used as given.
 _WORKERS = {
     "gevent": "registry.gunicorn_workers.GeventWorker",
     "sync": "registry.gunicorn_workers.ThreadWorker" if threads > 1 else "registry.gunicorn_workers.SyncWorker",

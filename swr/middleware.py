@@ -56,6 +56,33 @@ def is_registry_path(path: str) -> bool:
     return path.startswith("/v2/") and not path.startswith("/v2/manage/")
 
 
+# The registry's token endpoint (swr/api/urls.py, "registry-token"): its view answers in the OCI body.
+REGISTRY_TOKEN_PATH = "/service/token"
+
+
+def is_registry_route(path: str) -> bool:
+    """Whether ``path`` is one of the registry's routes, whose errors are OCI errors (spec section 9): those of
+    :func:`is_registry_path` and the token endpoint. One definition for the application's own answers
+    (:class:`RequestHeadLimitMiddleware`) and gunicorn's (registry/gunicorn_workers.py)."""
+    return is_registry_path(path) or path == REGISTRY_TOKEN_PATH
+
+
+def registry_error_response(error: SwrError, request):
+    """``error`` as the registry answers it (spec section 9): an OciError with its status and message, code
+    UNSUPPORTED (as for a malformed query parameter: the HTTP request is at fault), its details as ``detail``,
+    and under /v2/ the registry's API version header (the token endpoint sends none)."""
+    # swr.api imports this module: the registry's modules are imported when first needed.
+    from swr.api.registry.errors import oci_error_response  # noqa: PLC0415
+    from swr.api.registry.views import API_VERSION_HEADER  # noqa: PLC0415
+    from swr.distribution.errors import OciError  # noqa: PLC0415
+
+    oci = OciError(error.message, status_code=error.status_code, detail=error.details or None)
+    response = oci_error_response(oci, request)
+    if is_registry_path(request.path_info):
+        response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return response
+
+
 def is_chunked(environ) -> bool:
     """Whether the request's body is sent with ``Transfer-Encoding: chunked``."""
     codings = environ.get("HTTP_TRANSFER_ENCODING", "")
@@ -144,15 +171,18 @@ class BodySizeLimitMiddleware:
 
 
 class RequestHeadLimitMiddleware:
-    """Answer 414 to a long request line and 431 to large or many headers, with the SWR error body.
+    """Answer 414 to a long request line and 431 to large or many headers, with the SWR error body; on the
+    registry's routes (:func:`is_registry_route`) with the OCI body (:func:`registry_error_response`).
 
     Limits (settings): the request line (``METHOD target HTTP/1.1``) at most
     SWR_MAX_REQUEST_LINE_BYTES (4 KiB); one header (``Name: value``, repeated
     headers counted together) at most SWR_MAX_HEADER_BYTES (8 KiB); at most
     SWR_MAX_HEADERS (100) headers. Codes SVCSTG.SWR.4141001 and SVCSTG.SWR.4311001
-    (spec section 1). gunicorn's own limits (gunicorn.conf.py) lie above these,
+    (spec section 1); on the registry's routes code UNSUPPORTED with the same
+    message and the details as ``detail`` (spec section 9). gunicorn's own limits (gunicorn.conf.py) lie above these,
     so that this answer comes first; gunicorn answers a head beyond them
-    itself, in the same error body (registry/gunicorn_workers.py).
+    itself (registry/gunicorn_workers.py), in the same error body, or on the
+    registry's routes in the OCI body when it read the path.
     """
 
     def __init__(self, get_response):
@@ -160,7 +190,11 @@ class RequestHeadLimitMiddleware:
 
     def __call__(self, request):
         error = self._check(request)
-        return error_response(error) if error else self.get_response(request)
+        if error is None:
+            return self.get_response(request)
+        if is_registry_route(request.path_info):
+            return registry_error_response(error, request)
+        return error_response(error)
 
     @staticmethod
     def _check(request) -> SwrError | None:

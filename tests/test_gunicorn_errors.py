@@ -1,16 +1,20 @@
-"""Requests that gunicorn's HTTP parser refuses get the SWR error body, not gunicorn's HTML (issue 11, spec section 1).
+"""Requests that gunicorn's HTTP parser refuses get the service's error body, not gunicorn's HTML (issue 11).
 
 The production setup (gunicorn.conf.py) runs its workers from
 registry/gunicorn_workers.py: gunicorn's own, whose answer to a request it
 refuses before the application runs is the JSON error body with an
-X-Request-Id. Each malformed request below is sent as raw bytes over a socket
-to gunicorn started with the production configuration: with the default gevent
-workers and with GUNICORN_WORKER_CLASS=sync. Before the change each got
-gunicorn's text/html "Bad Request" (or its 414/431/417/501) page.
+X-Request-Id: the SWR body (spec section 1), or on the registry's routes
+(/v2/ and /v2/<name>/..., /service/token) the OCI body (spec section 9), as
+the application answers there. Each malformed request below is sent as raw
+bytes over a socket to gunicorn started with the production configuration:
+with the default gevent workers and with GUNICORN_WORKER_CLASS=sync. Before
+the change each got gunicorn's text/html "Bad Request" (or its 414/431/417/501)
+page; before the OCI change, the SWR body on the registry's routes too.
 """
 
 import http.client
 import io
+import json
 import re
 import socket
 from urllib.parse import urlsplit
@@ -155,3 +159,100 @@ def test_normal_requests_still_work(gunicorn):
     status, headers, body = exchange(address, request(head, b"{}"))
     assert 400 <= status < 500, body[:300]
     assert headers["content-type"] == "application/json", body[:300]
+
+
+# The registry's routes (spec section 9) and the OCI code of gunicorn's refusals there
+# (registry.gunicorn_workers.answer_body): a 4xx is UNSUPPORTED, as the registry answers a malformed query
+# parameter (a malformed request is not a NAME_INVALID), a 5xx UNKNOWN.
+REGISTRY_PATHS = ("/v2/", "/v2/org/repo/blobs/uploads/", "/v2/org/repo/manifests/latest", "/service/token")
+OCI_CODE = {400: "UNSUPPORTED", 414: "UNSUPPORTED", 417: "UNSUPPORTED", 431: "UNSUPPORTED", 501: "UNKNOWN"}
+# Paths of the management API, whose answers keep the SWR body: /v2 itself, /v2/manage/... (also spelt with
+# a percent-encoded letter, which the application decodes), /v3/...
+MANAGEMENT_PATHS = ("/v2", "/v2/manage/namespaces", "/v2/%6danage/namespaces", "/v3/auth/tokens")
+# Cases whose request line gunicorn refuses (or cannot read whole): the path is unknown, the SWR body stays.
+PATH_UNKNOWN = (
+    "byte 0x80 or above in the request target",
+    "lower-case method",
+    "request line over gunicorn's limit (8190)",
+)
+# A bad chunk is found while the application reads the body: the application answers it (on the registry's routes).
+PATH_KNOWN = [case for case in CASES if case not in PATH_UNKNOWN and case != "invalid chunk size"]
+
+
+def on_path(raw: bytes, path: str) -> bytes:
+    """The request ``raw`` sent to ``path`` instead of its own (/healthz or /v3/auth/tokens)."""
+    method, _, rest = raw.partition(b" ")
+    for target in (b"/healthz", b"/v3/auth/tokens"):
+        if rest.startswith(target):
+            return method + b" " + path.encode() + rest[len(target) :]
+    raise AssertionError(f"no known path in {raw[:80]!r}")
+
+
+def assert_oci_error(answer, status: int, code: str, path: str) -> dict:
+    """The answer to a refused request on a registry route: ``status``, the OCI error body with ``code`` and
+    gunicorn's message, the connection closed, an X-Request-Id; under /v2/ the registry's API version header."""
+    got, headers, body = answer
+    assert got == status, (path, got, body[:300])
+    assert headers["content-type"] == "application/json", body[:300]
+    assert int(headers["content-length"]) == len(body)
+    assert headers["connection"] == "close"
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    if path.startswith("/v2/"):
+        assert headers["docker-distribution-api-version"] == "registry/2.0"
+    else:  # the token endpoint's own answers carry none
+        assert "docker-distribution-api-version" not in headers
+    payload = json.loads(body)
+    assert set(payload) == {"errors"}, (path, payload)
+    [error] = payload["errors"]
+    assert error["code"] == code, (path, payload)
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    return error
+
+
+@pytest.mark.parametrize("case", PATH_KNOWN)
+def test_registry_routes_get_the_oci_body(gunicorn, case):
+    """On the registry's routes the refusal carries the OCI body with the code the application gives its status,
+    and the message the SWR body carries elsewhere; on the management API's paths the SWR body stays."""
+    address, log_path = gunicorn
+    raw, want_status, want_code = CASES[case]
+    messages = set()
+    for path in MANAGEMENT_PATHS:
+        status, headers, body = exchange(address, on_path(raw, path))
+        payload = assert_swr_error((status, headers, body), want_status, want_code)
+        assert "docker-distribution-api-version" not in headers
+        messages.add(payload["error_msg"])
+    for path in REGISTRY_PATHS:
+        answer = exchange(address, on_path(raw, path))
+        error = assert_oci_error(answer, want_status, OCI_CODE[want_status], path)
+        if want_status == 400:
+            assert error["message"].startswith("Malformed HTTP request: ")
+        messages.add(error["message"])
+        assert f"(request id {answer[1]['x-request-id']})" in log_path.read_text(errors="replace")
+    assert len(messages) == 1, messages  # the same text in both bodies
+
+
+@pytest.mark.parametrize("case", PATH_UNKNOWN)
+def test_registry_route_with_unreadable_request_line_keeps_the_swr_body(gunicorn, case):
+    """A request line gunicorn cannot read names no path: the SWR body, even when the path is a registry route;
+    the same request line with a path gunicorn could read and a bad header gets the OCI body."""
+    address, _ = gunicorn
+    raw, want_status, want_code = CASES[case]
+    for path in REGISTRY_PATHS[:2]:
+        assert_swr_error(exchange(address, on_path(raw, path)), want_status, want_code)
+        readable = request(f"GET {path} HTTP/1.1\r\nX-Note: a\r\n  b\r\n")  # a folded header line
+        assert_oci_error(exchange(address, readable), 400, "UNSUPPORTED", path)
+
+
+@pytest.mark.parametrize(("status", "code"), [*OCI_CODE.items(), (403, "DENIED"), (500, "UNKNOWN")])
+def test_answer_body_codes_on_a_registry_route(status, code):
+    """Every status the worker answers, including those no request here can provoke (403 needs the PROXY
+    protocol or TLS; 500 a fault of gunicorn): its OCI code on a registry route, the SWR body elsewhere."""
+    from registry.gunicorn_workers import answer_body  # noqa: PLC0415 (imports gunicorn's workers)
+
+    body, headers = answer_body("/v2/org/repo/manifests/latest", status, "SVCSTG.SWR.4000014", "the message")
+    assert body == {"errors": [{"code": code, "message": "the message"}]}
+    assert headers == (("Docker-Distribution-API-Version", "registry/2.0"),)
+    body, headers = answer_body("/v2/manage/namespaces", status, "SVCSTG.SWR.4000014", "the message")
+    assert body["error_code"] == "SVCSTG.SWR.4000014"
+    assert headers == ()

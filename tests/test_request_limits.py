@@ -5,7 +5,10 @@ request line of at most 4 KiB, a header (``Name: value``) of at most 8 KiB, at
 most 100 headers. gunicorn's own limits (gunicorn.conf.py) lie above them, so
 that in the production setup a request just past a limit is answered by the
 application, not by gunicorn's plain page. Over HTTP against gunicorn with
-the production configuration, and through Django's test client.
+the production configuration, and through Django's test client. On the
+registry's routes (/v2/ and /v2/<name>/..., /service/token) the same limits
+answer with the OCI body (spec section 9), code UNSUPPORTED, and under /v2/
+the registry's Docker-Distribution-API-Version header.
 """
 
 import http.client
@@ -20,6 +23,9 @@ pytestmark = pytest.mark.django_db
 
 REQUEST_LINE_TOO_LONG = "SVCSTG.SWR.4141001"
 HEADERS_TOO_LARGE = "SVCSTG.SWR.4311001"
+# Registry routes (OCI body) and management paths (SWR body, also under /v2 and /v2/manage/).
+REGISTRY_PATHS = ("/v2/", "/v2/org/repo/manifests/latest", "/service/token")
+MANAGEMENT_PATHS = ("/healthz", "/v2", "/v2/manage/namespaces", "/v3/auth/tokens")
 # "GET " + target + " HTTP/1.1"
 LINE_OVERHEAD = len("GET ") + len(" HTTP/1.1")
 
@@ -43,6 +49,16 @@ def get(server, target, headers=()):
 @pytest.mark.live
 class TestOverHttp:
     """gunicorn with gunicorn.conf.py: the application answers past its limits, in the error body."""
+
+    @pytest.mark.parametrize("path", REGISTRY_PATHS)
+    def test_registry_routes_answer_over_the_limits_with_the_oci_body(self, server, path):
+        status, headers, body = get(server, path + "?pad=" + "a" * 5000)
+        error = assert_oci_error(status, headers, body, 414, path)
+        assert error["message"].startswith("Request line too long: ")
+        status, headers, body = get(server, path, [("X-Pad", "a" * 9000)])
+        error = assert_oci_error(status, headers, body, 431, path)
+        assert error["message"].startswith("Request header X-Pad too large: 9007 bytes")
+        assert headers["X-Request-Id"]
 
     def test_request_line_over_4_kib_is_414_with_the_error_body(self, server):
         """The issue's example: a request line over 4 KiB got gunicorn's own HTML 414 (its limit was 4094)."""
@@ -75,16 +91,38 @@ class TestOverHttp:
         assert payload["error_msg"] == "Too many request headers: 101; the limit is 100."
 
 
+def assert_oci_error(status, headers, body, want_status: int, path: str) -> dict:
+    """The registry's answer to a request over a limit on ``path``: ``want_status``, exactly the OCI error body
+    with code UNSUPPORTED, and the API version header under /v2/ only (the token endpoint sends none)."""
+    assert status == want_status, (path, status, body[:300])
+    assert headers["Content-Type"].startswith("application/json")
+    if path.startswith("/v2/"):
+        assert headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    else:
+        assert "Docker-Distribution-API-Version" not in headers
+    payload = json.loads(body)
+    assert set(payload) == {"errors"}, payload
+    [error] = payload["errors"]
+    assert error["code"] == "UNSUPPORTED", payload
+    assert isinstance(error["message"], str)
+    return error
+
+
 class TestMiddleware:
     """The same limits without gunicorn (any WSGI server): Django's test client."""
 
-    def test_long_request_line(self, client):
-        assert_swr_error(client.get("/healthz", {"pad": "a" * 5000}), 414, REQUEST_LINE_TOO_LONG)
+    @pytest.mark.parametrize("path", MANAGEMENT_PATHS)
+    def test_long_request_line(self, client, path):
+        response = client.get(path, {"pad": "a" * 5000})
+        assert_swr_error(response, 414, REQUEST_LINE_TOO_LONG)
+        assert "Docker-Distribution-API-Version" not in response.headers
 
-    def test_large_header_names_every_large_header(self, client):
-        response = client.get("/healthz", HTTP_X_ONE="a" * 9000, HTTP_X_TWO="b" * 9000, HTTP_X_THREE="ok")
+    @pytest.mark.parametrize("path", MANAGEMENT_PATHS)
+    def test_large_header_names_every_large_header(self, client, path):
+        response = client.get(path, HTTP_X_ONE="a" * 9000, HTTP_X_TWO="b" * 9000, HTTP_X_THREE="ok")
         body = assert_swr_error(response, 431, HEADERS_TOO_LARGE)
         assert sorted(detail["field"] for detail in body["details"]) == ["X-One", "X-Two"]
+        assert "Docker-Distribution-API-Version" not in response.headers
 
     def test_large_header_on_an_api_call_is_answered_before_authentication(self, client):
         response = client.post(
@@ -93,6 +131,23 @@ class TestMiddleware:
         assert response.status_code == 431
         assert response.json()["details"][0]["field"] == "X-Auth-Token"
 
-    def test_too_many_headers(self, client):
+    @pytest.mark.parametrize("path", MANAGEMENT_PATHS)
+    def test_too_many_headers(self, client, path):
         headers = {f"HTTP_X_H{i}": "1" for i in range(101)}
-        assert_swr_error(client.get("/healthz", **headers), 431, HEADERS_TOO_LARGE)
+        assert_swr_error(client.get(path, **headers), 431, HEADERS_TOO_LARGE)
+
+    @pytest.mark.parametrize("path", REGISTRY_PATHS)
+    def test_registry_routes_answer_with_the_oci_body(self, client, path):
+        """The registry's clients read the OCI body (spec section 9), not SWR's, with the same message."""
+        response = client.get(path, {"pad": "a" * 5000})
+        error = assert_oci_error(response.status_code, response.headers, response.content, 414, path)
+        assert error["message"].startswith("Request line too long: ")
+        assert "detail" not in error
+        response = client.get(path, HTTP_X_ONE="a" * 9000, HTTP_X_TWO="b" * 9000)
+        error = assert_oci_error(response.status_code, response.headers, response.content, 431, path)
+        assert error["message"].startswith("Request header X-One too large: ")
+        assert sorted(detail["field"] for detail in error["detail"]) == ["X-One", "X-Two"]
+        headers = {f"HTTP_X_H{i}": "1" for i in range(101)}
+        response = client.get(path, **headers)
+        error = assert_oci_error(response.status_code, response.headers, response.content, 431, path)
+        assert error["message"].startswith("Too many request headers: ")
