@@ -453,6 +453,23 @@ class TestChunkAndFinishFoundByName:
         location = registry.post(f"/v2/{name}/blobs/uploads/")["Location"]
         return location, Upload.objects.get(pk=location.rsplit("/", 1)[1])
 
+    def test_a_session_started_by_name_is_the_row_create_makes(self, registry, tenant):
+        """POST finds the repository by its names in its INSERT (services.upload_start_by_name)."""
+        from django.utils import timezone
+
+        from swr.models import Upload
+
+        registry.post("/v2/group/web/blobs/uploads/")  # creates the repository: the ORM's path
+        Upload.objects.all().delete()
+        before = timezone.now()
+        location, upload = self.start(registry)
+        assert (upload.repository.name, upload.repository.namespace.name) == ("web", "group")
+        assert (upload.size, upload.parts, upload.sha256, upload.digest) == (0, 0, "", "")
+        assert before <= upload.created_at <= upload.updated_at <= timezone.now()
+        assert location == f"/v2/group/web/blobs/uploads/{upload.id}"
+        registry.post("/v2/group/api/blobs/uploads/")  # a repository the INSERT does not find: the ORM's path
+        assert Repository.objects.filter(namespace__name="group", name="api").exists()
+
     def test_a_chunk_for_an_expired_session_is_unknown_and_removes_it(self, registry, settings):
         from swr.models import Upload
 

@@ -175,6 +175,36 @@ def upload_start(repository: Repository) -> Upload:
         raise NameUnknown(f"Repository {_label(repository)} was deleted.") from None
 
 
+def upload_start_by_name(namespace_name: str, repository_name: str) -> Upload | None:
+    """A new upload session in repository ``<namespace_name>/<repository_name>``, found by its names in the
+    INSERT itself (one round trip instead of the repository's lookup and the INSERT: the POST of every layer's
+    push); None when no repository has those names, or the one found was deleted meanwhile (its foreign key
+    fails at the statement's end): the caller then takes the path that creates it, or says why not.
+
+    The session's columns are what ``Upload.objects.create()`` would write (the fields' defaults and
+    ``pre_save``), its repository's id from the SELECT; the Upload returned holds them (already saved)."""
+    upload = Upload()
+    u, r, n = Table(Upload), Table(Repository, "r"), Table(Namespace, "n")
+    columns, values, params = [], [], []
+    for field in Upload._meta.concrete_fields:
+        columns.append(u[field.name])
+        if field.name == "repository":
+            values.append(r["pk"])
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(upload, add=True), connection))
+    sql = (
+        f"INSERT INTO {u} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {r} "
+        f"JOIN {n} ON {n['pk']} = {r['namespace']} WHERE {n['name']} = %s AND {r['name']} = %s"
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, namespace_name, repository_name])
+            return upload if cursor.rowcount == 1 else None
+    except IntegrityError:  # the repository was deleted while the statement ran: as if it had not been found
+        return None
+
+
 def upload_get(repository: Repository, upload_id: str) -> Upload:
     """The live upload session ``upload_id`` of ``repository``; BLOB_UPLOAD_UNKNOWN (404) otherwise."""
     try:

@@ -399,7 +399,11 @@ def upload_start(request, name: str):
     with ``mount`` and ``from``, link a blob of another repository the caller may pull."""
     caller = auth.authorize(request, name, {"pull", "push"})
     stream, length = _body(request)  # a small body before the database: no connection held while it comes
-    repository = _repository_for_push(caller, name)
+    if "mount" not in request.GET and "digest" not in request.GET:  # a session for PATCH and PUT: one statement
+        namespace_name, repository_name = selectors.split_name(name)
+        if (started := services.upload_start_by_name(namespace_name, repository_name)) is not None:
+            return _upload_answer(name, started)
+    repository = _repository_for_push(caller, name)  # the repository is created, or the push refused
     mount, source_name = request.GET.get("mount"), request.GET.get("from")
     if mount:
         digest = digests.parse(mount)
