@@ -52,6 +52,10 @@ PAGE_MAX = 10000
 # 370-565 ms; 512 KiB and 1 MiB reads a little less, but a worker's peak during a 1 GiB push then reached 98.7
 # and 104 MiB (bench/upload_memory.py; at 256 KiB: 94.7-95.7 MiB, +0.6 to +4.7 MiB over its resident size).
 BODY_READ = 256 * 1024
+# A blob GET is read from the storage and handed to the server in pieces of this size. A 200 MB blob fetched with
+# curl through one gevent worker on the benchmark's machine: 0.12-0.18 s in 64 KiB pieces (the storage's PIECE),
+# 0.09-0.12 s in 256 KiB pieces; what a pull holds in memory grows by the same 192 KiB.
+SEND_PIECE = 256 * 1024
 
 
 class _BodyStream:
@@ -386,7 +390,7 @@ def _read_range(stream, left: int):
         return
     with contextlib.closing(stream):
         while left > 0:
-            data = stream.read(min(storage.PIECE, left))
+            data = stream.read(min(SEND_PIECE, left))
             if not data:
                 return
             left -= len(data)
