@@ -546,6 +546,68 @@ class TestChunkAndFinishFoundByName:
         assert registry.put(f"{location}?digest={digest}").status_code == 201
         assert registry.get(f"/v2/group/web/blobs/{digest}").getvalue() == data
 
+    def test_a_put_whose_parts_go_meanwhile_leaves_no_partial_blob(self, registry, make_user):
+        """A session of several parts whose last part goes while the PUT copies them (a concurrent PUT or DELETE
+        of the same upload took it): 400, and nothing under the blob's key, which every later upload of the same
+        bytes would take for the blob (a fresh attack found a truncated blob served to another tenant's push)."""
+        from swr.distribution import storage
+        from swr.models import Upload
+
+        location, upload = self.start(registry)
+        chunks = [os.urandom(70_000), os.urandom(70_000), os.urandom(70_000)]
+        for chunk in chunks:
+            assert registry.patch(location, data=chunk, content_type="x/y").status_code == 202
+        data, digest = b"".join(chunks), digest_of(b"".join(chunks))
+        storage.delete_parts([storage.part_key(upload.pk, 2)])  # the copy reads parts 0 and 1, then misses 2
+        oci_error(registry.put(f"{location}?digest={digest}"), 400, "BLOB_UPLOAD_INVALID")
+        assert not storage.exists(digest)
+        folder = os.path.dirname(storage.blob_key(digest))
+        assert [name for name in self.listing(folder) if name.startswith(digest.split(":")[1])] == []
+        # The same bytes pushed whole afterwards are stored whole, and pulled whole.
+        assert push_blob(registry, "group/web", data) == digest
+        assert registry.get(f"/v2/group/web/blobs/{digest}").getvalue() == data
+        assert Upload.objects.filter(pk=upload.pk).exists()  # the broken session is the client's to end
+
+    def test_a_copy_whose_part_goes_midway_leaves_nothing_at_the_blobs_key(self, registry):
+        """storage.commit_parts, when a part goes after the digest was checked and while the parts are copied
+        (a concurrent PUT or DELETE of the same upload): FileNotFoundError, and neither the blob's key nor a
+        partial copy beside it."""
+        from swr.distribution import storage
+
+        location, upload = self.start(registry)
+        chunks = [os.urandom(70_000), os.urandom(70_000)]
+        for chunk in chunks:
+            assert registry.patch(location, data=chunk, content_type="x/y").status_code == 202
+        digest = digest_of(b"".join(chunks))
+        keys = [storage.part_key(upload.pk, n) for n in range(2)]
+        storage.delete_parts(keys[1:])
+        with pytest.raises(FileNotFoundError):
+            storage.commit_parts(keys, digest)
+        assert not storage.exists(digest)
+        folder = os.path.dirname(storage.blob_key(digest))
+        assert [name for name in self.listing(folder) if name.startswith(digest.split(":")[1])] == []
+
+    @staticmethod
+    def listing(folder: str) -> list[str]:
+        from swr.distribution import storage
+
+        try:
+            return storage.storage().listdir(folder)[1]
+        except FileNotFoundError:
+            return []
+
+    @pytest.mark.parametrize(
+        "content_range", ["9223372036854775808-9223372036854775817", "9999999999999999990-9999999999999999999"]
+    )
+    def test_a_content_range_beyond_64_bits_is_416_and_leaves_nothing(self, registry, content_range):
+        from swr.models import Upload
+
+        location, upload = self.start(registry)
+        response = registry.patch(location, data=b"0123456789", content_type="x/y", HTTP_CONTENT_RANGE=content_range)
+        oci_error(response, 416, "RANGE_INVALID")
+        assert (Upload.objects.get().parts, Upload.objects.get().size) == (0, 0)
+        assert self.listing(f"uploads/{upload.pk}") == []
+
     def test_a_final_put_after_the_repository_was_deleted_is_name_unknown(self, registry, api):
         from swr.models import Upload
 

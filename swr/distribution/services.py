@@ -292,7 +292,11 @@ def upload_append_small(
     """
     pending = f"{storage.part_key(upload_id, 'next')}.{uuid.uuid4().hex}"
     reader = storage.save_part(pending, io.BytesIO(data), len(data))
-    found = _record_part(namespace_name, repository_name, upload_id, reader, start)
+    try:
+        found = _record_part(namespace_name, repository_name, upload_id, reader, start)
+    except Exception:  # the database refused or is away: the chunk is nobody's
+        storage.delete_parts([pending])
+        raise
     if found is None:
         storage.delete_parts([pending])
         return None
@@ -326,8 +330,9 @@ def upload_finish(upload: Upload, digest: str, repository: Repository) -> Blob:
     """End the upload as blob ``digest``: verify the digest, store the blob once, link it to the repository.
 
     DIGEST_INVALID (400) when the bytes have another digest (the session is then ended: its bytes are useless).
-    BLOB_UPLOAD_INVALID (400) when a part the session counts is not in the store yet: a chunk of
-    :func:`upload_append_small` still being renamed into place (a PUT sent before its PATCH was answered).
+    BLOB_UPLOAD_INVALID (400) when a part the session counts is not in the store: a chunk of
+    :func:`upload_append_small` still being renamed into place (a PUT sent before its PATCH was answered), or
+    parts that a concurrent PUT or DELETE of the same upload took; nothing is then stored under ``digest``.
     BLOB_UPLOAD_UNKNOWN (404) when the session ended meanwhile.
     """
     digest = digests.parse(digest)
@@ -370,13 +375,15 @@ def _finish_marked(upload: Upload, digest: str, repository: Repository) -> Blob:
 
 @contextlib.contextmanager
 def _parts_arrived(upload: Upload):
-    """Around a read or a move of the upload's parts: BLOB_UPLOAD_INVALID (400) for a part not in the store yet
-    (FileNotFoundError; the folder and the object store both raise it), which nothing has read or moved."""
+    """Around a read or a move of the upload's parts: BLOB_UPLOAD_INVALID (400) for a part not in the store
+    (FileNotFoundError; the folder and the object store both raise it). storage.commit_parts leaves nothing at
+    the blob's key then."""
     try:
         yield
     except FileNotFoundError:
         raise BlobUploadInvalid(
-            f"A chunk of upload {upload.id} is still being stored: send the PUT once its PATCH is answered."
+            f"A part of upload {upload.id} is not in the store: a chunk still being stored (send the PUT once its "
+            "PATCH is answered), or a PUT or DELETE of the same upload at the same time ended it."
         ) from None
 
 

@@ -17,6 +17,7 @@ by the garbage collector (:func:`stale_multipart_uploads`).
 
 import contextlib
 import os
+import uuid
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -179,9 +180,24 @@ def commit_parts(keys: list[str], digest: str) -> bool:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(store.path(keys[0]), target)
         else:
-            _save_exact(key, HashingReader(PartsReader(keys), None, ()))
+            _copy_whole(keys, key)
     delete_parts(keys)
     return stored
+
+
+def _copy_whole(keys: list[str], key: str) -> None:
+    """Copy the parts, in a stream, into blob ``key`` through a key of this call's own, which becomes ``key`` only
+    once the copy is whole: a part that goes meanwhile (a concurrent PUT or DELETE of the same upload ended it)
+    raises FileNotFoundError and leaves nothing at ``key``, where a partial copy would be taken for the blob by
+    every later upload of the same bytes (commit_parts looks only whether ``key`` exists)."""
+    pending = f"{key}.{uuid.uuid4().hex}"
+    try:
+        _save_exact(pending, HashingReader(PartsReader(keys), None, ()))
+        rename(pending, key)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a store that is away: the garbage collector cannot see it
+            storage().delete(pending)
+        raise
 
 
 def delete_parts(keys: list[str]) -> None:

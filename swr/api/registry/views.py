@@ -45,6 +45,7 @@ _TAG = re.compile(TAG_PATTERN)
 _CONTENT_RANGE = re.compile(r"\A(?:bytes[ =])?(\d{1,19})-(\d{1,19})\Z")
 _RANGE = re.compile(r"\A(\d*)-(\d*)\Z")  # one byte range (RFC 9110 section 14.1.2), after "bytes="
 PAGE_MAX = 10000
+MAX_POSITION = 2**63 - 1  # the last byte position a Content-Range may name: a signed 64-bit integer in SQL
 # A blob body is taken from the server (gunicorn) in reads of this size and handed on in the storage's pieces.
 # gunicorn's reader receives up to 1 MiB per recv() and copies what it holds beyond a read again on every read:
 # the smaller the reads, the more copies. Server CPU per 200 MB layer (bench/pushpull.py's push, on this 2-core
@@ -497,6 +498,8 @@ def _content_range(request, length: int | None) -> tuple[int | None, int | None]
     if not match:
         raise RangeInvalid(f"Invalid Content-Range {content_range[:100]!r}: send <start>-<end>.")
     start, end = int(match.group(1)), int(match.group(2))
+    if end > MAX_POSITION:  # beyond any blob, and beyond the database's 64-bit integers
+        raise RangeInvalid(f"Content-Range {content_range[:100]!r} lies beyond any blob (at most {MAX_POSITION}).")
     if end < start or (length is not None and end - start + 1 != length):
         raise RangeInvalid(f"Content-Range {content_range[:100]!r} does not match the body's length.")
     return start, end
