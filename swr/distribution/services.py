@@ -7,7 +7,14 @@ or a delete (swr/audit.py). A repository's counters change with the rows they co
 
 Lock order, as in swr/services.py: the repository is locked ``FOR KEY SHARE`` first (a concurrent
 repository delete, which takes it ``FOR UPDATE``, waits or has already removed it: NAME_UNKNOWN), then the
-rows under it. Its counters are changed last, by one UPDATE each.
+rows under it. Its counters are changed last, by one UPDATE each. One exception, on every layer's push: the
+first try of an upload's link (:func:`_link`) writes without that lock, and the link's foreign key, checked
+at COMMIT, fails it when the repository went; the second try takes the lock first.
+
+The three statements of a layer's push that find their rows by the repository's names (a session started,
+a chunk recorded, the final mark: :func:`upload_start_by_name`, :func:`upload_append_small`,
+:func:`upload_finish_by_name`) are hand-written SQL (docs/architecture.md, "Hand-written SQL"); what they do
+not find goes the ORM's way, which says why.
 """
 
 import contextlib

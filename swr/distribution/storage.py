@@ -167,7 +167,9 @@ def commit_parts(keys: list[str], digest: str) -> bool:
     the parts became the blob, False when the store held it already.
 
     On a folder, a one-part upload is renamed into place (no copy); on an object store the parts are copied
-    inside the store (S3BlobStorage.compose); otherwise the parts are copied in a stream into the blob's key.
+    inside the store (S3BlobStorage.compose, which completes the object at once); otherwise the parts are
+    copied in a stream to a key of their own, renamed into the blob's when whole (:func:`_copy_whole`).
+    FileNotFoundError when a part is missing; nothing is then stored under the blob's key.
     """
     store = storage()
     key = blob_key(digest)
