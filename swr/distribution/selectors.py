@@ -63,7 +63,7 @@ def _by_name() -> _ByName:
     """Built once per process: table and column names never change while it runs."""
     n, r, u = Table(Namespace, "n"), Table(Repository, "r"), Table(Upload, "u")
     link, blob = Table(RepositoryBlob, "l"), Table(Blob, "b")
-    named = f"JOIN {n} ON {n['pk']} = {r['namespace']} WHERE {n['name']} = %s AND {r['name']} = %s"
+    named = named_repository(r, n)
     namespace_ = ", ".join(f"{n[field.removesuffix('_id')]} AS namespace__{field}" for field in _NAMESPACE_FIELDS)
     repository_ = ", ".join(f"{r[field.removesuffix('_id')]} AS repository__{field}" for field in _REPOSITORY_FIELDS)
     return _ByName(
@@ -73,6 +73,14 @@ def _by_name() -> _ByName:
         linked_blob_size=f"SELECT {blob['size']} FROM {link} JOIN {blob} ON {blob['pk']} = {link['blob']} "
         f"JOIN {r} ON {r['pk']} = {link['repository']} {named} AND {blob['digest']} = %s",
     )
+
+
+def named_repository(r: Table, n: Table) -> str:
+    """The SQL that follows ``FROM`` a repository table ``r`` to keep the repository of registry name
+    ``<namespace>/<repository>``: a JOIN of its namespace ``n`` and the WHERE on both names (parameters: the
+    namespace's name, the repository's). Every hand-written statement that finds a repository by name uses it
+    (here and in swr/distribution/services.py)."""
+    return f"JOIN {n} ON {n['pk']} = {r['namespace']} WHERE {n['name']} = %s AND {r['name']} = %s"
 
 
 def _related(found, model, relation: str, fields: tuple[str, ...]):

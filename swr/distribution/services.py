@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from swr import services
 from swr.audit import Actor, record
-from swr.distribution import digests, manifests, storage
+from swr.distribution import digests, manifests, selectors, storage
 from swr.distribution.errors import (
     BlobUnknown,
     BlobUploadInvalid,
@@ -94,10 +94,7 @@ def _session_match(u: Table, upload_id, names: tuple[str, str] | None) -> tuple[
     ]
     if names is not None:
         r, n = Table(Repository, "r"), Table(Namespace, "n")
-        sql += (
-            f" AND {u['repository']} = (SELECT {r['pk']} FROM {r} JOIN {n} ON {n['pk']} = {r['namespace']} "
-            f"WHERE {n['name']} = %s AND {r['name']} = %s)"
-        )
+        sql += f" AND {u['repository']} = (SELECT {r['pk']} FROM {r} {selectors.named_repository(r, n)})"
         params += list(names)
     return sql, params
 
@@ -201,8 +198,7 @@ def upload_start_by_name(namespace_name: str, repository_name: str) -> Upload | 
             values.append("%s")
             params.append(field.get_db_prep_save(field.pre_save(upload, add=True), connection))
     sql = (
-        f"INSERT INTO {u} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {r} "
-        f"JOIN {n} ON {n['pk']} = {r['namespace']} WHERE {n['name']} = %s AND {r['name']} = %s"
+        f"INSERT INTO {u} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {r} {selectors.named_repository(r, n)}"
     )
     try:
         with connection.cursor() as cursor:

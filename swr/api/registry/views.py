@@ -512,11 +512,10 @@ def _append_small(request, name: str, upload_id: str, stream: io.BytesIO, length
     that does not start where the session ends."""
     try:
         start, _ = _content_range(request, length)
-        key = uuid.UUID(upload_id)
-        namespace_name, repository_name = selectors.split_name(name)
-    except (OciError, ValueError):
+    except OciError:
         return None
-    return services.upload_append_small(namespace_name, repository_name, key, stream.getvalue(), start)
+    found = _session_names(name, upload_id)
+    return found and services.upload_append_small(*found, stream.getvalue(), start)
 
 
 def _finish_by_name(request, name: str, upload_id: str) -> str | None:
@@ -528,11 +527,19 @@ def _finish_by_name(request, name: str, upload_id: str) -> str | None:
         return None
     try:
         digest = digests.parse(request.GET.get("digest") or "")
-        key = uuid.UUID(upload_id)
-        namespace_name, repository_name = selectors.split_name(name)
+    except OciError:
+        return None
+    found = _session_names(name, upload_id)
+    return digest if found and services.upload_finish_by_name(*found, digest) else None
+
+
+def _session_names(name: str, upload_id: str) -> tuple[str, str, uuid.UUID] | None:
+    """(namespace name, repository name, upload key) of an upload URL for the statements that find a session by
+    them; None when the name or the id is invalid (the view's usual path says which)."""
+    try:
+        return (*selectors.split_name(name), uuid.UUID(upload_id))
     except (OciError, ValueError):
         return None
-    return digest if services.upload_finish_by_name(namespace_name, repository_name, key, digest) else None
 
 
 @registry_view(("GET", "HEAD"))
