@@ -74,8 +74,9 @@ def test_a_layer_push_is_a_few_statements_per_request(client):
     # digest (what the garbage collector keeps, swr/distribution/gc.py; on PostgreSQL the same statement takes
     # the digest's advisory lock, SQLite's write lock does that work); then the blob and its link
     # (services._link: the blob's row, created without looking for one as the upload stored its bytes; its
-    # link, whose foreign key holds the repository; the repository's size; the end of the session).
-    assert counts["PUT"] == 5, sent
+    # link, whose foreign key holds the repository; the repository's size; the end of the session): on
+    # PostgreSQL one statement of data-modifying WITH clauses, on SQLite (which has none) four.
+    assert counts["PUT"] == (2 if connection.vendor == "postgresql" else 5), sent
     assert sent["PUT"][0].startswith(("UPDATE", "WITH")), sent["PUT"]
     assert not [sql for sql in sent["PUT"] if "swr_upload" in sql and sql.startswith("SELECT")], sent["PUT"]
 

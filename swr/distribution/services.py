@@ -405,9 +405,38 @@ def _link(repository: Repository, digest: str, size: int, upload: Upload, *, sto
     its unique digest fails the transaction. After either failure the transaction runs once more, holding the
     repository first and looking for the blob's row: it finds it, or answers NAME_UNKNOWN."""
     try:
+        if stored and connection.vendor == "postgresql":
+            # Inside a caller's transaction (a test's), a savepoint stands for the statement's own transaction.
+            with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+                return _link_new_blob(repository, digest, size, upload)
         return _link_once(repository, digest, size, upload, hold=False, seek=not stored)
     except IntegrityError:  # the blob's row, created by a concurrent upload of the same bytes; the repository gone
         return _link_once(repository, digest, size, upload, hold=True, seek=True)
+
+
+def _link_new_blob(repository: Repository, digest: str, size: int, upload: Upload) -> Blob:
+    """The first try of :func:`_link` when the upload stored the bytes, on PostgreSQL: what :func:`_link_once`
+    writes without ``hold`` and ``seek`` (the blob's row, its link to the repository, the repository's size,
+    the end of the session), in one statement that is its own transaction (one round trip instead of six).
+    Its data-modifying WITH clauses all run, whatever the final SELECT reads; the link's foreign key is checked
+    at the statement's COMMIT. IntegrityError when the digest's row exists or the repository is gone, as in
+    :func:`_link_once`."""
+    b, link, r, u = Table(Blob), Table(RepositoryBlob), Table(Repository), Table(Upload)
+    now = Blob._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
+    sql = (
+        f"WITH new_blob AS (INSERT INTO {b} ({b['digest']}, {b['size']}, {b['created_at']}) "
+        f"VALUES (%s, %s, %s) RETURNING {b['pk']}), "
+        f"new_link AS (INSERT INTO {link} ({link['repository']}, {link['blob']}, {link['created_at']}) "
+        f"SELECT %s, {b['pk']}, %s FROM new_blob), "
+        f"grown AS (UPDATE {r} SET {r['size']} = {r['size']} + %s WHERE {r['pk']} = %s), "
+        f"ended AS (DELETE FROM {u} WHERE {u['pk']} = %s) "
+        f"SELECT {b['pk']} FROM new_blob"
+    )
+    params = [digest, size, now, repository.pk, now, size, repository.pk, upload.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (blob_id,) = cursor.fetchone()
+    return Blob(id=blob_id, digest=digest, size=size)
 
 
 def _link_once(repository: Repository, digest: str, size: int, upload: Upload, *, hold: bool, seek: bool) -> Blob:
