@@ -328,8 +328,8 @@ def _database() -> dict:
         os.environ.get("DATABASE_URL", default_url),
         conn_max_age=0 if pool_size else int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
         # Django checks a connection kept from an earlier request before its first query (SELECT 1) and
-        # replaces it if the server went away (a restart, a terminated backend); with a pool, the pool
-        # checks each connection before it hands it out.
+        # replaces it if the server went away (a restart, a terminated backend); with a pool, the backend
+        # (swr/db/postgresql) checks each connection it takes from the pool without a round trip.
         conn_health_checks=True,
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
@@ -354,6 +354,9 @@ def _database() -> dict:
             # background, which under gevent waits while a request keeps the worker busy (a password hash),
             # and requests then waited past the timeout for connections not yet made.
             config["OPTIONS"]["pool"] = {"min_size": pool_size, "max_size": pool_size, "timeout": connect_timeout}
+            # Django's backend, whose pool would check each connection it hands out with a query (a round trip
+            # per request); this one finds a connection the server closed by its socket (swr/db/postgresql).
+            config["ENGINE"], config["CONN_HEALTH_CHECKS"] = "swr.db.postgresql", False
     if config["ENGINE"] == "django.db.backends.sqlite3":
         if config["NAME"] != ":memory:":
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)

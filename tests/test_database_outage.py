@@ -102,3 +102,83 @@ def test_while_the_server_is_down_a_query_fails_fast_and_the_service_recovers(cl
     finally:
         cluster.start()
     assert backend_pid(db) != pid
+
+
+# With a pool (DJANGO_DB_POOL_SIZE: gunicorn's gevent workers), connections are given back at the end of each
+# request and taken again by the next one. swr/db/postgresql checks each it takes by its socket, without a query.
+
+
+@pytest.fixture
+def pooled(cluster, django_db_blocker, monkeypatch):
+    """A connection to the cluster from a pool of one, configured as the settings configure a pooled one."""
+    from django.db.utils import ConnectionHandler
+
+    from registry import settings
+
+    monkeypatch.setenv("DATABASE_URL", cluster.url())
+    monkeypatch.setenv("DJANGO_DB_POOL_SIZE", "1")
+    connection = ConnectionHandler({"default": settings._database()})["default"]
+    assert type(connection).__module__ == "swr.db.postgresql.base"
+    with django_db_blocker.unblock():
+        yield connection
+        connection.close()
+        connection.close_pool()
+
+
+def last_statement(cluster, pid: int) -> str:
+    with psycopg.connect(cluster.url(), autocommit=True) as side:
+        return side.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()[0]
+
+
+def test_the_pool_hands_out_a_healthy_connection_without_a_query(cluster, pooled):
+    pid = backend_pid(pooled)
+    with pooled.cursor() as cursor:
+        cursor.execute("SELECT 'the last statement'")
+    end_request(pooled)
+    assert pooled.connection is None  # given back to the pool
+    pooled.ensure_connection()
+    assert last_statement(cluster, pid) == "SELECT 'the last statement'"  # Django's own check sends ''
+    assert backend_pid(pooled) == pid
+
+
+def test_the_pool_replaces_a_terminated_connection_before_a_request_uses_it(cluster, pooled):
+    pid = backend_pid(pooled)
+    kept = pooled.connection
+    end_request(pooled)
+    with psycopg.connect(cluster.url(), autocommit=True) as side:
+        side.execute("SELECT pg_terminate_backend(%s)", [pid])
+    assert select.select([kept.fileno()], [], [], 10)[0], "the server did not close the connection"
+    assert backend_pid(pooled) != pid
+
+
+def test_the_pool_replaces_its_connections_after_a_server_restart(cluster, pooled):
+    pid = backend_pid(pooled)
+    end_request(pooled)
+    cluster.stop()
+    cluster.start()
+    assert backend_pid(pooled) != pid
+
+
+def test_with_a_pool_while_the_server_is_down_a_query_fails_fast_and_the_service_recovers(cluster, pooled):
+    """As without a pool, a query fails fast while the server is down. Once it is back, the pool opens its
+    connections again at its next try (psycopg_pool waits longer between tries the longer the outage lasted):
+    until then a request answers 503 (OperationalError), then it is served."""
+    pid = backend_pid(pooled)
+    end_request(pooled)
+    cluster.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            backend_pid(pooled)
+        assert time.monotonic() - started < 5
+        end_request(pooled)
+    finally:
+        cluster.start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert backend_pid(pooled) != pid
+            break
+        except OperationalError:
+            end_request(pooled)
+            assert time.monotonic() < deadline, "the pool did not reconnect within 30 s"

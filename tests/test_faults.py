@@ -4,7 +4,8 @@ While the database is down, requests answer 503 with the error body quickly
 (no hang past the connect timeout); when it returns, the service recovers by
 itself; and every create that was answered 201 is in the database afterwards.
 A quick restart between requests costs no request. Each runs with gevent
-workers (a pool per worker) and with sync workers (a connection kept per
+workers (a pool per worker, each connection checked by its socket as it is
+taken: swr/db/postgresql) and with sync workers (a connection kept per
 worker, checked by Django's CONN_HEALTH_CHECKS).
 """
 
@@ -35,7 +36,7 @@ def call(url, body=None, token=None, timeout=15):
 def stack(request):
     """A cluster, a migrated database with a demo user, and gunicorn serving it with persistent connections.
 
-    gevent workers (the default) take connections from a pool, which checks each before it hands it out;
+    gevent workers (the default) take connections from a pool, each checked as it is taken (swr/db/postgresql);
     sync workers keep one connection each between requests, which Django checks (CONN_HEALTH_CHECKS).
     """
     if BINDIR is None:
@@ -67,20 +68,10 @@ def stack(request):
         cluster.destroy()
 
 
-def test_a_restart_of_the_database_between_requests_fails_no_request(stack, request):
+def test_a_restart_of_the_database_between_requests_fails_no_request(stack):
     """Connections kept from before a quick restart are found dead and replaced before they are used:
-    every request after it is served."""
-    if request.node.callspec.params["stack"] == "gevent":
-        request.applymarker(
-            pytest.mark.xfail(
-                # Not strict: whether a request meets a dead connection depends on which the pool hands out
-                # first and on the back-off's timing, and some runs serve all eight (an XPASS in CI then).
-                strict=False,
-                reason="known: psycopg_pool checks the dead connections of its pool one by one, sleeping a "
-                "growing back-off between them, and gives up at the pool timeout: the first requests after "
-                "a restart may answer 503 once the database is back",
-            )
-        )
+    every request after it is served. (With gevent workers this failed at times while Django's pool checked
+    each connection with a query: psycopg_pool then slept a growing back-off between the dead ones.)"""
     cluster, base, token = stack
     url = f"{base}/v2/manage/namespaces/group/repos"
     for i in range(8):  # each worker holds a connection (each call is a new client connection)
