@@ -1,13 +1,18 @@
 """The blob store's settings (registry/settings.py blob_settings; README "Blobs on S3"): the defaults, django-storages'
 own AWS_* names, and a wrong value refused when the settings load, not on the first push."""
 
+import hashlib
+import io
 import os
+import stat
 import subprocess
 import sys
 import threading
+import uuid
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import storages
 from storages.backends.s3 import S3Storage
 
 from registry.settings import blob_settings
@@ -116,3 +121,33 @@ def test_one_boto3_client_serves_every_thread_of_a_process(settings):
 
     assert len({id(ours) for ours, _ in seen}) == 1
     assert len({id(theirs) for _, theirs in seen}) == 4  # django-storages' own: one per thread
+
+
+def test_a_part_on_a_folder_is_a_new_file_with_the_storages_modes(settings, tmp_path):
+    """storage.save_part writes a folder's part itself (not through FileSystemStorage.save): the bytes, their
+    digest, the upload's folder made on its first part, the storage's file and folder modes (less the umask),
+    and never over a file that exists."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "file_permissions_mode": 0o640, "directory_permissions_mode": 0o750},
+        },
+    }
+    assert storages["blobs"].location == str(tmp_path)
+    data = os.urandom(200_000)  # more than one piece
+    key = storage.part_key(uuid.uuid4(), 0)
+    reader = storage.save_part(key, io.BytesIO(data), len(data))
+    path = tmp_path / key
+    assert path.read_bytes() == data
+    assert reader.size == len(data)
+    assert reader.digest("sha256") == "sha256:" + hashlib.sha256(data).hexdigest()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 & ~umask
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o750 & ~umask
+    with pytest.raises(FileExistsError):
+        storage.save_part(key, io.BytesIO(b"other bytes"), 11)
+    assert path.read_bytes() == data
+    assert storage.save_part(key[:-1] + "1", io.BytesIO(b"abc"), 2).size == 2  # at most ``limit`` bytes
+    assert (tmp_path / (key[:-1] + "1")).read_bytes() == b"ab"
