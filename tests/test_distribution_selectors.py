@@ -4,6 +4,8 @@ error messages read; and a guard that fails when a model they read gains behavio
 cursor would not (docs/architecture.md, "Hand-written SQL")."""
 
 import datetime
+import threading
+import time
 import uuid
 
 import pytest
@@ -138,6 +140,40 @@ def test_a_finished_upload_whose_repository_and_organization_went_meanwhile_is_n
     services.namespace_delete(namespace=Namespace.objects.get(pk=namespace.pk), actor=OPERATOR)
     with pytest.raises(NameUnknown, match="group/app"):
         registry_services._link(found.repository, digests.of(b""), 0, upload=found, stored=stored)
+    assert not Blob.objects.exists()
+    assert not RepositoryBlob.objects.exists()
+
+
+def test_a_finished_upload_racing_its_repositorys_delete_is_name_unknown(transactional_db, repository, monkeypatch):
+    """The repository's delete holds the repository's row, then removes it with its sessions. The PUT's link,
+    meanwhile, must wait for the repository's row before it ends the session: when PostgreSQL ran the
+    one-statement link's DELETE of the session first, the two deadlocked (a 500). NAME_UNKNOWN, nothing left."""
+    session = Upload.objects.create(repository=repository)
+    found = selectors.upload("group/app", str(session.id))
+    real_delete, holding = services._delete, threading.Event()
+
+    def slow_delete(model, pk):  # the repository's row is locked by now
+        holding.set()
+        time.sleep(0.5)
+        return real_delete(model, pk)
+
+    monkeypatch.setattr(services, "_delete", slow_delete)
+
+    def delete():
+        try:
+            services.repository_delete(repository=Repository.objects.get(pk=repository.pk), actor=OPERATOR)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(NameUnknown, match="group/app"):
+            registry_services._link(found.repository, digests.of(b"x"), 1, upload=found, stored=True)
+    finally:
+        thread.join(20)
+    assert not Repository.objects.filter(pk=repository.pk).exists()
     assert not Blob.objects.exists()
     assert not RepositoryBlob.objects.exists()
 

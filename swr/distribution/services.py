@@ -406,7 +406,8 @@ def _link(repository: Repository, digest: str, size: int, upload: Upload, *, sto
     repository first and looking for the blob's row: it finds it, or answers NAME_UNKNOWN."""
     try:
         if stored and connection.vendor == "postgresql":
-            # Inside a caller's transaction (a test's), a savepoint stands for the statement's own transaction.
+            # Inside a caller's transaction (a test's), a savepoint to roll back to (the foreign key is then
+            # checked at the caller's COMMIT).
             with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
                 return _link_new_blob(repository, digest, size, upload)
         return _link_once(repository, digest, size, upload, hold=False, seek=not stored)
@@ -418,9 +419,12 @@ def _link_new_blob(repository: Repository, digest: str, size: int, upload: Uploa
     """The first try of :func:`_link` when the upload stored the bytes, on PostgreSQL: what :func:`_link_once`
     writes without ``hold`` and ``seek`` (the blob's row, its link to the repository, the repository's size,
     the end of the session), in one statement that is its own transaction (one round trip instead of six).
-    Its data-modifying WITH clauses all run, whatever the final SELECT reads; the link's foreign key is checked
-    at the statement's COMMIT. IntegrityError when the digest's row exists or the repository is gone, as in
-    :func:`_link_once`."""
+    Its data-modifying WITH clauses all run, whatever the final SELECT reads, in an order PostgreSQL chooses
+    unless one reads another: the session's end waits for the repository's row (``grown``), so that the
+    statement locks the repository before the session, as a repository's delete does (the other order
+    deadlocked with it: a 500). The link's foreign key is checked at the statement's COMMIT. IntegrityError
+    when the digest's row exists or the repository is gone (``grown`` then changes nothing and the session
+    stays for the retry), as in :func:`_link_once`."""
     b, link, r, u = Table(Blob), Table(RepositoryBlob), Table(Repository), Table(Upload)
     now = Blob._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
     sql = (
@@ -428,8 +432,8 @@ def _link_new_blob(repository: Repository, digest: str, size: int, upload: Uploa
         f"VALUES (%s, %s, %s) RETURNING {b['pk']}), "
         f"new_link AS (INSERT INTO {link} ({link['repository']}, {link['blob']}, {link['created_at']}) "
         f"SELECT %s, {b['pk']}, %s FROM new_blob), "
-        f"grown AS (UPDATE {r} SET {r['size']} = {r['size']} + %s WHERE {r['pk']} = %s), "
-        f"ended AS (DELETE FROM {u} WHERE {u['pk']} = %s) "
+        f"grown AS (UPDATE {r} SET {r['size']} = {r['size']} + %s WHERE {r['pk']} = %s RETURNING 1), "
+        f"ended AS (DELETE FROM {u} WHERE {u['pk']} = %s AND EXISTS (SELECT FROM grown)) "
         f"SELECT {b['pk']} FROM new_blob"
     )
     params = [digest, size, now, repository.pk, now, size, repository.pk, upload.pk]
