@@ -182,3 +182,21 @@ def test_with_a_pool_while_the_server_is_down_a_query_fails_fast_and_the_service
         except OperationalError:
             end_request(pooled)
             assert time.monotonic() < deadline, "the pool did not reconnect within 30 s"
+
+
+def test_a_check_cut_short_gives_the_connection_back_to_the_pool(pooled, monkeypatch):
+    """A timeout or a kill that lands while the socket is polled (gevent waits there) leaves no connection
+    taken from the pool of one: the next request gets it."""
+    from swr.db.postgresql import base
+
+    def interrupted(connection):
+        raise KeyboardInterrupt  # a BaseException, as gevent's Timeout and GreenletExit are
+
+    monkeypatch.setattr(base, "closed_by_server", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pooled.ensure_connection()
+    assert pooled.connection is None
+    monkeypatch.undo()
+    started = time.monotonic()
+    backend_pid(pooled)
+    assert time.monotonic() - started < 2  # not the pool's timeout (3 s) waiting for a lost connection

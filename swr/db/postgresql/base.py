@@ -11,6 +11,7 @@ database backends", Django's databases reference); everything else is Django's.
 
 What it does not find: a server that vanished without closing (its host lost power, a network cut). A query
 then fails as it would after any check, with the OperationalError that the API answers 503 (swr.api.errors).
+What it replaces needlessly: a live connection holding a notification of LISTEN, which nothing here uses.
 """
 
 import select
@@ -32,8 +33,16 @@ def closed_by_server(connection) -> bool:
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)
-        while self.pool is not None and closed_by_server(connection):
-            connection.close()
-            self.pool.putconn(connection)  # closed: the pool drops it and opens another
+        pool = self.pool  # the pool it came from (the property would make a new one if that one was closed)
+        if pool is None:
+            return connection
+        while True:
+            try:
+                if not closed_by_server(connection):
+                    return connection
+                connection.close()
+            except BaseException:  # a timeout or a kill while the poll waited (gevent): the connection goes back
+                pool.putconn(connection)
+                raise
+            pool.putconn(connection)  # closed: the pool drops it and opens another
             connection = super().get_new_connection(conn_params)
-        return connection
