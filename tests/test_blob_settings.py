@@ -125,27 +125,31 @@ def test_one_boto3_client_serves_every_thread_of_a_process(settings):
 
 def test_a_part_on_a_folder_is_a_new_file_with_the_storages_modes(settings, tmp_path):
     """storage.save_part writes a folder's part itself (not through FileSystemStorage.save): the bytes, their
-    digest, the upload's folder made on its first part, the storage's file and folder modes (less the umask),
-    and never over a file that exists."""
+    digest, the upload's folder made on its first part, the storage's file and folder modes exactly (as
+    FileSystemStorage.save gives them, whatever the umask), and never over a file that exists."""
     settings.STORAGES = {
         **settings.STORAGES,
         "blobs": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path), "file_permissions_mode": 0o640, "directory_permissions_mode": 0o750},
+            "OPTIONS": {"location": str(tmp_path), "file_permissions_mode": 0o664, "directory_permissions_mode": 0o775},
         },
     }
     assert storages["blobs"].location == str(tmp_path)
     data = os.urandom(200_000)  # more than one piece
     key = storage.part_key(uuid.uuid4(), 0)
-    reader = storage.save_part(key, io.BytesIO(data), len(data))
+    umask = os.umask(0o077)  # stricter than both modes
+    try:
+        reader = storage.save_part(key, io.BytesIO(data), len(data))
+        django_saved = storages["blobs"].save(storage.part_key(uuid.uuid4(), 0), io.BytesIO(b"by Django"))
+    finally:
+        os.umask(umask)
     path = tmp_path / key
     assert path.read_bytes() == data
     assert reader.size == len(data)
     assert reader.digest("sha256") == "sha256:" + hashlib.sha256(data).hexdigest()
-    umask = os.umask(0)
-    os.umask(umask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640 & ~umask
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o750 & ~umask
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (path, tmp_path / django_saved)}
+    folder_modes = {stat.S_IMODE(p.parent.stat().st_mode) for p in (path, tmp_path / django_saved)}
+    assert (modes, folder_modes) == ({0o664}, {0o775})
     with pytest.raises(FileExistsError):
         storage.save_part(key, io.BytesIO(b"other bytes"), 11)
     assert path.read_bytes() == data

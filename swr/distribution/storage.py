@@ -131,21 +131,34 @@ def save_part(key: str, stream, limit: int | None) -> HashingReader:
 
 def _write_new_file(store: FileSystemStorage, key: str, reader: HashingReader) -> None:
     """Write ``reader`` to a new file at ``key`` of a folder (a part's own name: an upload id and a fresh UUID;
-    FileExistsError if it exists): what FileSystemStorage.save does there, without its search for a free name,
-    its file lock and its chmod (the file takes the storage's mode less the umask). A third of a small chunk's
-    cost in the worker (docs/performance.md)."""
+    FileExistsError if it exists): what FileSystemStorage.save does there, without its search for a free name
+    and its file lock. The file and a folder it makes take the storage's modes exactly, whatever the umask, as
+    there (FILE_UPLOAD_PERMISSIONS, FILE_UPLOAD_DIRECTORY_PERMISSIONS). A third of a small chunk's cost in
+    the worker (docs/performance.md)."""
     path = store.path(key)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    mode = store.file_permissions_mode if store.file_permissions_mode is not None else 0o666
     try:
-        descriptor = os.open(path, flags, mode)
+        descriptor = os.open(path, flags, 0o666)
     except FileNotFoundError:  # the upload's first part: its folder is new
-        directory_mode = store.directory_permissions_mode
-        os.makedirs(os.path.dirname(path), mode=0o777 if directory_mode is None else directory_mode, exist_ok=True)
-        descriptor = os.open(path, flags, mode)
+        _make_folders(store, os.path.dirname(path))
+        descriptor = os.open(path, flags, 0o666)
     with open(descriptor, "wb") as file:
+        if store.file_permissions_mode is not None:
+            os.fchmod(descriptor, store.file_permissions_mode)
         for piece in reader.chunks():
             file.write(piece)
+
+
+def _make_folders(store: FileSystemStorage, directory: str) -> None:
+    """The folders of ``directory``, with the storage's folder mode as FileSystemStorage.save makes them."""
+    if store.directory_permissions_mode is None:
+        os.makedirs(directory, exist_ok=True)
+        return
+    umask = os.umask(0)  # so that makedirs gives exactly that mode
+    try:
+        os.makedirs(directory, store.directory_permissions_mode, exist_ok=True)
+    finally:
+        os.umask(umask)
 
 
 def _save_exact(key: str, content: File) -> None:
