@@ -142,6 +142,8 @@ LOCKED = sorted(
     {name for module in LOCKERS for name in re.findall(r"lock_row\((\w+),", inspect.getsource(module))} - {"type"}
     | {"RepositoryBlob"}  # distribution.services._hold_links: the same lock on several links of a manifest push
     | {"Upload"}  # distribution.services._record_part and _mark: UPDATEs of an upload session found by its names
+    # (and distribution.services._link_new_blob: INSERTs of a Blob and a RepositoryBlob, an UPDATE of a Repository,
+    # a DELETE of an Upload, in one statement on PostgreSQL)
 )
 
 
