@@ -148,10 +148,46 @@ def test_a_part_on_a_folder_is_a_new_file_with_the_storages_modes(settings, tmp_
     assert reader.size == len(data)
     assert reader.digest("sha256") == "sha256:" + hashlib.sha256(data).hexdigest()
     modes = {stat.S_IMODE(p.stat().st_mode) for p in (path, tmp_path / django_saved)}
-    folder_modes = {stat.S_IMODE(p.parent.stat().st_mode) for p in (path, tmp_path / django_saved)}
+    folder_modes = {stat.S_IMODE(p.stat().st_mode) for p in (path.parent, path.parent.parent)}  # uploads/ too
+    folder_modes |= {stat.S_IMODE((tmp_path / django_saved).parent.stat().st_mode)}
     assert (modes, folder_modes) == ({0o664}, {0o775})
     with pytest.raises(FileExistsError):
         storage.save_part(key, io.BytesIO(b"other bytes"), 11)
     assert path.read_bytes() == data
     assert storage.save_part(key[:-1] + "1", io.BytesIO(b"abc"), 2).size == 2  # at most ``limit`` bytes
     assert (tmp_path / (key[:-1] + "1")).read_bytes() == b"ab"
+
+
+def test_a_one_part_blob_on_a_folder_is_renamed_into_folders_with_the_storages_modes(settings, tmp_path):
+    """storage.commit_parts renames a one-part upload into place: the blob's folders (blobs/sha256/<two hex
+    digits>/) are made when missing, with the storage's folder mode whatever the umask, as FileSystemStorage.save
+    makes them for a blob copied from several parts; a missing part is FileNotFoundError and stores nothing."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "file_permissions_mode": 0o664, "directory_permissions_mode": 0o775},
+        },
+    }
+    blobs = []
+    umask = os.umask(0o077)
+    try:
+        for _ in range(2):  # the second blob of the same two-digit folder finds it made
+            data = os.urandom(1000)
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            part = storage.part_key(uuid.uuid4(), 0)
+            storage.save_part(part, io.BytesIO(data), len(data))
+            assert storage.commit_parts([part], digest) is True
+            assert not (tmp_path / part).exists()
+            blobs.append((digest, data))
+        missing = "sha256:" + hashlib.sha256(b"never uploaded").hexdigest()
+        with pytest.raises(FileNotFoundError):
+            storage.commit_parts([storage.part_key(uuid.uuid4(), 0)], missing)
+    finally:
+        os.umask(umask)
+    for digest, data in blobs:
+        path = tmp_path / storage.blob_key(digest)
+        assert path.read_bytes() == data
+        folders = [path.parent, path.parent.parent, path.parent.parent.parent]
+        assert {stat.S_IMODE(folder.stat().st_mode) for folder in folders} == {0o775}
+    assert not (tmp_path / storage.blob_key(missing)).exists()

@@ -154,7 +154,9 @@ def _make_folders(store: FileSystemStorage, directory: str) -> None:
     if store.directory_permissions_mode is None:
         os.makedirs(directory, exist_ok=True)
         return
-    umask = os.umask(0)  # so that makedirs gives exactly that mode
+    # As Django's FileSystemStorage does: makedirs gives its mode only to the last folder, the umask shapes every
+    # folder it makes (with a umask of 0 the ones above would be 0o777, writable by anyone).
+    umask = os.umask(0o777 & ~store.directory_permissions_mode)
     try:
         os.makedirs(directory, store.directory_permissions_mode, exist_ok=True)
     finally:
@@ -213,8 +215,13 @@ def commit_parts(keys: list[str], digest: str) -> bool:
             store.compose(keys, key)
         elif len(keys) == 1 and isinstance(store, FileSystemStorage):
             target = store.path(key)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(store.path(keys[0]), target)
+            try:
+                os.replace(store.path(keys[0]), target)
+            except FileNotFoundError:  # the first blob of its folder (blobs/<algorithm>/<two hex digits>/)
+                if not os.path.exists(store.path(keys[0])):
+                    raise
+                _make_folders(store, os.path.dirname(target))
+                os.replace(store.path(keys[0]), target)
         else:
             _copy_whole(keys, key)
     delete_parts(keys)
