@@ -17,6 +17,7 @@ import pytest
 from django.test import override_settings
 
 from swr.audit import Actor
+from swr.distribution import errors as storage_errors
 from swr.distribution import gc, storage
 from swr.models import AuditRecord, Repository, Upload
 
@@ -391,3 +392,64 @@ class TestCollectorAbortsMultipartUploads:
         blob_storage.store.client().abort_multipart_upload(
             Bucket=blob_storage.store.bucket, Key=key, UploadId=upload_id
         )
+
+
+class AbortingReader:
+    """A stream of ``size`` bytes that, once the first ``after`` bytes are read, lets ``act`` run (another actor
+    ending the multipart upload under way, as the collector does once its session ended)."""
+
+    def __init__(self, size: int, after: int, act):
+        self.data, self.after, self.act, self.position = data_of(size, seed=20), after, act, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.position >= self.after and self.act is not None:
+            self.act, act = None, self.act
+            act()
+        size = len(self.data) - self.position if size is None or size < 0 else size
+        piece = self.data[self.position : self.position + size]
+        self.position += len(piece)
+        return piece
+
+
+def abort_all(blob_storage, prefix: str) -> None:
+    s3, bucket = blob_storage.store.client(), blob_storage.store.bucket
+    for upload in s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", []):
+        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+class TestAMultipartUploadEndedByAnother:
+    """The store's multipart upload of a part or a blob, aborted by another while it is sent (the collector, once
+    the upload's session was cancelled or expired): the push is told BLOB_UPLOAD_UNKNOWN (404), not a 500 of the
+    store's NoSuchUpload answer to the next part or to the failed upload's own abort, and nothing is left."""
+
+    def test_a_streamed_part(self, blob_storage):
+        key = f"uploads/{uuid.uuid4()}/0.{uuid.uuid4().hex}"
+        reader = AbortingReader(20 * MIB, 9 * MIB, lambda: abort_all(blob_storage, key))
+
+        with pytest.raises(storage_errors.BlobUploadUnknown) as raised:
+            storage.storage().put_stream(key, reader)
+
+        assert raised.value.status_code == 404
+        assert "Start a new upload" in str(raised.value)
+        assert leftovers(blob_storage, key) == ([], [])
+
+    def test_a_composed_blob(self, blob_storage, monkeypatch):
+        store = storage.storage()
+        s3, bucket = blob_storage.store.client(), blob_storage.store.bucket
+        prefix = f"tests/compose/{uuid.uuid4()}"
+        keys = [f"{prefix}/{number}" for number in range(3)]
+        for number, key in enumerate(keys):
+            s3.put_object(Bucket=bucket, Key=key, Body=data_of(3 * MIB, number))
+        read_into = type(store)._read_into
+
+        def aborted_first(self, buffer, key, start, end):  # another ends the composition as it reads a part
+            abort_all(blob_storage, f"{prefix}/whole")
+            return read_into(self, buffer, key, start, end)
+
+        monkeypatch.setattr(type(store), "_read_into", aborted_first)
+
+        with pytest.raises(storage_errors.BlobUploadUnknown):
+            store.compose(keys, f"{prefix}/whole")
+
+        assert leftovers(blob_storage, f"{prefix}/whole") == ([], [])
+        store.delete_many(keys)

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as StoreConnectionError
 from storages.backends.s3 import S3Storage
 
-from swr.distribution.errors import Unavailable
+from swr.distribution.errors import BlobUploadUnknown, Unavailable
 
 PIECE = 64 * 1024  # bytes read at a time from a stream (swr/distribution/storage.py PIECE)
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's least part of a multipart upload, the last one excepted
@@ -45,6 +45,25 @@ def answering(method):
             raise Unavailable(f"The blob store failed: {error}", status_code=503) from error
 
     return wrapper
+
+
+def _abort(client, bucket: str, key: str, upload_id: str) -> None:
+    """Abort a multipart upload that failed (the store removes its parts). One the store no longer knows was
+    aborted already (NoSuchUpload), and its failure is the one to answer, not this."""
+    with contextlib.suppress(client.exceptions.NoSuchUpload):
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
+def _upload_gone(error: ClientError) -> BlobUploadUnknown | None:
+    """BLOB_UPLOAD_UNKNOWN (404) when the store ended a multipart upload while it was sent (NoSuchUpload): the
+    garbage collector aborts those of upload sessions that ended meanwhile (cancelled or expired; swr_gc step 4),
+    so the push must start a new upload. None for any other error."""
+    if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+        return None
+    return BlobUploadUnknown(
+        "The blob store no longer holds this upload's parts: its session ended while they were sent (cancelled or "
+        "expired, then collected). Start a new upload."
+    )
 
 
 class S3BlobStorage(S3Storage):
@@ -112,8 +131,13 @@ class S3BlobStorage(S3Storage):
             client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
+        except ClientError as error:
+            _abort(client, bucket, key, upload_id)
+            if (gone := _upload_gone(error)) is not None:
+                raise gone from error
+            raise
         except BaseException:
-            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            _abort(client, bucket, key, upload_id)
             raise
 
     @answering
@@ -206,8 +230,13 @@ class S3BlobStorage(S3Storage):
             client.complete_multipart_upload(
                 Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
+        except ClientError as error:
+            _abort(client, bucket, target, upload_id)
+            if (gone := _upload_gone(error)) is not None:
+                raise gone from error
+            raise
         except BaseException:
-            client.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
+            _abort(client, bucket, target, upload_id)
             raise
 
     @answering
