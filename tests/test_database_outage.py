@@ -185,8 +185,8 @@ def test_with_a_pool_while_the_server_is_down_a_query_fails_fast_and_the_service
 
 
 def test_a_check_cut_short_gives_the_connection_back_to_the_pool(pooled, monkeypatch):
-    """A timeout or a kill that lands while the socket is polled (gevent waits there) leaves no connection
-    taken from the pool of one: the next request gets it."""
+    """A timeout or a kill that lands during the check (a KeyboardInterrupt, gevent's Timeout at a close)
+    leaves no connection taken from the pool of one: the next request gets it."""
     from swr.db.postgresql import base
 
     def interrupted(connection):
