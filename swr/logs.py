@@ -72,8 +72,18 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+_IDENTITY_ATTRIBUTE = "_access_log_identity"
+
+
+def identify(request, username: str, tenant: str = "") -> None:
+    """Name the caller of ``request`` in its access log line when the request does not load its user: a
+    registry bearer token carries the names (swr/api/registry/tokens.py). ``request.user``, once set, wins."""
+    setattr(request, _IDENTITY_ATTRIBUTE, (username, tenant or None))
+
+
 class AccessLogMiddleware:
-    """One access log line per request: method, path, status, duration, user, tenant, request id."""
+    """One access log line per request: method, path, status, duration, user, tenant, request id. The user and
+    tenant are those of ``request.user`` when it is authenticated, else those :func:`identify` gave, else null."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -83,6 +93,10 @@ class AccessLogMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
+        if authenticated:
+            username, tenant = user.username, user.tenant.name if getattr(user, "tenant", None) else None
+        else:
+            username, tenant = getattr(request, _IDENTITY_ATTRIBUTE, (None, None))
         access_logger.info(
             "%s %s %s",
             request.method,
@@ -93,8 +107,8 @@ class AccessLogMiddleware:
                 "path": request.path,
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user": user.username if authenticated else None,
-                "tenant": user.tenant.name if authenticated and getattr(user, "tenant", None) else None,
+                "user": username,
+                "tenant": tenant,
             },
         )
         return response

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 import urllib.error
@@ -18,11 +19,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from swr import services
 from swr.choices import PermissionLevel
-from swr.models import NamespacePermission
+from swr.models import NamespacePermission, User
 
 from .helpers import OPERATOR
 
@@ -369,6 +372,39 @@ class TestBearerOnRegistryRoutes:
         token = token_for(basic("alice", PASSWORD), "repository:group/web:pull")
         with django_assert_num_queries(0):
             assert probe("pull", "group/web", bearer(token)).status_code == 200
+
+    def test_the_access_log_names_the_tokens_user_without_reading_it(self, alice, repositories, caplog):
+        """The token carries the user's and the tenant's names (claims ``username`` and ``tenant``), so that the
+        access line of a pull, which never reads the user, says whose it is; a token without them (issued before
+        they were added) still works and logs no user; an anonymous token has neither."""
+        token = token_for(basic("alice", PASSWORD), "repository:group/web:pull")
+        assert {k: decode(token)[k] for k in ("sub", "username", "tenant")} == {
+            "sub": str(alice.pk),
+            "username": "alice",
+            "tenant": "acme",
+        }
+        unnamed = signed(
+            {"sub": str(alice.pk), "access": [{"type": "repository", "name": "group/web", "actions": ["pull"]}]}
+        )
+
+        def logged(token: str) -> dict:
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="swr.access"), CaptureQueriesContext(connection) as queries:
+                response = Client().get("/v2/group/web/tags/list", **bearer(token))
+            assert response.status_code == 200, response.content[:300]
+            assert not [q["sql"] for q in queries if User._meta.db_table in q["sql"]]  # the user is not read
+            [line] = [record for record in caplog.records if record.name == "swr.access"]
+            return {"user": line.user, "tenant": line.tenant}
+
+        assert logged(token) == {"user": "alice", "tenant": "acme"}
+        assert logged(unnamed) == {"user": None, "tenant": None}
+
+    def test_an_anonymous_token_names_nobody(self, repositories, settings):
+        settings.SWR_ANONYMOUS_PULL = True
+        claims = decode(token_for({}, "repository:group/pub:pull"))
+        assert claims["sub"] == ""
+        assert "username" not in claims
+        assert "tenant" not in claims
 
     def test_expired_token(self, alice):
         token = signed({"sub": str(alice.pk), "exp": int(time.time()) - 120, "iat": int(time.time()) - 420})

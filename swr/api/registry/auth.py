@@ -27,7 +27,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth import authenticate as password_authenticate
 
-from swr import names, policy, selectors, signing
+from swr import logs, names, policy, selectors, signing
 from swr.api import hosts
 from swr.api.auth_views import login_throttled
 from swr.api.registry import tokens
@@ -232,6 +232,8 @@ def authenticate(request, *, required: bool = False) -> Caller | None:
         if claims.subject == "" and not settings.SWR_ANONYMOUS_PULL:
             raise Unauthorized("Anonymous access is turned off: log in.", reason="invalid_token")
         caller = Caller(request, claims=claims)
+        if claims.username:  # the access log names the caller without reading the user
+            logs.identify(request, claims.username, claims.tenant)
     elif scheme.lower() == "basic":
         user = login(request, *basic_credentials(request))
         request.user = user

@@ -53,7 +53,8 @@ def _issue(request) -> JsonResponse:
     elif not settings.SWR_ANONYMOUS_PULL:
         raise Unauthorized("Log in: HTTP Basic credentials are needed for a token.")
     granted, refused = auth.token_grants(user, asked)
-    issued = tokens.issue("" if user is None else str(user.pk), granted, refused, hosts.registry_host(request))
+    names = {} if user is None else {"username": user.username, "tenant": user.tenant.name if user.tenant else ""}
+    issued = tokens.issue("" if user is None else str(user.pk), granted, refused, hosts.registry_host(request), **names)
     body = {
         "token": issued.token,
         "access_token": issued.token,

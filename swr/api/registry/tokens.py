@@ -7,6 +7,8 @@ claims are those of CNCF distribution's token specification (docs/spec/auth/jwt.
 
 - ``iss`` (:data:`ISSUER`), ``sub`` (the user's id; empty for an anonymous caller), ``aud`` (the service,
   SWR_REGISTRY_HOST), ``exp``, ``nbf``, ``iat``, ``jti``;
+- ``username`` and ``tenant``: the user's name and tenant's name when it was issued (absent for an anonymous
+  caller or a user without a tenant), for the access log of requests that do not read the user (swr/logs.py);
 - ``access``: ``[{"type", "name", "actions"}]``, only the actions the user may do when it is issued;
 - ``denied``: the same form, the actions it was asked for and refused. A registry route that finds its
   actions there answers 403 DENIED; actions the token was never asked for answer 401 with a challenge for
@@ -126,11 +128,17 @@ class IssuedToken:
 
 
 def issue(
-    subject: str, access: dict[Resource, set[str]], denied: dict[Resource, set[str]], service: str
+    subject: str,
+    access: dict[Resource, set[str]],
+    denied: dict[Resource, set[str]],
+    service: str,
+    *,
+    username: str = "",
+    tenant: str = "",
 ) -> IssuedToken:
     """A signed token for ``subject`` (a user id, or "" for anonymous) holding ``access``, and the asked
     actions it refuses (``denied``), for ``service`` (its audience: the registry's host), valid
-    SWR_REGISTRY_TOKEN_LIFETIME from now."""
+    SWR_REGISTRY_TOKEN_LIFETIME from now. ``username`` and ``tenant`` name the user for the access log."""
     key = signing_key()
     now = int(time.time())
     lifetime = int(settings.SWR_REGISTRY_TOKEN_LIFETIME.total_seconds())
@@ -144,6 +152,7 @@ def issue(
         "jti": secrets.token_urlsafe(16),
         "access": _claim_entries(access),
     }
+    claims.update({name: value for name, value in (("username", username), ("tenant", tenant)) if value})
     refused = {resource: actions for resource, actions in denied.items() if actions}
     if refused:
         claims["denied"] = _claim_entries(refused)
@@ -153,12 +162,15 @@ def issue(
 
 @dataclass(frozen=True)
 class Claims:
-    """What a verified token says: whose it is (``subject``: a user id, "" for anonymous), what it allows
-    (``access``) and what it was refused (``denied``)."""
+    """What a verified token says: whose it is (``subject``: a user id, "" for anonymous; ``username`` and
+    ``tenant``: their names when it was issued, "" when it does not say), what it allows (``access``) and what
+    it was refused (``denied``)."""
 
     subject: str
     access: dict[Resource, frozenset[str]]
     denied: dict[Resource, frozenset[str]]
+    username: str = ""
+    tenant: str = ""
 
 
 def _entries(value) -> dict[Resource, frozenset[str]]:
@@ -208,7 +220,8 @@ def _verified(raw: str, service: str, pem: str) -> tuple[Claims, int]:
             options={"require": _REQUIRED_CLAIMS},
         )
         access, denied = _entries(claims.get("access", [])), _entries(claims.get("denied", []))
-        return Claims(claims["sub"], access, denied), int(claims["exp"])
+        names = {name: str(claims.get(name, "")) for name in ("username", "tenant")}
+        return Claims(claims["sub"], access, denied, **names), int(claims["exp"])
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The bearer token has expired: get a new one.", reason="invalid_token") from None
     except (jwt.InvalidTokenError, KeyError, TypeError) as error:
