@@ -472,6 +472,31 @@ class TestBearerOnRegistryRoutes:
         oci_error(probe("pull,push", "group/web", bearer(token)), 403, "DENIED")
         assert probe("pull", "group/web", bearer(token)).status_code == 200
 
+    def test_a_denial_says_what_each_action_needs(self, reader, repositories):
+        """403 DENIED names the refused actions and the permissions they need; a refused push adds that a push
+        never creates the organization (a push to a missing one is refused the same way)."""
+        token = token_for(basic("rita", PASSWORD), "repository:group/web:pull,push,delete")
+        message = oci_error(probe("push", "group/web", bearer(token)), 403, "DENIED")["errors"][0]["message"]
+        assert message == (
+            "Requested access to the resource is denied: push on group/web. Push needs edit on the organization (or "
+            "manage on an existing repository). A push does not create organization 'group': it must exist "
+            "(POST /v2/manage/namespaces)."
+        )
+        message = oci_error(probe("delete", "group/web", bearer(token)), 403, "DENIED")["errors"][0]["message"]
+        assert message.endswith("delete on group/web. Delete needs manage on the organization or the repository.")
+
+    def test_a_push_to_a_missing_organization_reads_as_one_to_a_forbidden_one(self, make_user, other_tenant, namespace):
+        outsider = make_user("olga", other_tenant)
+        outsider.set_password(PASSWORD)
+        outsider.save()
+        answers = []
+        for name in ("group/web", "nowhere/web"):  # another tenant's organization; none at all
+            token = token_for(basic("olga", PASSWORD), f"repository:{name}:pull,push")
+            body = oci_error(probe("pull,push", name, bearer(token)), 403, "DENIED")
+            answers.append(json.dumps(body).replace(name, "NAME").replace(name.split("/")[0], "ORG"))
+        assert answers[0] == answers[1]
+        assert "it must exist (POST /v2/manage/namespaces)" in answers[0]
+
     def test_private_and_missing_repositories_read_the_same(self, make_user, other_tenant, repositories):
         outsider = make_user("olga", other_tenant)
         outsider.set_password(PASSWORD)

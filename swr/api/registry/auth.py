@@ -293,8 +293,30 @@ def authorize(request, name: str, actions: set[str], *, mount_from: str | None =
     if missing and caller.is_anonymous:  # an anonymous token is no credential: answered as a request without one
         raise Unauthorized(scope=challenge)
     if missing:
-        raise Denied(f"Requested access to the resource is denied: {' and '.join(tokens.ordered(missing))} on {name}.")
+        raise Denied(
+            f"Requested access to the resource is denied: {' and '.join(tokens.ordered(missing))} on {name}. "
+            + needs(missing, parts[0])
+        )
     return caller
+
+
+# What each registry action needs (swr/policy.py registry_actions; spec sections 6 and 9), said in a denial.
+_NEEDS = {
+    policy.PULL: "pull needs read on the repository or its organization (or a public repository)",
+    policy.PUSH: "push needs edit on the organization (or manage on an existing repository)",
+    policy.DELETE: "delete needs manage on the organization or the repository",
+}
+
+
+def needs(missing: set[str], namespace_name: str) -> str:
+    """What a denial of ``missing`` actions on a repository of organization ``namespace_name`` tells the caller
+    to get: the permissions, and that a push never creates the organization. The same words whether the
+    repository or the organization exists or not (a denial never tells)."""
+    said = "; ".join(_NEEDS[action] for action in tokens.ordered(missing) if action in _NEEDS)
+    hint = f"{said[:1].upper()}{said[1:]}."
+    if policy.PUSH in missing:
+        hint += f" A push does not create organization {namespace_name!r}: it must exist (POST /v2/manage/namespaces)."
+    return hint
 
 
 def authorize_catalog(request) -> Caller:
