@@ -71,6 +71,24 @@ class TestOpenApi:
             assert "model_rules" not in schema.get("description", ""), name
             assert "full_clean" not in schema.get("description", ""), name
 
+    def test_the_grant_operations_say_their_bodies_and_take_json(self):
+        """A new user found the /access bodies (a bare JSON array) only in the schema, under a description meant
+        for developers ("subclasses say what the target is...") and offered as a form, which cannot hold an
+        array. Each operation now says its body, with an example, and takes JSON."""
+        document = self.document()
+        for path in (
+            "/v2/manage/namespaces/{namespace}/access",
+            "/v2/manage/namespaces/{namespace}/repos/{repository}/access",
+        ):
+            operations = document["paths"][path]
+            for method in ("post", "patch"):
+                assert '[{"user_id": "12", "user_name": "bob", "auth": 3}]' in operations[method]["description"]
+                assert list(operations[method]["requestBody"]["content"]) == ["application/json"]
+            assert '["12", "15"]' in operations["delete"]["description"]
+            assert "1 read, 3 edit, 7 manage" in operations["get"]["description"]
+        descriptions = [op.get("description", "") for ops in document["paths"].values() for op in ops.values()]
+        assert not [text for text in descriptions if "subclass" in text or ":func:" in text or "swr." in text]
+
 
 def test_admin_messages_are_kept_server_side():
     """The credential actions show a secret once: it must not travel in a cookie (Django's default keeps

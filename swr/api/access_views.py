@@ -91,28 +91,45 @@ class AccessViewSetBase(AuditedMixin, LookupMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def access_schema(*parameters):
-    """OpenAPI description of the four /access operations."""
+_LEVELS = "`auth` is the level: 1 read, 3 edit, 7 manage (spec section 6)"
+
+
+def access_schema(target: str, *parameters):
+    """OpenAPI description of the four /access operations of ``target`` (an organization or a repository)."""
+    grants = f"Who holds which permission on this {target}"
+    body = (
+        'The body is a JSON array of `{"user_id", "user_name", "auth"}` entries, for example '
+        '`[{"user_id": "12", "user_name": "bob", "auth": 3}]`; ' + _LEVELS + ". Users must be of the "
+        f"{target}'s tenant; nobody grants a level above their own. Either every entry applies or none."
+    )
     return extend_schema_view(
         list=extend_schema(
             summary="Show who holds which permission",
+            description=f"{grants}: the caller's own level (`self_auth`) and the others' (`others_auths`); "
+            + _LEVELS
+            + ".",
             parameters=list(parameters),
             responses={200: AccessSerializer, **errors(403, 404)},
         ),
         create=extend_schema(
             summary="Grant permissions (all entries or none; 409 if one exists)",
+            description=f"Grant permissions on this {target}. {body} 409 when a user already holds one here.",
             parameters=list(parameters),
-            request=UserAuthSerializer(many=True),
+            request={"application/json": UserAuthSerializer(many=True)},
             responses={201: CREATED, **errors(400, 403, 404, 409, 413, 415)},
         ),
         partial_update=extend_schema(
             summary="Change permissions (all entries or none; 404 if one is missing)",
+            description=f"Change permissions on this {target}. {body} 404 when a user holds none here.",
             parameters=list(parameters),
-            request=UserAuthSerializer(many=True),
+            request={"application/json": UserAuthSerializer(many=True)},
             responses={201: CREATED, **errors(400, 403, 404, 413, 415)},
         ),
         destroy=extend_schema(
             summary="Remove permissions of these user ids (all or none; 404 if one is missing)",
+            description=f"Remove permissions on this {target}. The body is a JSON array of user ids, for example "
+            '`["12", "15"]` (`Content-Type: application/json`). Either all are removed or none: 404 when one '
+            "holds no permission here.",
             parameters=list(parameters),
             request={"application/json": {"type": "array", "items": {"type": "string"}}},
             responses={204: DELETED, **errors(400, 403, 404, 413, 415)},
@@ -120,8 +137,10 @@ def access_schema(*parameters):
     )
 
 
-@access_schema()
+@access_schema("organization")
 class NamespaceAccessViewSet(AccessViewSetBase):
+    """``/v2/manage/namespaces/{namespace}/access``: the permissions users hold on an organization."""
+
     audit_resource = "namespace.grants"
     grant_model = NamespacePermission
     grant_field = "namespace"
@@ -136,8 +155,11 @@ class NamespaceAccessViewSet(AccessViewSetBase):
         return policy.effective_level(self.request.user, target)
 
 
-@access_schema(REPOSITORY_PATH_PARAMETER)
+@access_schema("repository", REPOSITORY_PATH_PARAMETER)
 class RepositoryAccessViewSet(AccessViewSetBase):
+    """``/v2/manage/namespaces/{namespace}/repos/{repository}/access``: the permissions users hold on a
+    repository."""
+
     audit_resource = "repository.grants"
     grant_model = RepositoryPermission
     grant_field = "repository"

@@ -137,8 +137,8 @@ class RepositoryV3Serializer(serializers.ModelSerializer):
 
 
 class RepositoryListV3ViewSet(viewsets.GenericViewSet):
-    """``GET /v3/manage/repos``: the repositories of the v2 list (the same filters and visibility:
-    :func:`swr.policy.readable_repositories`), paged by id markers."""
+    """``GET /v3/manage/repos``: the repositories of the v2 list (the same filters, and the same repositories
+    visible to the caller), paged by id markers."""
 
     serializer_class = RepositoryV3Serializer
     filter_backends = [SwrFilterBackend]
