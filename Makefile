@@ -58,7 +58,7 @@ run: migrate
 	@# In a session of its own (setsid), so that only the trap signals it, once: Ctrl-C or a TERM to the whole
 	@# group (docker stop, kill -TERM -<group>) reached its worker processes too and hung its stop. A KILL to the
 	@# group, which no trap sees, does not reach it then: stop make run with Ctrl-C or TERM.
-	DJANGO_LOG_FORMAT=plain setsid $(BIN)/python manage.py qcluster & QCLUSTER=$$!; \
+	@DJANGO_LOG_FORMAT=plain setsid $(BIN)/python manage.py qcluster & QCLUSTER=$$!; \
 	trap 'kill $$QCLUSTER 2>/dev/null; wait $$QCLUSTER 2>/dev/null' EXIT INT TERM; \
 	DJANGO_LOG_FORMAT=plain GUNICORN_BIND=$(HOST):$(PORT) GUNICORN_WORKERS=$${GUNICORN_WORKERS:-2} \
 		$(BIN)/gunicorn -c gunicorn.conf.py registry.wsgi:application
