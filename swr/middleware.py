@@ -68,15 +68,18 @@ def is_registry_route(path: str) -> bool:
 
 
 def registry_error_response(error: SwrError, request):
-    """``error`` as the registry answers it (spec section 9): an OciError with its status and message, code
-    UNSUPPORTED (as for a malformed query parameter: the HTTP request is at fault), its details as ``detail``,
-    and under /v2/ the registry's API version header (the token endpoint sends none)."""
+    """``error`` as the registry answers it (spec section 9): an OciError with its status and message, its
+    details as ``detail``, and under /v2/ the registry's API version header (the token endpoint sends none).
+    The code as gunicorn's own answers give it (registry/gunicorn_workers.py answer_body): DENIED for 403,
+    UNKNOWN for a failure of the service (5xx), else UNSUPPORTED (as for a malformed query parameter: the HTTP
+    request is at fault)."""
     # swr.api imports this module: the registry's modules are imported when first needed.
     from swr.api.registry.errors import oci_error_response  # noqa: PLC0415
     from swr.api.registry.views import API_VERSION_HEADER  # noqa: PLC0415
-    from swr.distribution.errors import OciError  # noqa: PLC0415
+    from swr.distribution.errors import Denied, OciError, Unavailable  # noqa: PLC0415
 
-    oci = OciError(error.message, status_code=error.status_code, detail=error.details or None)
+    kind = Unavailable if error.status_code >= 500 else Denied if error.status_code == 403 else OciError
+    oci = kind(error.message, status_code=error.status_code, detail=error.details or None)
     response = oci_error_response(oci, request)
     if is_registry_path(request.path_info):
         response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]

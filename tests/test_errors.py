@@ -1,5 +1,7 @@
 """Spec section 1: every error answer, from DRF or from Django itself, is the SWR error body."""
 
+import json
+
 import pytest
 from django.test import RequestFactory
 from rest_framework.test import APIClient
@@ -31,6 +33,42 @@ def test_disallowed_host_answers_400_json():
     """Django rejects an unknown Host header itself (handler400)."""
     response = APIClient().get("/v2/manage/namespaces", HTTP_HOST="evil.example")
     assert_swr_error(response, 400, "SVCSTG.SWR.4000014")
+
+
+REGISTRY_ROUTES = ["/v2/", "/v2/group/web/manifests/latest", "/v2/group/web/blobs/uploads/", "/service/token"]
+
+
+def _oci_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"] == "application/json"
+    [error] = json.loads(response.content)["errors"]
+    assert error["code"] == code
+    assert error["message"]
+    return error
+
+
+@pytest.mark.parametrize("path", REGISTRY_ROUTES)
+def test_django_handlers_answer_the_oci_body_on_registry_routes(path):
+    """Spec section 9: a registry client parses the OCI body, also when Django answers before or around the
+    registry's views (an unknown Host header, a failure in a middleware): 400 UNSUPPORTED, 403 DENIED, 500
+    UNKNOWN, as gunicorn's own answers on those routes; the API version header under /v2/."""
+    request = RequestFactory().get(path)
+    answers = {
+        "400": _handler("handler400")(request, Exception("bad")),
+        "403": _handler("handler403")(request, Exception("no")),
+        "500": _handler("handler500")(request),
+    }
+    _oci_error(answers["400"], 400, "UNSUPPORTED")
+    _oci_error(answers["403"], 403, "DENIED")
+    assert "Internal" in _oci_error(answers["500"], 500, "UNKNOWN")["message"]
+    for response in answers.values():
+        assert response.has_header("Docker-Distribution-API-Version") == path.startswith("/v2/")
+
+
+@pytest.mark.parametrize("path", REGISTRY_ROUTES)
+def test_an_unknown_host_on_a_registry_route_answers_the_oci_body(path):
+    error = _oci_error(APIClient().get(path, HTTP_HOST="evil.example"), 400, "UNSUPPORTED")
+    assert "Host header" in error["message"]
 
 
 def test_invalid_content_length():
