@@ -83,7 +83,9 @@ def identify(request, username: str, tenant: str = "") -> None:
 
 class AccessLogMiddleware:
     """One access log line per request: method, path, status, duration, user, tenant, request id. The user and
-    tenant are those of ``request.user`` when it is authenticated, else those :func:`identify` gave, else null."""
+    tenant are those of ``request.user`` when it is authenticated, else those :func:`identify` gave, else null.
+    The message (all the plain format shows) is ``<method> <path> <status>``, then ``user=<name>`` and
+    ``tenant=<name>`` when known."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -97,11 +99,14 @@ class AccessLogMiddleware:
             username, tenant = user.username, user.tenant.name if getattr(user, "tenant", None) else None
         else:
             username, tenant = getattr(request, _IDENTITY_ATTRIBUTE, (None, None))
+        message, args = "%s %s %s", [request.method, _printable(request.path), response.status_code]
+        for name, value in (("user", username), ("tenant", tenant)):
+            if value:
+                message += f" {name}=%s"
+                args.append(_printable(value))
         access_logger.info(
-            "%s %s %s",
-            request.method,
-            _printable(request.path),
-            response.status_code,
+            message,
+            *args,
             extra={
                 "method": request.method,
                 "path": request.path,

@@ -127,5 +127,5 @@ def test_a_newline_in_the_path_does_not_start_a_log_line(api, caplog):
     with caplog.at_level(logging.INFO, logger="swr.access"):
         api.get("/v2/manage/namespaces/x%0aFAKE%0d")
     lines = [record.getMessage() for record in caplog.records if record.name == "swr.access"]
-    assert lines == ["GET /v2/manage/namespaces/x\\nFAKE\\r 404"]
+    assert lines == ["GET /v2/manage/namespaces/x\\nFAKE\\r 404 user=alice tenant=acme"]
     assert all("\n" not in line and "\r" not in line for line in lines)

@@ -77,6 +77,7 @@ class TestAccessLog:
             "request_id": "log-me",
         }
         assert isinstance(entry["duration_ms"], float)
+        assert entry["message"] == "POST /v2/manage/namespaces/group/repos 201 user=alice tenant=acme"
 
     def test_stack_trace_goes_to_the_log_not_to_the_client(self, api, namespace, caplog, create_fails):
 
