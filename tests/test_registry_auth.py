@@ -394,10 +394,14 @@ class TestBearerOnRegistryRoutes:
             assert response.status_code == 200, response.content[:300]
             assert not [q["sql"] for q in queries if User._meta.db_table in q["sql"]]  # the user is not read
             [line] = [record for record in caplog.records if record.name == "swr.access"]
-            return {"user": line.user, "tenant": line.tenant}
+            return {"user": line.user, "tenant": line.tenant, "message": line.getMessage()}
 
-        assert logged(token) == {"user": "alice", "tenant": "acme"}
-        assert logged(unnamed) == {"user": None, "tenant": None}
+        assert logged(token) == {
+            "user": "alice",
+            "tenant": "acme",
+            "message": "GET /v2/group/web/tags/list 200 user=alice tenant=acme",  # all a plain log line shows
+        }
+        assert logged(unnamed) == {"user": None, "tenant": None, "message": "GET /v2/group/web/tags/list 200"}
 
     def test_an_anonymous_token_names_nobody(self, repositories, settings):
         settings.SWR_ANONYMOUS_PULL = True
@@ -479,8 +483,8 @@ class TestBearerOnRegistryRoutes:
         message = oci_error(probe("push", "group/web", bearer(token)), 403, "DENIED")["errors"][0]["message"]
         assert message == (
             "Requested access to the resource is denied: push on group/web. Push needs edit on the organization (or "
-            "manage on an existing repository). A push does not create organization 'group': it must exist "
-            "(POST /v2/manage/namespaces)."
+            "manage on an existing repository). A push creates a repository, never its organization: organizations "
+            "are created with POST /v2/manage/namespaces."
         )
         message = oci_error(probe("delete", "group/web", bearer(token)), 403, "DENIED")["errors"][0]["message"]
         assert message.endswith("delete on group/web. Delete needs manage on the organization or the repository.")
@@ -495,7 +499,7 @@ class TestBearerOnRegistryRoutes:
             body = oci_error(probe("pull,push", name, bearer(token)), 403, "DENIED")
             answers.append(json.dumps(body).replace(name, "NAME").replace(name.split("/")[0], "ORG"))
         assert answers[0] == answers[1]
-        assert "it must exist (POST /v2/manage/namespaces)" in answers[0]
+        assert "organizations are created with POST /v2/manage/namespaces" in answers[0]
 
     def test_private_and_missing_repositories_read_the_same(self, make_user, other_tenant, repositories):
         outsider = make_user("olga", other_tenant)

@@ -295,7 +295,7 @@ def authorize(request, name: str, actions: set[str], *, mount_from: str | None =
     if missing:
         raise Denied(
             f"Requested access to the resource is denied: {' and '.join(tokens.ordered(missing))} on {name}. "
-            + needs(missing, parts[0])
+            + needs(missing)
         )
     return caller
 
@@ -308,14 +308,17 @@ _NEEDS = {
 }
 
 
-def needs(missing: set[str], namespace_name: str) -> str:
-    """What a denial of ``missing`` actions on a repository of organization ``namespace_name`` tells the caller
-    to get: the permissions, and that a push never creates the organization. The same words whether the
-    repository or the organization exists or not (a denial never tells)."""
+def needs(missing: set[str]) -> str:
+    """What a denial of ``missing`` actions on a repository tells the caller to get: the permissions, and that
+    a push never creates an organization. The same words whether the repository or the organization exists or
+    not (a denial never tells)."""
     said = "; ".join(_NEEDS[action] for action in tokens.ordered(missing) if action in _NEEDS)
     hint = f"{said[:1].upper()}{said[1:]}."
     if policy.PUSH in missing:
-        hint += f" A push does not create organization {namespace_name!r}: it must exist (POST /v2/manage/namespaces)."
+        hint += (
+            " A push creates a repository, never its organization: organizations are created with"
+            " POST /v2/manage/namespaces."
+        )
     return hint
 
 
