@@ -243,6 +243,14 @@ class HeadersTooLarge(SwrError):
     default_message = "Request headers too large."
 
 
+class TransferCodingNotImplemented(SwrError):
+    """501 (RFC 9112 section 6.1): a request body sent with a transfer coding this service does not decode."""
+
+    status_code = HTTPStatus.NOT_IMPLEMENTED
+    error_code = TRANSFER_CODING_NOT_IMPLEMENTED
+    default_message = "Send the body with Content-Length or with 'Transfer-Encoding: chunked'."
+
+
 class ServiceUnavailable(SwrError):
     status_code = HTTPStatus.SERVICE_UNAVAILABLE
     error_code = SERVICE_UNAVAILABLE

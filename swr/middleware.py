@@ -7,7 +7,14 @@ import uuid
 from django.conf import settings
 from django.http import UnreadablePostError
 
-from swr.errors import BodyTooLarge, HeadersTooLarge, RequestLineTooLong, SwrError, error_response
+from swr.errors import (
+    BodyTooLarge,
+    HeadersTooLarge,
+    RequestLineTooLong,
+    SwrError,
+    TransferCodingNotImplemented,
+    error_response,
+)
 from swr.logs import current_request_id
 
 _CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
@@ -174,8 +181,14 @@ class BodySizeLimitMiddleware:
 
 
 class RequestHeadLimitMiddleware:
-    """Answer 414 to a long request line and 431 to large or many headers, with the SWR error body; on the
-    registry's routes (:func:`is_registry_route`) with the OCI body (:func:`registry_error_response`).
+    """Answer 414 to a long request line, 431 to large or many headers and 501 to a body sent with a transfer
+    coding other than chunked, with the SWR error body; on the registry's routes (:func:`is_registry_route`)
+    with the OCI body (:func:`registry_error_response`).
+
+    Transfer codings: gunicorn takes ``gzip``, ``deflate`` or ``compress`` before ``chunked`` and hands the
+    body on still encoded; stored as it came, a blob would hold the compressed bytes, and a JSON body would not
+    parse. Nothing here decodes them, so they are refused as RFC 9112 section 6.1 says (code
+    SVCSTG.SWR.5011001, as gunicorn answers a coding it does not know itself); ``identity`` changes nothing.
 
     Limits (settings): the request line (``METHOD target HTTP/1.1``) at most
     SWR_MAX_REQUEST_LINE_BYTES (4 KiB); one header (``Name: value``, repeated
@@ -202,6 +215,12 @@ class RequestHeadLimitMiddleware:
     @staticmethod
     def _check(request) -> SwrError | None:
         meta = request.META
+        codings = [c.strip().lower() for c in meta.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
+        if unknown := [coding for coding in codings if coding not in ("chunked", "identity")]:
+            return TransferCodingNotImplemented(
+                f"Transfer-Encoding {unknown[0][:40]!r} is not supported: send the body with Content-Length or "
+                "with 'Transfer-Encoding: chunked' alone."
+            )
         # gunicorn passes the request target as the client sent it; other servers get it rebuilt.
         target = meta.get("RAW_URI") or request.get_full_path()
         line = len(request.method) + len(target) + len(meta.get("SERVER_PROTOCOL", "HTTP/1.1")) + 2

@@ -256,3 +256,38 @@ def test_answer_body_codes_on_a_registry_route(status, code):
     body, headers = answer_body("/v2/manage/namespaces", status, "SVCSTG.SWR.4000014", "the message")
     assert body["error_code"] == "SVCSTG.SWR.4000014"
     assert headers == ()
+
+
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate, chunked", "compress, chunked"])
+@pytest.mark.parametrize("path", ["/v3/auth/tokens", "/v2/org/repo/blobs/uploads/"])
+def test_a_compressed_transfer_coding_gunicorn_passes_on_is_refused_501(gunicorn, coding, path):
+    """gunicorn takes gzip, deflate and compress before chunked and hands the body on still encoded (a blob
+    would be stored compressed): the application refuses it, 501 (RFC 9112 section 6.1), in the body of the path
+    (SWR's; the OCI body with UNKNOWN on the registry's routes, as for a coding gunicorn refuses itself)."""
+    address, _ = gunicorn
+    head = f"POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: {coding}\r\n"
+    status, headers, body = exchange(address, request(head, b"2\r\n{}\r\n0\r\n\r\n"))
+    if headers.get("transfer-encoding") == "chunked":
+        body = dechunked(body)
+    answer = status, headers, body
+    assert status == 501, body[:300]
+    assert headers["content-type"] == "application/json"
+    message = coding.split(",")[0]
+    if path.startswith("/v2/"):
+        [error] = json.loads(body)["errors"]
+        assert error["code"] == "UNKNOWN"
+        assert f"Transfer-Encoding '{message}' is not supported" in error["message"]
+    else:
+        payload = assert_swr_error(answer, 501, "SVCSTG.SWR.5011001")
+        assert "'Transfer-Encoding: chunked' alone" in payload["error_msg"]
+
+
+def dechunked(body: bytes) -> bytes:
+    """The bytes of a chunked response body."""
+    data = b""
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return data
+        data, body = data + body[:size], body[size + 2 :]
