@@ -74,29 +74,31 @@ def is_registry_route(path: str) -> bool:
     return is_registry_path(path) or path == REGISTRY_TOKEN_PATH
 
 
-def registry_error_response(error: SwrError, request):
-    """``error`` as the registry answers it (spec section 9): an OciError with its status and message, its
-    details as ``detail``, and under /v2/ the registry's API version header (the token endpoint sends none).
-    The code as gunicorn's own answers give it (registry/gunicorn_workers.py answer_body): DENIED for 403,
-    UNKNOWN for a failure of the service (5xx), else UNSUPPORTED (as for a malformed query parameter: the HTTP
-    request is at fault)."""
+def answer_error(error: SwrError, request):
+    """``error``, an SWR error about the HTTP request itself, in the body the path's clients read: on the
+    registry's routes (:func:`is_registry_route`) the OCI body (spec section 9; swr.api.registry.errors
+    ``request_error`` gives the code), with the registry's API version header under /v2/ (the token endpoint
+    sends none); elsewhere SWR's (spec section 1)."""
+    if not is_registry_route(request.path_info):
+        return error_response(error)
     # swr.api imports this module: the registry's modules are imported when first needed.
-    from swr.api.registry.errors import oci_error_response  # noqa: PLC0415
+    from swr.api.registry.errors import oci_error_response, request_error  # noqa: PLC0415
     from swr.api.registry.views import API_VERSION_HEADER  # noqa: PLC0415
-    from swr.distribution.errors import Denied, OciError, Unavailable  # noqa: PLC0415
 
-    kind = Unavailable if error.status_code >= 500 else Denied if error.status_code == 403 else OciError
-    oci = kind(error.message, status_code=error.status_code, detail=error.details or None)
-    response = oci_error_response(oci, request)
+    response = oci_error_response(request_error(error), request)
     if is_registry_path(request.path_info):
         response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
     return response
 
 
+def transfer_codings(environ) -> list[str]:
+    """The transfer codings of the request's body (``Transfer-Encoding``), lower-case, in order."""
+    return [coding.strip().lower() for coding in environ.get("HTTP_TRANSFER_ENCODING", "").split(",") if coding.strip()]
+
+
 def is_chunked(environ) -> bool:
     """Whether the request's body is sent with ``Transfer-Encoding: chunked``."""
-    codings = environ.get("HTTP_TRANSFER_ENCODING", "")
-    return "chunked" in (coding.strip().lower() for coding in codings.split(","))
+    return "chunked" in transfer_codings(environ)
 
 
 class ChunkedBodyMiddleware:
@@ -160,15 +162,16 @@ class BodySizeLimitMiddleware:
             return self.get_response(request)  # blob bodies stream (swr/api/registry/views.py)
         raw = request.META.get("CONTENT_LENGTH") or ""
         if not raw and is_chunked(request.META) and "wsgi.input" in request.META:
-            return error_response(
+            return answer_error(
                 SwrError(
                     "This server cannot read a body sent with Transfer-Encoding: chunked (Django's development "
                     "server); send it with a Content-Length header."
-                )
+                ),
+                request,
             )
         # Digits only: int() would also read ' 10', '+10', '1_0' and other scripts' digits (spec section 1).
         if raw and not (raw.isascii() and raw.isdigit()):
-            return error_response(SwrError(f"Invalid Content-Length header: {raw!r}"))
+            return answer_error(SwrError(f"Invalid Content-Length header: {raw!r}"), request)
         digits = raw.lstrip("0")
         # A length of more digits than the drain limit has is over it (and int() refuses over 4300 digits).
         length = int(digits or "0") if len(digits) <= len(str(self.DRAIN_LIMIT)) else self.DRAIN_LIMIT + 1
@@ -176,14 +179,14 @@ class BodySizeLimitMiddleware:
             if length <= self.DRAIN_LIMIT:
                 while request.read(64 * 1024):
                     pass
-            return error_response(BodyTooLarge())
+            return answer_error(BodyTooLarge(), request)
         return self.get_response(request)
 
 
 class RequestHeadLimitMiddleware:
     """Answer 414 to a long request line, 431 to large or many headers and 501 to a body sent with a transfer
     coding other than chunked, with the SWR error body; on the registry's routes (:func:`is_registry_route`)
-    with the OCI body (:func:`registry_error_response`).
+    with the OCI body (:func:`answer_error`: UNSUPPORTED, UNKNOWN for the 501).
 
     Transfer codings: gunicorn takes ``gzip``, ``deflate`` or ``compress`` before ``chunked`` and hands the
     body on still encoded; stored as it came, a blob would hold the compressed bytes, and a JSON body would not
@@ -195,10 +198,10 @@ class RequestHeadLimitMiddleware:
     headers counted together) at most SWR_MAX_HEADER_BYTES (8 KiB); at most
     SWR_MAX_HEADERS (100) headers. Codes SVCSTG.SWR.4141001 and SVCSTG.SWR.4311001
     (spec section 1); on the registry's routes code UNSUPPORTED with the same
-    message and the details as ``detail`` (spec section 9). gunicorn's own limits (gunicorn.conf.py) lie above these,
-    so that this answer comes first; gunicorn answers a head beyond them
-    itself (registry/gunicorn_workers.py), in the same error body, or on the
-    registry's routes in the OCI body when it read the path.
+    message and the details as ``detail`` (spec section 9; the 501: UNKNOWN).
+    gunicorn's own limits (gunicorn.conf.py) lie above these, so that this answer comes first;
+    gunicorn answers a head beyond them itself (registry/gunicorn_workers.py), in the same error body,
+    or on the registry's routes in the OCI body when it read the path.
     """
 
     def __init__(self, get_response):
@@ -208,15 +211,12 @@ class RequestHeadLimitMiddleware:
         error = self._check(request)
         if error is None:
             return self.get_response(request)
-        if is_registry_route(request.path_info):
-            return registry_error_response(error, request)
-        return error_response(error)
+        return answer_error(error, request)
 
     @staticmethod
     def _check(request) -> SwrError | None:
         meta = request.META
-        codings = [c.strip().lower() for c in meta.get("HTTP_TRANSFER_ENCODING", "").split(",") if c.strip()]
-        if unknown := [coding for coding in codings if coding not in ("chunked", "identity")]:
+        if unknown := [coding for coding in transfer_codings(meta) if coding not in ("chunked", "identity")]:
             return TransferCodingNotImplemented(
                 f"Transfer-Encoding {unknown[0][:40]!r} is not supported: send the body with Content-Length or "
                 "with 'Transfer-Encoding: chunked' alone."

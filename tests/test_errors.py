@@ -71,6 +71,17 @@ def test_an_unknown_host_on_a_registry_route_answers_the_oci_body(path):
     assert "Host header" in error["message"]
 
 
+def test_the_token_endpoints_body_limits_answer_the_oci_body(settings):
+    """/service/token is a registry route: the body checks made before any view answer it in the OCI body too
+    (413 SIZE_INVALID for a body over SWR_MAX_BODY_BYTES, 400 UNSUPPORTED for a malformed Content-Length)."""
+    big = b"x" * (settings.SWR_MAX_BODY_BYTES + 1)
+    response = APIClient().generic("POST", "/service/token", big, content_type="application/x-www-form-urlencoded")
+    _oci_error(response, 413, "SIZE_INVALID")
+    response = APIClient().generic("POST", "/service/token", "a=b", CONTENT_LENGTH="ten")
+    assert "Content-Length" in _oci_error(response, 400, "UNSUPPORTED")["message"]
+    assert not response.has_header("Docker-Distribution-API-Version")  # the token endpoint's answers carry none
+
+
 def test_invalid_content_length():
     response = APIClient().generic("POST", "/v2/manage/namespaces", "{}", CONTENT_LENGTH="ten")
     body = assert_swr_error(response, 400, "SVCSTG.SWR.4000014")

@@ -45,7 +45,7 @@ from swr.errors import (
     UrlNotFound,
     error_response,
 )
-from swr.middleware import is_registry_route, registry_error_response
+from swr.middleware import answer_error, is_registry_route
 
 logger = logging.getLogger("swr.api")
 
@@ -203,20 +203,12 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 # Django's error views (registry.urls handler400/403/404/500, settings.CSRF_FAILURE_VIEW).
 
 
-def _answer(request, error: SwrError):
-    """``error`` in the body the path's clients read: on the registry's routes the OCI body (spec section 9;
-    a registry client does not parse SWR's), elsewhere SWR's."""
-    if is_registry_route(request.path_info):
-        return registry_error_response(error, request)
-    return error_response(error)
-
-
 def bad_request(request, exception=None):
-    return _answer(request, to_swr_error(exception) or SwrError("Bad request."))
+    return answer_error(to_swr_error(exception) or SwrError("Bad request."), request)
 
 
 def permission_denied(request, exception=None):
-    return _answer(request, PermissionTooLow())
+    return answer_error(PermissionTooLow(), request)
 
 
 def page_not_found(request, exception=None):
@@ -277,4 +269,4 @@ def only_get(view):
 def server_error(request):
     # Django calls this from inside its except block: the exception is still at hand.
     error = to_swr_error(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
-    return _answer(request, error if isinstance(error, ServiceUnavailable) else InternalError())
+    return answer_error(error if isinstance(error, ServiceUnavailable) else InternalError(), request)

@@ -45,8 +45,26 @@ def basic_challenge(request) -> str:
     return f'Basic realm="{hosts.registry_host(request)}",charset="UTF-8"'
 
 
-# An SWR error met on a registry route (a service shared with the management API refused), by its status.
-_BY_STATUS = {401: Unauthorized, 403: Denied, 404: NameUnknown, 409: Denied, 413: SizeInvalid, 429: TooManyRequests}
+# The OCI kind of an SWR error's status where the registry has one, whatever refused: the request itself, or a
+# service shared with the management API.
+_BY_STATUS = {401: Unauthorized, 403: Denied, 413: SizeInvalid, 429: TooManyRequests}
+# What only a shared service's refusal means on a registry route: the repository's name is at fault.
+_SERVICE_BY_STATUS = {**_BY_STATUS, 404: NameUnknown, 409: Denied}
+
+
+def request_error(error) -> OciError:
+    """An SWR error (swr.errors.SwrError) about the HTTP request itself, answered before or around the
+    registry's views (its head, its size, its Host: swr/middleware.py, swr/api/errors.py's handlers), as the
+    registry answers it: its status and message, its details as ``detail``; the kind of its status where the
+    registry has one (403 DENIED, 413 SIZE_INVALID, 429 TOOMANYREQUESTS), UNKNOWN for a failure of the service
+    (5xx), else UNSUPPORTED: the request is at fault, not a name (as gunicorn's own answers say,
+    registry/gunicorn_workers.py)."""
+    detail = error.details or None
+    if error.status_code >= 500:
+        return Unavailable(error.message, status_code=error.status_code, detail=detail)
+    found = _BY_STATUS.get(error.status_code, OciError)(error.message, detail=detail)
+    found.status_code = error.status_code
+    return found
 
 
 def to_oci_error(exc: Exception) -> OciError | None:
@@ -60,7 +78,7 @@ def to_oci_error(exc: Exception) -> OciError | None:
         return None
     if error.status_code >= 500:
         return Unavailable(error.message, status_code=error.status_code)
-    kind = _BY_STATUS.get(error.status_code)
+    kind = _SERVICE_BY_STATUS.get(error.status_code)
     if kind is None:
         return (
             OciError(error.message, status_code=error.status_code)
