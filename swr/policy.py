@@ -282,6 +282,13 @@ def shared_repositories(user: User, shared_by: str, expired: bool = True) -> Que
 
 # The registry (spec section 9): its actions on a repository, in the order a token scope writes them.
 PULL, PUSH, DELETE = "pull", "push", "delete"
+# What each action needs, in words for the caller who was refused it (said by the registry's 403 DENIED): the
+# rules of registry_actions below, which they must follow.
+REGISTRY_ACTION_NEEDS = {
+    PULL: "pull needs read on the repository or its organization, a share with your tenant, or a public repository",
+    PUSH: "push needs edit on the organization (or manage on an existing repository)",
+    DELETE: "delete needs manage on the organization or the repository",
+}
 REGISTRY_ACTIONS = (PULL, PUSH, DELETE)
 
 

@@ -300,19 +300,12 @@ def authorize(request, name: str, actions: set[str], *, mount_from: str | None =
     return caller
 
 
-# What each registry action needs (swr/policy.py registry_actions; spec sections 6 and 9), said in a denial.
-_NEEDS = {
-    policy.PULL: "pull needs read on the repository or its organization (or a public repository)",
-    policy.PUSH: "push needs edit on the organization (or manage on an existing repository)",
-    policy.DELETE: "delete needs manage on the organization or the repository",
-}
-
-
 def needs(missing: set[str]) -> str:
     """What a denial of ``missing`` actions on a repository tells the caller to get: the permissions, and that
     a push never creates an organization. The same words whether the repository or the organization exists or
     not (a denial never tells)."""
-    said = "; ".join(_NEEDS[action] for action in tokens.ordered(missing) if action in _NEEDS)
+    needed = policy.REGISTRY_ACTION_NEEDS
+    said = "; ".join(needed[action] for action in tokens.ordered(missing) if action in needed)
     hint = f"{said[:1].upper()}{said[1:]}."
     if policy.PUSH in missing:
         hint += (
