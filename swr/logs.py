@@ -81,6 +81,14 @@ def identify(request, username: str, tenant: str = "") -> None:
     setattr(request, _IDENTITY_ATTRIBUTE, (username, tenant or None))
 
 
+def _field(value: str) -> str:
+    """A name as a ``key=value`` field of a plain line: quoted (JSON) when a space, a quote or '=' would make the
+    line read otherwise (a tenant named ``acme user=root``), control characters escaped."""
+    if value.isprintable() and not any(c.isspace() or c in '="' for c in value):
+        return value
+    return json.dumps(value)
+
+
 class AccessLogMiddleware:
     """One access log line per request: method, path, status, duration, user, tenant, request id. The user and
     tenant are those of ``request.user`` when it is authenticated, else those :func:`identify` gave, else null.
@@ -103,7 +111,7 @@ class AccessLogMiddleware:
         for name, value in (("user", username), ("tenant", tenant)):
             if value:
                 message += f" {name}=%s"
-                args.append(_printable(value))
+                args.append(_field(value))
         access_logger.info(
             message,
             *args,

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 from django.db import OperationalError
+from django.http import HttpResponse
 from rest_framework.test import APIClient
 
-from swr.logs import JsonFormatter, RequestIdLogFilter
+from swr.logs import AccessLogMiddleware, JsonFormatter, RequestIdLogFilter
 
 from .helpers import ROOT, assert_swr_error, post
 
@@ -78,6 +79,22 @@ class TestAccessLog:
         }
         assert isinstance(entry["duration_ms"], float)
         assert entry["message"] == "POST /v2/manage/namespaces/group/repos 201 user=alice tenant=acme"
+
+    @pytest.mark.parametrize(
+        ("tenant_name", "shown"),
+        [("acme user=root", '"acme user=root"'), ('a"b', '"a\\"b"'), ("tab\there", '"tab\\there"'), ("plain", "plain")],
+    )
+    def test_a_name_that_would_read_as_another_field_is_quoted(
+        self, rf, make_tenant, make_user, caplog, tenant_name, shown
+    ):
+        """The plain format shows only the message: a tenant's name (set by staff, no naming rule) with a space,
+        '=' or a quote would make a line read as other fields (``user=root``); it is quoted as JSON."""
+        request = rf.get("/v2/")
+        request.user = make_user("bob", make_tenant(tenant_name))
+        with caplog.at_level(logging.INFO, logger="swr.access"):
+            AccessLogMiddleware(lambda request: HttpResponse())(request)
+        [line] = [record.getMessage() for record in caplog.records if record.name == "swr.access"]
+        assert line == f"GET /v2/ 200 user=bob tenant={shown}"
 
     def test_stack_trace_goes_to_the_log_not_to_the_client(self, api, namespace, caplog, create_fails):
 

@@ -7,8 +7,9 @@ claims are those of CNCF distribution's token specification (docs/spec/auth/jwt.
 
 - ``iss`` (:data:`ISSUER`), ``sub`` (the user's id; empty for an anonymous caller), ``aud`` (the service,
   SWR_REGISTRY_HOST), ``exp``, ``nbf``, ``iat``, ``jti``;
-- ``username`` and ``tenant``: the user's name and tenant's name when it was issued (absent for an anonymous
-  caller or a user without a tenant), for the access log of requests that do not read the user (swr/logs.py);
+- ``username`` and ``tenant``: the user's name and their tenant's name when it was issued (neither for an
+  anonymous caller; no ``tenant`` for a user without one), for the access log of requests that do not read
+  the user (swr/logs.py);
 - ``access``: ``[{"type", "name", "actions"}]``, only the actions the user may do when it is issued;
 - ``denied``: the same form, the actions it was asked for and refused. A registry route that finds its
   actions there answers 403 DENIED; actions the token was never asked for answer 401 with a challenge for
