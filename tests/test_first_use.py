@@ -137,7 +137,7 @@ def test_make_run_prints_what_a_new_user_needs_and_logs_each_request_once(make_r
 
     assert make_run.get("/v2/manage/namespaces/no-such-organization", token) == 404
     assert make_run.get(f"/v2/manage/projects/{project_id}/quotas", token) == 200
-    make_run.read_until(r"/v2/manage/projects/\S+/quotas 200\n")
+    make_run.read_until(r"/v2/manage/projects/\S+/quotas 200 user=demo tenant=demo\n")  # whose, in the plain format
     make_run.drain(1)
     lines = make_run.output.splitlines()
     assert len([line for line in lines if "no-such-organization" in line]) == 1, make_run.output
