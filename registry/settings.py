@@ -268,12 +268,15 @@ MIDDLEWARE = [
     "swr.middleware.BodySizeLimitMiddleware",
     "swr.middleware.ReadBodyFirstMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # swr.browser_middleware's are Django's and whitenoise's middleware of the browser's pages, which the
+    # registry's routes go around. CSRF and X-Frame-Options stay Django's own on every route: `check --deploy`
+    # looks for them by name, and on the registry's CSRF-exempt JSON answers they cost little.
+    "swr.browser_middleware.WhiteNoiseMiddleware",
+    "swr.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "swr.browser_middleware.AuthenticationMiddleware",
+    "swr.browser_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout of the admin's login form into the 429 answer
 ]
