@@ -16,8 +16,8 @@ class BrowserOnlyMixin:
     """A middleware of the browser's pages (the admin's pages and their static files) that the registry's routes
     (:func:`is_registry_route`) go around: their clients (docker, skopeo, oras) send no session or CSRF
     cookie, read no messages and load no static files, and their views authenticate the caller themselves
-    (swr/api/registry/auth.py). Left out, these middleware cost a pushed layer's five
-    requests about 3 ms less of the workers' CPU (docs/performance.md, eighth round).
+    (swr/api/registry/auth.py). Going around them saves a pushed layer's five requests about 2 ms of the
+    server's CPU (docs/performance.md, eighth round).
 
     ``__call__`` is what is bypassed: none of these has hooks that Django calls around the view. Django's
     CSRF and X-Frame-Options middleware are not wrapped: `check --deploy` looks for them by name
