@@ -270,7 +270,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # swr.browser_middleware's are Django's and whitenoise's middleware of the browser's pages, which the
     # registry's routes go around. CSRF and X-Frame-Options stay Django's own on every route: `check --deploy`
-    # looks for them by name, and on the registry's CSRF-exempt JSON answers they cost little.
+    # looks for them by name, and on the registry's CSRF-exempt JSON answers they cost little. It looks for the
+    # session middleware by name too: its warnings about the session cookie's flags then come from the
+    # sessions app (security.W010, W013) instead of W011/W012 and W014/W015; they check the same settings.
     "swr.browser_middleware.WhiteNoiseMiddleware",
     "swr.browser_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
