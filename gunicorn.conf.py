@@ -180,21 +180,26 @@ def post_fork(server, worker):
     gives a block that large a mapping of its own, or, once it has raised its
     threshold, gives the top of its heap back to the kernel soon after: either
     way each read's buffer comes as fresh pages, a page fault and a zeroed page
-    per 4 KiB: about 110,000 page faults for 200 MiB received, a third of the
-    worker's CPU for that push. Blocks below MALLOC_MMAP_THRESHOLD now come from
-    the heap, and the heap keeps up to MALLOC_TRIM_THRESHOLD of free memory at
-    its top for the next reads: a few hundred page faults
-    (tests/test_upload_memory.py), and 200 MB pushes took 455 instead of 625-660
-    ms of the server's CPU per blob and ran at 1.30-1.35 instead of 1.02-1.05
-    times distribution's speed (medians of 10 and 12 alternating pairs,
-    docs/performance.md). A worker's peak memory during a 1 GiB push is
-    unchanged (bench/upload_memory.py); up to MALLOC_TRIM_THRESHOLD of memory a
-    worker freed stays with it for its next requests.
+    per 4 KiB: about 100,000 to 116,000 page faults for 200 MiB received. Blocks
+    below MALLOC_MMAP_THRESHOLD now come from the heap, and the heap keeps up to
+    MALLOC_TRIM_THRESHOLD of free memory at its top for the next reads: a few
+    hundred page faults (tests/test_upload_memory.py), and about 30% less of
+    the server's CPU per 200 MB push (docs/performance.md, ninth round). A
+    worker's peak memory during a 1 GiB push is unchanged (bench/upload_memory.py);
+    up to MALLOC_TRIM_THRESHOLD of the memory a worker freed stays with it for its
+    next requests (per malloc arena: a gthread worker may have one per thread).
 
-    glibc's own environment variables (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, as mallopt(3)
-    names them) still decide where an operator sets them; on another C library (musl) nothing changes.
+    An operator's own setting of glibc's allocator wins: glibc's environment variables
+    (MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, as mallopt(3) names them, or a
+    glibc.malloc tunable in GLIBC_TUNABLES) leave both values to glibc. On a C library
+    without mallopt (musl) nothing changes.
     """
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_") or os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if (
+        os.environ.get("MALLOC_MMAP_THRESHOLD_")
+        or os.environ.get("MALLOC_TRIM_THRESHOLD_")
+        or "glibc.malloc." in tunables
+    ):
         return
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library the process runs on

@@ -11,6 +11,7 @@ multipart upload holding one 8 MiB part at a time (swr/distribution/s3.py). On S
 its limit: boto3's S3 client makes a worker rest at ~115 MiB, above 100 MiB before any byte arrives.
 """
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -36,18 +37,24 @@ def pusher(settings, owner, namespace):
     return owner.username, PASSWORD
 
 
-@pytest.fixture
-def one_worker(blob_storage):
-    """gunicorn with a single worker, so that the worker that receives the upload is known; its blobs on each
-    storage (tests/conftest.py blob_storage)."""
+@contextlib.contextmanager
+def _one_worker(blob_storage, extra_env: dict | None = None):
     with temporary_directory("swr-upload-memory-") as workdir:
         env = {"DATABASE_URL": database_url(), "DJANGO_CONN_MAX_AGE": "0", "SWR_VAR_DIR": str(workdir / "var")}
         if blob_storage.kind == "s3":
             env |= blob_storage.env
         else:
             env |= {"SWR_BLOB_STORAGE": "filesystem", "SWR_BLOB_ROOT": str(workdir / "var" / "blobs")}
-        with gunicorn(env, workdir / "server.log", workers=1) as server:
+        with gunicorn(env | (extra_env or {}), workdir / "server.log", workers=1) as server:
             yield server
+
+
+@pytest.fixture
+def one_worker(blob_storage):
+    """gunicorn with a single worker, so that the worker that receives the upload is known; its blobs on each
+    storage (tests/conftest.py blob_storage)."""
+    with _one_worker(blob_storage) as server:
+        yield server
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["streamed PATCH", "monolithic PUT"])
@@ -79,20 +86,37 @@ def minor_faults(pid: int) -> int:
     return int(fields[7])  # the fields after the command's name start with the 3rd, state
 
 
+def _faults_of_a_large_push(server, pusher, streamed: bool) -> int:
+    """The page faults of ``server``'s one worker while it receives a blob of UPLOAD_BYTES (after a small push
+    that loads what the upload needs)."""
+    (worker,) = server.workers()
+    client = RegistryClient(server.base, *pusher)
+    client.push_blob("group/faults", 1024 * 1024, seed=1, streamed=streamed)
+    before = minor_faults(worker)
+    client.push_blob("group/faults", UPLOAD_BYTES, seed=2, streamed=streamed)
+    return minor_faults(worker) - before
+
+
+PAGES = UPLOAD_BYTES // 4096  # the pages that 200 MiB span
+
+
 @pytest.mark.parametrize("blob_storage", ["filesystem"], indirect=True, scope="module")
 @pytest.mark.parametrize("streamed", [True, False], ids=["streamed PATCH", "monolithic PUT"])
 def test_a_large_blob_reuses_the_workers_memory(blob_storage, one_worker, pusher, streamed):
     """gunicorn.conf.py's post_fork: the buffers of a blob's body reads come from glibc's heap again and again,
     not as fresh pages from the kernel for each read (a page fault per 4 KiB): 200 MiB received on the folder cost
     the worker a few hundred page faults, fewer than a tenth of the 51,200 pages they span. With glibc's default
-    thresholds it took about 110,000 (streamed) and 116,000 (monolithic). On SeaweedFS the 8 MiB parts of a
-    multipart upload (swr/distribution/s3.py) are above the threshold, and still come as fresh pages."""
-    (worker,) = one_worker.workers()
-    client = RegistryClient(one_worker.base, *pusher)
-    client.push_blob("group/faults", 1024 * 1024, seed=1, streamed=streamed)
-    before = minor_faults(worker)
+    thresholds it took about 100,000 to 116,000. On SeaweedFS the 8 MiB parts of a multipart upload
+    (swr/distribution/s3.py) are above the threshold, and still come as fresh pages."""
+    faults = _faults_of_a_large_push(one_worker, pusher, streamed)
+    assert faults < PAGES // 10, f"{faults} page faults while 200 MiB arrived"
 
-    client.push_blob("group/faults", UPLOAD_BYTES, seed=2, streamed=streamed)
 
-    faults = minor_faults(worker) - before
-    assert faults < UPLOAD_BYTES // 4096 // 10, f"{faults} page faults while 200 MiB arrived"
+@pytest.mark.parametrize("blob_storage", ["filesystem"], indirect=True, scope="module")
+def test_the_operators_own_allocator_setting_wins(blob_storage, pusher):
+    """An operator who sets glibc's allocator (here GLIBC_TUNABLES with glibc's default mmap threshold, 128 KiB)
+    keeps that setting: post_fork leaves both values to glibc, and the reads come as fresh pages again."""
+    tunables = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"}
+    with _one_worker(blob_storage, tunables) as server:
+        faults = _faults_of_a_large_push(server, pusher, streamed=True)
+    assert faults > PAGES // 2, f"only {faults} page faults while 200 MiB arrived"
