@@ -21,8 +21,10 @@ Workloads (images written here as OCI layouts of random, incompressible bytes, o
 repetition, so that nothing is found already in the registry or mounted from elsewhere):
 ``1 x 200 MB`` (one layer of 200 MB) and ``200 x 100 KB`` (200 layers of 100 KB), each with its config.
 A push is ``skopeo copy oci:<layout> docker://<registry>/bench/<image>``; a pull copies it back into a fresh
-layout. Each measurement is repeated (--repeat, default 5; the registries take turns) and the best kept:
-on a shared 2-core machine, noise only ever makes a run slower.
+layout. Each measurement is repeated (--repeat, default 5; the registries take turns) and the best kept, as
+other work on a shared 2-core machine mostly makes a run slower; and since the machine's speed also drifts
+from minute to minute, distribution runs right beside each of this service's runs and the two are compared
+as a pair.
 
 Reported per registry and workload: seconds, MB/s (10^6 bytes of blobs per second), the ratio of this
 service's speed to distribution's (of the best runs, and the median of each repetition's pair of runs: the
@@ -346,8 +348,20 @@ def best(runs: list[dict]) -> dict:
     return {**fastest, "all_seconds": [round(run["seconds"], 3) for run in runs]}
 
 
+def turn(registries: list[Registry], n: int) -> list[Registry]:
+    """The order of the registries' runs in repetition ``n``: distribution between the others, so that each run of
+    this service has distribution's right beside it (the pair whose ratio ``ratios`` takes), and the others in
+    the opposite order each repetition, so that who runs first alternates."""
+    base = [registry for registry in registries if registry.label == "distribution"]
+    others = [registry for registry in registries if registry.label != "distribution"]
+    if n % 2:
+        others.reverse()
+    middle = (len(others) + n % 2) // 2
+    return others[:middle] + base + others[middle:]
+
+
 def measure(registries: list[Registry], workdir: Path, repeat: int) -> dict:
-    """Per workload, registry and direction: the best of ``repeat`` runs (registries take turns)."""
+    """Per workload, registry and direction: the best of ``repeat`` runs (registries take turns: :func:`turn`)."""
     results = {}
     for workload, (layers, layer_bytes) in WORKLOADS.items():
         slug = "big" if layers == 1 else "many"
@@ -358,9 +372,8 @@ def measure(registries: list[Registry], workdir: Path, repeat: int) -> dict:
             images.append((layout, write_image(layout, layers, layer_bytes, f"{slug}-{n}")))
         runs = {registry.label: {"push": [], "pull": []} for registry in registries}
         for n, (layout, image) in enumerate(images):
-            turn = registries[n % len(registries) :] + registries[: n % len(registries)]
             for direction in ("push", "pull"):
-                for registry in turn:
+                for registry in turn(registries, n):
                     target = layout if direction == "push" else workdir / "pulled" / f"{registry.label}-{slug}-{n}"
                     target.parent.mkdir(exist_ok=True)
                     run = timed(registry, direction, target, f"{slug}-{n}", image["blobs"])
@@ -396,9 +409,9 @@ def _summary(run: dict, size: int) -> dict:
 def ratios(results: dict) -> None:
     """This service's speed over distribution's (seconds of distribution / seconds of this): > 1 is faster.
 
-    ``ratio``: of the best runs. ``paired_ratios``: of each repetition's two runs, which ran one after the
-    other on the same image's size (the registries take turns), and ``ratio_median``, their median. On a
-    shared machine whose speed drifts during a run (by up to twice from one minute to the next here), the
+    ``ratio``: of the best runs. ``paired_ratios``: of each repetition's two runs, which ran one right after
+    the other on images of the same size (:func:`turn`), and ``ratio_median``, their median. On a shared
+    machine whose speed drifts during a run (by two to three times from one minute to the next here), the
     best runs of the two registries may come from different minutes; a repetition's pair shares its minute.
     """
     for workload in results.values():
@@ -485,11 +498,12 @@ def write_section(report: dict) -> None:
         "Debian's `docker-registry`, filesystem storage, blob descriptor cache in memory, no authentication. "
         "`s3`: this service with SWR_BLOB_STORAGE=s3 on SeaweedFS (`weed mini`), pulls through 307 redirects to "
         "signed URLs. Every run pushes an image of its own (nothing is found in the registry already); the "
-        f"registries take turns; best of {meta['repeat']}. MB/s: 10^6 bytes of blobs per second. Ratio: "
-        "distribution's seconds / this service's (above 1: faster than distribution), of the best runs and, as "
-        "the median of the repetitions, of each repetition's two runs (the pair ran one after the other, in the "
-        "same minute of a machine whose speed drifts). A target is met when both ratios reach it, not met when "
-        "both fall short, and within the noise when they disagree. Server CPU: utime + stime "
+        "registries take turns, distribution's run between the others; best of "
+        f"{meta['repeat']}. MB/s: 10^6 bytes of blobs per second. Ratio: distribution's seconds / this service's "
+        "(above 1: faster than distribution), of the best runs and, as the median of the repetitions, of each "
+        "repetition's two runs (the pair ran one right after the other, in the same minute of a machine whose "
+        "speed drifts). A target is met when both ratios reach it, not met when both fall short, and within the "
+        "noise when they disagree. Server CPU: utime + stime "
         "from /proc of the server's processes (gunicorn's master and workers, docker-registry; SeaweedFS in the "
         "s3 row) plus, for this service, the PostgreSQL backends of its database, per blob (layers and config).",
         "",
