@@ -9,10 +9,13 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
 from django.core.files.storage import storages
+from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 from registry.settings import blob_settings
@@ -191,3 +194,29 @@ def test_a_one_part_blob_on_a_folder_is_renamed_into_folders_with_the_storages_m
         folders = [path.parent, path.parent.parent, path.parent.parent.parent]
         assert {stat.S_IMODE(folder.stat().st_mode) for folder in folders} == {0o775}
     assert not (tmp_path / storage.blob_key(missing)).exists()
+
+
+@pytest.mark.parametrize(
+    "backend", ["django.core.files.storage.FileSystemStorage", "django.core.files.storage.InMemoryStorage"]
+)
+def test_stored_blob_keys_lists_what_is_under_blobs_written_before_a_time(settings, tmp_path, backend):
+    """storage.stored_blob_keys (the garbage collector's step 6): every key under ``blobs/`` last written before the
+    given time, with its size, on a folder (os.walk) and through Django's storage API alone (InMemoryStorage);
+    digest_of_key names the digest of a blob's key only."""
+    options = {"location": str(tmp_path)} if backend.endswith("FileSystemStorage") else {}
+    settings.STORAGES = {**settings.STORAGES, "blobs": {"BACKEND": backend, "OPTIONS": options}}
+    store = storages["blobs"]
+    blob = "sha256:" + hashlib.sha256(b"a blob").hexdigest()
+    copy = storage.blob_key(blob) + ".0f" * 8
+    store.save(storage.blob_key(blob), ContentFile(b"a blob"))
+    store.save(copy, ContentFile(b"half"))
+    store.save(storage.part_key(uuid.uuid4(), 0), ContentFile(b"a part"))  # not under blobs/
+
+    assert sorted(storage.stored_blob_keys(timezone.now() + timedelta(seconds=5))) == sorted(
+        [(storage.blob_key(blob), 6), (copy, 4)]
+    )
+    assert list(storage.stored_blob_keys(timezone.now() - timedelta(minutes=5))) == []
+    assert storage.digest_of_key(storage.blob_key(blob)) == blob
+    assert storage.digest_of_key(copy) is None
+    assert storage.digest_of_key(storage.blob_key(blob).replace("/sha256/", "/sha512/")) is None
+    assert storage.digest_of_key(storage.part_key(uuid.uuid4(), 0)) is None

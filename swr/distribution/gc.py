@@ -14,7 +14,12 @@ first, once older than the grace period (SWR_GC_GRACE_MINUTES):
    part or composed a blob): aborted, which removes their parts, bytes that no listing of the bucket's objects
    shows. Kept while the upload session they belong to is open (a part of ``uploads/<its id>/``, or the blob it
    is ending as), so that a push streaming for longer than the grace period is not cut off;
-5. blobs nothing keeps: the row, then its bytes.
+5. blobs nothing keeps: the row, then its bytes;
+6. bytes under ``blobs/`` that no blob row and no open upload names, once older than both the grace period and
+   SWR_UPLOAD_TTL (by then an upload that stored them has linked them or expired): a blob's bytes whose delete
+   failed after its row had gone (the store was away), and a copy a worker killed while it composed a blob from
+   several parts left under a key of its own (storage._copy_whole). Found by listing the store's ``blobs/``,
+   as CNCF distribution's collector walks its storage; a blob's bytes go under the digest's lock, as in step 5.
 
 Pushes go on meanwhile. Each removal runs in its own short transaction, locks what it removes and checks
 again under the lock that nothing keeps it; a push locks what it links (swr/distribution/services.py):
@@ -32,6 +37,7 @@ again under the lock that nothing keeps it; a push locks what it links (swr/dist
 On SQLite every write transaction holds the database's write lock, which orders all of this as well.
 """
 
+import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -62,12 +68,15 @@ class Report:
     multipart_uploads: int = 0
     blobs: int = 0
     bytes: int = 0
+    stray_objects: int = 0
+    stray_bytes: int = 0
     digests: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         return (
-            f"{verb} {self.blobs} blobs ({self.bytes} bytes), {self.manifests} untagged manifests, "
+            f"{verb} {self.blobs} blobs ({self.bytes} bytes), "
+            f"{self.stray_objects} stray objects ({self.stray_bytes} bytes), {self.manifests} untagged manifests, "
             f"{self.links} unused repository links, {self.uploads} expired uploads, "
             f"{self.part_folders} abandoned upload folders, {self.multipart_uploads} incomplete multipart uploads"
         )
@@ -89,8 +98,10 @@ def collect(
     _abandoned_parts(cutoff, report)
     _multipart_uploads(cutoff, report)
     _blobs(cutoff, report)
+    _stray_bytes(min(cutoff, timezone.now() - settings.SWR_UPLOAD_TTL), report)
     removed = (
         report.blobs,
+        report.stray_objects,
         report.manifests,
         report.links,
         report.uploads,
@@ -268,10 +279,38 @@ def _blobs(cutoff, report: Report) -> None:
                 report.digests.append(digest)
 
 
-def _delete_bytes(digest: str) -> None:
-    """After a blob's row is gone: delete its bytes unless a row or an upload ending as it appeared since."""
+def _delete_bytes(digest: str) -> bool:
+    """After a blob's row is gone: delete its bytes unless a row or an upload ending as it appeared since; whether
+    they were deleted."""
     with transaction.atomic():
         hold_digest(digest)
         if Blob.objects.filter(digest=digest).exists() or Upload.objects.filter(digest=digest).exists():
-            return
+            return False
         storage.delete_blob(digest)
+    return True
+
+
+# 6. Stray bytes
+
+
+def _stray_bytes(before, report: Report) -> None:
+    """Remove what the store holds under ``blobs/`` (written before ``before``) that no blob row and no open upload
+    names: the digest's bytes under its lock (:func:`_delete_bytes`), any other key at once (nothing writes a key
+    of its own there for longer than one PUT: storage._copy_whole)."""
+    keys = storage.stored_blob_keys(before)
+    while batch := list(itertools.islice(keys, BATCH)):
+        named = {key: storage.digest_of_key(key) for key, _ in batch}
+        wanted = [digest for digest in named.values() if digest]
+        known = set(Blob.objects.filter(digest__in=wanted).values_list("digest", flat=True))
+        known |= set(Upload.objects.filter(digest__in=wanted).values_list("digest", flat=True))
+        for key, size in batch:
+            digest = named[key]
+            if digest in known:
+                continue
+            if not report.dry_run:
+                if digest is None:
+                    storage.delete_key(key)
+                elif not _delete_bytes(digest):
+                    continue
+            report.stray_objects += 1
+            report.stray_bytes += size

@@ -267,6 +267,18 @@ class S3BlobStorage(S3Storage):
                 raise OSError(f"The object store did not delete {answer['Errors'][:3]}")
 
     @answering
+    def keys_before(self, prefix: str, before) -> list[tuple[str, int]]:
+        """The keys starting with ``prefix`` last modified before ``before`` (an aware datetime), with their sizes
+        in bytes, from every page of ListObjectsV2 (storage.stored_blob_keys)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        return [
+            (item["Key"], item["Size"])
+            for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix)
+            for item in page.get("Contents", ())
+            if item["LastModified"] < before
+        ]
+
+    @answering
     def stale_multipart_uploads(self, before, prefix: str = "") -> list[tuple[str, str]]:
         """The multipart uploads of keys starting with ``prefix`` that were begun before ``before`` (an aware
         datetime) and neither completed nor aborted, as (key, upload id), from every page of ListMultipartUploads.

@@ -339,6 +339,62 @@ def upload_parts(before) -> dict[str, list[str]]:
     return found
 
 
+def stored_blob_keys(before) -> Iterator[tuple[str, int]]:
+    """Every key under ``blobs/`` last written before ``before`` (an aware datetime), with its size in bytes:
+    the blobs' keys (:func:`blob_key`) and whatever else a worker left there (a copy of :func:`_copy_whole` that
+    a killed worker never renamed). On a folder, one ``stat`` per file; on an object store, the pages of
+    ListObjectsV2 (a thousand keys each). Keys that go while they are listed are left out."""
+    store = storage()
+    if (object_store := _object_store()) is not None:
+        yield from object_store.keys_before("blobs/", before)
+        return
+    if isinstance(store, FileSystemStorage):
+        cutoff = before.timestamp()
+        for root, _, names in os.walk(store.path("blobs")):
+            for name in names:
+                try:
+                    stat = os.stat(os.path.join(root, name))
+                except FileNotFoundError:
+                    continue
+                if stat.st_mtime < cutoff:
+                    yield os.path.relpath(os.path.join(root, name), store.location).replace(os.sep, "/"), stat.st_size
+        return
+    yield from _listed_before(store, "blobs", before)
+
+
+def _listed_before(store, folder: str, before) -> Iterator[tuple[str, int]]:
+    """:func:`stored_blob_keys` through Django's storage API alone (listdir, get_modified_time, size)."""
+    try:
+        folders, names = store.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in names:
+        key = f"{folder}/{name}"
+        try:
+            if store.get_modified_time(key) < before:
+                yield key, store.size(key)
+        except Exception as error:
+            if not _missing(error):
+                raise
+    for name in folders:
+        yield from _listed_before(store, f"{folder}/{name}", before)
+
+
+def digest_of_key(key: str) -> str | None:
+    """The digest whose bytes :func:`blob_key` stores under ``key``; None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "blobs":
+        return None
+    _, algorithm, prefix, encoded = parts
+    digest = f"{algorithm}:{encoded}"
+    return digest if digests.is_valid(digest) and encoded[:2] == prefix else None
+
+
+def delete_key(key: str) -> None:
+    """Remove the bytes under ``key`` (nothing when there are none)."""
+    storage().delete(key)
+
+
 def _missing(error: Exception) -> bool:
     """Whether ``error`` says that a key is not there (a folder's FileNotFoundError, an object store's 404)."""
     if isinstance(error, FileNotFoundError):
