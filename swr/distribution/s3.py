@@ -14,6 +14,7 @@ import contextlib
 import functools
 import os
 import threading
+from collections.abc import Iterator
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as StoreConnectionError
@@ -266,17 +267,15 @@ class S3BlobStorage(S3Storage):
             if answer.get("Errors"):
                 raise OSError(f"The object store did not delete {answer['Errors'][:3]}")
 
-    @answering
-    def keys_before(self, prefix: str, before) -> list[tuple[str, int]]:
+    def keys_before(self, prefix: str, before) -> Iterator[tuple[str, int]]:
         """The keys starting with ``prefix`` last modified before ``before`` (an aware datetime), with their sizes
-        in bytes, from every page of ListObjectsV2 (storage.stored_blob_keys)."""
+        in bytes, page by page of ListObjectsV2 (a thousand keys each; storage.stored_blob_keys): a bucket of
+        millions of blobs is never listed into memory whole."""
         paginator = self.client.get_paginator("list_objects_v2")
-        return [
-            (item["Key"], item["Size"])
-            for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix)
-            for item in page.get("Contents", ())
-            if item["LastModified"] < before
-        ]
+        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix):
+            for item in page.get("Contents", ()):
+                if item["LastModified"] < before:
+                    yield item["Key"], item["Size"]
 
     @answering
     def stale_multipart_uploads(self, before, prefix: str = "") -> list[tuple[str, str]]:
