@@ -220,3 +220,20 @@ def test_stored_blob_keys_lists_what_is_under_blobs_written_before_a_time(settin
     assert storage.digest_of_key(copy) is None
     assert storage.digest_of_key(storage.blob_key(blob).replace("/sha256/", "/sha512/")) is None
     assert storage.digest_of_key(storage.part_key(uuid.uuid4(), 0)) is None
+
+
+def test_only_keys_of_the_form_the_registry_writes_are_blob_store_keys():
+    """storage.is_blob_store_key: what step 6 of the collector may remove. An object store's listing may hold keys
+    the registry never writes, which django-storages would clean up into a live blob's name before a delete."""
+    key = storage.blob_key("sha256:" + "ab" * 32)
+    assert storage.is_blob_store_key(key)
+    assert storage.is_blob_store_key(key + ".0123abcd")
+    for odd in (
+        key.replace("/sha256/", "/sha256//"),
+        key.replace("/ab/", "/ab/./"),
+        key + "/x/..",
+        "blobs/../uploads/" + str(uuid.uuid4()) + "/0",
+        "blobs/sha256/abc/" + "ab" * 32,
+        "uploads/" + str(uuid.uuid4()) + "/0",
+    ):
+        assert not storage.is_blob_store_key(odd), odd

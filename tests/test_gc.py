@@ -270,14 +270,26 @@ def store_stray(data: bytes, suffix: str = "") -> str:
 
 
 class TestStrayBytes:
-    """Step 6: bytes under ``blobs/`` that no blob row and no open upload names, once older than both the grace
-    period and SWR_UPLOAD_TTL."""
+    """Step 6 (``stray_bytes``, ``swr_gc --stray-bytes``): bytes under ``blobs/`` that no blob row and no open upload
+    names, once older than both the grace period and SWR_UPLOAD_TTL."""
+
+    def test_only_when_asked(self, registry, settings):
+        orphan = store_stray(b"left alone unless asked")
+        time.sleep(1.1)
+        settings.SWR_UPLOAD_TTL = timedelta(seconds=1)
+
+        assert (collect().stray_objects, collect(dry_run=True).stray_objects) == (0, 0)
+        assert storage.storage().exists(orphan)
+        out = io.StringIO()
+        call_command("swr_gc", "--grace-minutes", "0", "--stray-bytes", stdout=out)
+        assert not storage.storage().exists(orphan)
+        assert ", 0 stray objects (0 bytes)," not in out.getvalue()
 
     def test_they_stay_while_younger_than_the_upload_ttl(self, registry):
         orphan = store_stray(b"a blob whose row went while the store was away")
         copy = store_stray(b"half a copy", suffix=f".{uuid.uuid4().hex}")
 
-        report = collect()  # grace 0, SWR_UPLOAD_TTL 24 hours: nothing stored today is stray yet
+        report = collect(stray_bytes=True)  # grace 0, SWR_UPLOAD_TTL 24 hours: nothing stored today is stray yet
 
         assert (report.stray_objects, report.stray_bytes) == (0, 0)
         assert storage.storage().exists(orphan)
@@ -291,13 +303,13 @@ class TestStrayBytes:
         time.sleep(1.1)  # a store may give modification times to the second only (SeaweedFS)
         settings.SWR_UPLOAD_TTL = timedelta(seconds=1)
 
-        dry = collect(dry_run=True)
+        dry = collect(dry_run=True, stray_bytes=True)
         assert dry.stray_objects >= 2
         assert dry.stray_bytes >= len(orphan_data) + len(copy_data)
         assert storage.storage().exists(orphan)
         assert storage.storage().exists(copy)
 
-        report = collect()
+        report = collect(stray_bytes=True)
 
         assert not storage.storage().exists(orphan)
         assert not storage.storage().exists(copy)
@@ -308,22 +320,26 @@ class TestStrayBytes:
         assert f"{report.stray_objects} stray objects ({report.stray_bytes} bytes)" in report.summary()
         assert AuditRecord.objects.get(action="registry.gc").detail == report.summary()
         pull(registry, "group/web", "1.0")  # what rows name stays
-        assert collect().stray_objects == 0
+        assert collect(stray_bytes=True).stray_objects == 0
 
-    def test_bytes_an_open_upload_is_ending_as_stay(self, registry, settings):
+    def test_bytes_and_copies_of_a_blob_an_open_upload_is_ending_as_stay(self, registry, settings):
         data = b"stored by an upload that has not linked it yet"
         push_blob(registry, "group/web", b"makes the repository")
         key = store_stray(data)
+        copy = storage.blob_key(digest_of(data)) + f".{uuid.uuid4().hex}"  # a copy becoming the same blob
+        storage._save_exact(copy, ContentFile(data[:10]))
         time.sleep(1.1)
         settings.SWR_UPLOAD_TTL = timedelta(seconds=1)
         Upload.objects.create(repository=Repository.objects.get(name="web"), digest=digest_of(data))
 
-        collect()
+        collect(stray_bytes=True)
 
         assert storage.storage().exists(key)
+        assert storage.storage().exists(copy)
         Upload.objects.all().delete()
-        collect()
+        collect(stray_bytes=True)
         assert not storage.storage().exists(key)
+        assert not storage.storage().exists(copy)
 
 
 class TestCommand:

@@ -15,11 +15,14 @@ first, once older than the grace period (SWR_GC_GRACE_MINUTES):
    shows. Kept while the upload session they belong to is open (a part of ``uploads/<its id>/``, or the blob it
    is ending as), so that a push streaming for longer than the grace period is not cut off;
 5. blobs nothing keeps: the row, then its bytes;
-6. bytes under ``blobs/`` that no blob row and no open upload names, once older than both the grace period and
-   SWR_UPLOAD_TTL (by then an upload that stored them has linked them or expired): a blob's bytes whose delete
-   failed after its row had gone (the store was away), and a copy a worker killed while it composed a blob from
-   several parts left under a key of its own (storage._copy_whole). Found by listing the store's ``blobs/``,
-   as CNCF distribution's collector walks its storage; a blob's bytes go under the digest's lock, as in step 5.
+6. only when asked (``stray_bytes``; ``swr_gc --stray-bytes``, never on the schedule): bytes under ``blobs/``
+   that no blob row and no open upload names, once older than both the grace period and SWR_UPLOAD_TTL (by then
+   an upload that stored them has linked them or expired): a blob's bytes whose delete failed after its row had
+   gone (the store was away), and a copy a worker killed while it composed a blob from several parts left under
+   a key of its own (storage._copy_whole). Found by listing the store's ``blobs/``, as CNCF distribution's
+   collector walks its storage; a blob's bytes go under the digest's lock, as in step 5. Asked for only, because
+   it takes the database for the whole truth about the store: pointed at a store that another database (or an
+   empty one) also uses, it would remove that one's blobs; and a walk of a large store takes long.
 
 Pushes go on meanwhile. Each removal runs in its own short transaction, locks what it removes and checks
 again under the lock that nothing keeps it; a push locks what it links (swr/distribution/services.py):
@@ -83,10 +86,16 @@ class Report:
 
 
 def collect(
-    *, actor: Actor, grace: timedelta | None = None, dry_run: bool = False, delete_untagged: bool | None = None
+    *,
+    actor: Actor,
+    grace: timedelta | None = None,
+    dry_run: bool = False,
+    delete_untagged: bool | None = None,
+    stray_bytes: bool = False,
 ) -> Report:
     """One run of the collector; its report. ``grace``: default SWR_GC_GRACE_MINUTES; ``delete_untagged``:
-    default SWR_GC_DELETE_UNTAGGED. A run that removed anything leaves an audit record ``registry.gc``."""
+    default SWR_GC_DELETE_UNTAGGED; ``stray_bytes``: also step 6 (the module's docstring says when not to). A run
+    that removed anything leaves an audit record ``registry.gc``."""
     grace = settings.SWR_GC_GRACE if grace is None else grace
     delete_untagged = settings.SWR_GC_DELETE_UNTAGGED if delete_untagged is None else delete_untagged
     cutoff = timezone.now() - grace
@@ -98,7 +107,8 @@ def collect(
     _abandoned_parts(cutoff, report)
     _multipart_uploads(cutoff, report)
     _blobs(cutoff, report)
-    _stray_bytes(min(cutoff, timezone.now() - settings.SWR_UPLOAD_TTL), report)
+    if stray_bytes:
+        _stray_bytes(min(cutoff, timezone.now() - settings.SWR_UPLOAD_TTL), report)
     removed = (
         report.blobs,
         report.stray_objects,
@@ -295,20 +305,24 @@ def _delete_bytes(digest: str) -> bool:
 
 def _stray_bytes(before, report: Report) -> None:
     """Remove what the store holds under ``blobs/`` (written before ``before``) that no blob row and no open upload
-    names: the digest's bytes under its lock (:func:`_delete_bytes`), any other key at once (nothing writes a key
-    of its own there for longer than one PUT: storage._copy_whole)."""
+    names: a blob's bytes under the digest's lock (:func:`_delete_bytes`); a copy of storage._copy_whole (named
+    after the blob it was becoming) unless an open upload is ending as that blob; any other key of the form
+    ``blobs/<algorithm>/<two characters>/<name>`` at once. A key of another form is left alone: an object store
+    may hold keys the registry never writes (``blobs/sha256//...``), which a delete by a cleaned-up name would
+    take for a blob's."""
     keys = storage.stored_blob_keys(before)
     while batch := list(itertools.islice(keys, BATCH)):
-        named = {key: storage.digest_of_key(key) for key, _ in batch}
+        batch = [(key, size) for key, size in batch if storage.is_blob_store_key(key)]
+        named = {key: storage.digest_of_key(key) or storage.digest_of_key(key.rsplit(".", 1)[0]) for key, _ in batch}
         wanted = [digest for digest in named.values() if digest]
         known = set(Blob.objects.filter(digest__in=wanted).values_list("digest", flat=True))
-        known |= set(Upload.objects.filter(digest__in=wanted).values_list("digest", flat=True))
+        marked = set(Upload.objects.filter(digest__in=wanted).values_list("digest", flat=True))
         for key, size in batch:
-            digest = named[key]
-            if digest in known:
+            digest, copy = named[key], storage.digest_of_key(key) is None
+            if digest in marked or (digest in known and not copy):
                 continue
             if not report.dry_run:
-                if digest is None:
+                if copy:
                     storage.delete_key(key)
                 elif not _delete_bytes(digest):
                     continue

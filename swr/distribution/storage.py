@@ -390,8 +390,24 @@ def digest_of_key(key: str) -> str | None:
     return digest if digests.is_valid(digest) and encoded[:2] == prefix else None
 
 
+def is_blob_store_key(key: str) -> bool:
+    """Whether ``key`` has the form of a key this module writes under ``blobs/``: ``blobs/<algorithm>/<two
+    characters>/<name>``, no segment empty or a dot's (a store's listing may show keys the registry never wrote)."""
+    parts = key.split("/")
+    return (
+        len(parts) == 4
+        and parts[0] == "blobs"
+        and len(parts[2]) == 2
+        and all(part and part not in (".", "..") for part in parts)
+    )
+
+
 def delete_key(key: str) -> None:
-    """Remove the bytes under ``key`` (nothing when there are none)."""
+    """Remove exactly the bytes under ``key`` (nothing when there are none): on an object store by the key as
+    listed (DeleteObjects), which django-storages' ``delete`` would first clean up into another key's name."""
+    if (store := _object_store()) is not None:
+        store.delete_many([key])
+        return
     storage().delete(key)
 
 

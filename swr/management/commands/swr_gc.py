@@ -34,10 +34,23 @@ class Command(BaseCommand):
             "manifest), and then their blobs. Default: SWR_GC_DELETE_UNTAGGED (off: untagged manifests stay "
             "pullable by digest).",
         )
+        parser.add_argument(
+            "--stray-bytes",
+            action="store_true",
+            help="Also list the blob store's blobs/ and remove what no blob and no open upload names, once older "
+            "than the grace period and SWR_UPLOAD_TTL_HOURS (bytes a failed delete or a killed worker left). Only "
+            "for a store that this database alone uses: it removes every blob this database does not know.",
+        )
 
-    def handle(self, *args, grace_minutes=None, dry_run=False, delete_untagged=None, **options):
+    def handle(self, *args, grace_minutes=None, dry_run=False, delete_untagged=None, stray_bytes=False, **options):
         if grace_minutes is not None and grace_minutes < 0:
             raise CommandError("--grace-minutes cannot be negative.")
         grace = None if grace_minutes is None else timedelta(minutes=grace_minutes)
-        report = gc.collect(actor=Actor.command(), grace=grace, dry_run=dry_run, delete_untagged=delete_untagged)
+        report = gc.collect(
+            actor=Actor.command(),
+            grace=grace,
+            dry_run=dry_run,
+            delete_untagged=delete_untagged,
+            stray_bytes=stray_bytes,
+        )
         self.stdout.write(report.summary()[0].upper() + report.summary()[1:] + ".")
