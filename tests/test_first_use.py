@@ -62,15 +62,18 @@ def test_the_dev_server_does_not_log_4xx_requests_a_second_time():
 
 
 class MakeRun:
-    """`make run` in its own process group, on a fresh SQLite file and a spare port; its output is collected."""
+    """`make run` in its own process group, on a fresh SQLite file, a fresh folder for its blobs and key (so that
+    its garbage collector never meets the developer's var/), and a spare port; its output is collected."""
 
     def __init__(self, tmp_path):
         self.port = free_port()
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name != "SWR_BLOB_ROOT"},
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
             "DJANGO_SETTINGS_MODULE": "registry.settings",
+            "SWR_VAR_DIR": str(tmp_path / "var"),
+            "SWR_BLOB_STORAGE": "filesystem",
             "PYTHONUNBUFFERED": "1",
         }
         # -o: the virtualenv is taken as it is (it runs these tests), never re-installed.
